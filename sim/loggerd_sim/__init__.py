@@ -1,0 +1,1 @@
+"""Simulated reference logger and climatic chamber, for tests and demonstrations."""

@@ -1,0 +1,71 @@
+"""Run a simulated chamber and its logger(s) behind real transports: Modbus TCP and RTU on a pty."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .chamber import Chamber
+from .logger import LoggerSettings, SimClock, SimulatedLogger
+from .modbus_server import ModbusRtuPtyServer, ModbusTcpServer
+from .profile import builtin_profile, load_profile
+
+
+@dataclass
+class SimOptions:
+    profile: Path | None = None  # a profile TOML; the built-in cold soak when None
+    speed: float = 1.0
+    seed: int = 0
+    addresses: tuple[int, ...] = (1,)
+    channel_count: int = 8
+    interval_s: int = 10
+    tcp: bool = True
+    rtu: bool = True
+    host: str = "127.0.0.1"
+    tcp_port: int = 0
+    baudrate: int = 19200
+    logger_settings: dict[int, LoggerSettings] = field(default_factory=dict)
+
+
+class SimulatorHost:
+    """One chamber; one logger per address, all reachable over every transport started."""
+
+    def __init__(self, options: SimOptions, clock: SimClock | None = None) -> None:
+        self.options = options
+        profile = load_profile(options.profile) if options.profile else builtin_profile()
+        self.profile = profile
+        self.clock = clock or SimClock(speed=options.speed)
+        self.loggers: dict[int, SimulatedLogger] = {}
+        for i, address in enumerate(options.addresses):
+            settings = options.logger_settings.get(address) or LoggerSettings(
+                address=address,
+                serial_number=16000001 + i,
+                channel_count=options.channel_count,
+                interval_s=options.interval_s,
+            )
+            chamber = Chamber(profile, channel_count=settings.channel_count, seed=options.seed + i)
+            self.loggers[address] = SimulatedLogger(chamber, self.clock, settings)
+        self.tcp: ModbusTcpServer | None = None
+        self.rtu: ModbusRtuPtyServer | None = None
+
+    async def start(self) -> None:
+        if self.options.tcp:
+            self.tcp = ModbusTcpServer(self.loggers, self.options.host, self.options.tcp_port)
+            await self.tcp.start()
+        if self.options.rtu:
+            self.rtu = ModbusRtuPtyServer(self.loggers, self.options.baudrate)
+            await self.rtu.start()
+
+    async def stop(self) -> None:
+        if self.tcp is not None:
+            await self.tcp.stop()
+        if self.rtu is not None:
+            await self.rtu.stop()
+
+    def endpoints(self) -> dict[str, str]:
+        out = {}
+        if self.tcp is not None:
+            out["modbus-tcp"] = self.tcp.url
+        if self.rtu is not None:
+            out["modbus-rtu"] = self.rtu.url
+        return out

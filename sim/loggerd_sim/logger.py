@@ -1,0 +1,296 @@
+"""A simulated reference logger: its clock, its measurements, its ring memory and its registers.
+
+Everything the wire sees is built from firmware_protocol/reference_logger.toml; this module
+only decides what the values are.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from loggerd import humidity
+from loggerd_protocol.definition import Definition, Field, Table, reference_logger
+from loggerd_protocol.values import Record, Value, decode_field, encode_field, encode_record
+
+from .chamber import Chamber, ChamberState
+
+ILLEGAL_FUNCTION = 1
+ILLEGAL_ADDRESS = 2
+ILLEGAL_VALUE = 3
+DEVICE_BUSY = 6
+
+
+class RegisterError(Exception):
+    """A request the logger answers with a Modbus exception code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SimClock:
+    """Simulated seconds since the start, running `speed` times as fast as the host's clock."""
+
+    def __init__(
+        self,
+        speed: float = 1.0,
+        start_utc_s: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
+        self.speed = speed
+        self.start_utc_s = time.time() if start_utc_s is None else start_utc_s
+        self._monotonic = monotonic
+        self._t0 = monotonic()
+
+    def elapsed_s(self) -> float:
+        return (self._monotonic() - self._t0) * self.speed
+
+    def utc_s(self) -> float:
+        return self.start_utc_s + self.elapsed_s()
+
+
+class ManualClock(SimClock):
+    """A simulated clock that moves only when told to (for tests and benchmarks)."""
+
+    def __init__(self, start_utc_s: float = 1_780_000_000.0) -> None:
+        self._now = 0.0
+        super().__init__(1.0, start_utc_s, monotonic=lambda: self._now)
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+
+
+@dataclass
+class LoggerSettings:
+    address: int = 1
+    serial_number: int = 16000001
+    channel_count: int = 8
+    calibration_date: int = 20260115
+    interval_s: int = 10
+    logging: bool = True
+    clock_offset_s: float = 0.0  # logger clock minus true time at the start
+    clock_drift_ppm: float = 0.0
+    clock_set: bool = True
+    capacity: int | None = None  # records; the map's capacity when None
+    # point name -> "open" | "short": a sensor fault to show on that channel
+    sensor_faults: dict[str, str] = field(default_factory=dict)
+
+
+class SimulatedLogger:
+    """The logger: measures the chamber, records at its interval into its ring memory."""
+
+    def __init__(
+        self,
+        chamber: Chamber,
+        clock: SimClock,
+        settings: LoggerSettings | None = None,
+        definition: Definition | None = None,
+    ) -> None:
+        self.defn = definition or reference_logger()
+        self.chamber = chamber
+        self.clock = clock
+        self.settings = settings or LoggerSettings()
+        if not 1 <= self.settings.channel_count <= self.defn.max_temperature_channels:
+            raise ValueError(f"channel_count must be 1..{self.defn.max_temperature_channels}")
+        capacity = self.settings.capacity or self.defn.memory_capacity_records
+        self.memory: deque[Record] = deque(maxlen=capacity)
+        self._next_sequence = 1
+        self._elapsed = 0.0
+        self._next_record_s = 0.0
+        self._clock_offset_s = self.settings.clock_offset_s
+        self.record_pointer = 0
+        self.state: ChamberState = chamber.advance_to(0.0)
+        self._fields = {t: {f.name: f for f in self.defn.table(t)} for t in ("input", "holding")}
+
+    # --- time -----------------------------------------------------------------------------
+
+    def logger_time_s(self, elapsed_s: float | None = None) -> float:
+        e = self._elapsed if elapsed_s is None else elapsed_s
+        drift = self.settings.clock_drift_ppm * 1e-6 * e
+        return self.clock.start_utc_s + e + self._clock_offset_s + drift
+
+    def sync(self) -> None:
+        """Bring the logger up to the simulated present: take every record that fell due."""
+        now = self.clock.elapsed_s()
+        while self.settings.logging and self._next_record_s <= now:
+            self._elapsed = self._next_record_s
+            self.state = self.chamber.advance_to(self._elapsed)
+            self._take_record()
+            self._next_record_s += self.settings.interval_s
+        if not self.settings.logging:
+            self._next_record_s = max(self._next_record_s, now)
+        # Live values: the logger measures once a second.
+        self._elapsed = max(self._elapsed, math.floor(now))
+        self.state = self.chamber.advance_to(self._elapsed)
+
+    def _take_record(self) -> None:
+        self.memory.append(
+            Record(
+                sequence=self._next_sequence,
+                timestamp=int(self.logger_time_s()),
+                status=self.device_status(),
+                values=self.point_values(),
+            )
+        )
+        self._next_sequence += 1
+
+    # --- measurements ---------------------------------------------------------------------
+
+    def point_values(self) -> dict[str, float]:
+        """Every point's current value; NaN where the channel is faulty or not fitted."""
+        s = self.state
+        values: dict[str, float] = {}
+        for i in range(self.defn.max_temperature_channels):
+            fitted = i < self.settings.channel_count and i < len(s.channel_temperatures_c)
+            values[f"temperature_{i + 1}"] = s.channel_temperatures_c[i] if fitted else math.nan
+        values["rh"] = s.rh_pct
+        # The logger computes Td/f itself from channel 1 (its reference probe) and its RH.
+        values["frost_point"] = float(humidity.frost_dew_point_c(values["temperature_1"], s.rh_pct))
+        for point in self.settings.sensor_faults:
+            values[point] = math.nan
+        if math.isnan(values["temperature_1"]) or math.isnan(values["rh"]):
+            values["frost_point"] = math.nan
+        return values
+
+    def channel_status(self, point: str) -> int:
+        bits = self.defn.channel_status_bits
+        fault = self.settings.sensor_faults.get(point)
+        status = 0
+        if fault == "open":
+            status |= 1 << bits["open_circuit"]
+        elif fault == "short":
+            status |= 1 << bits["short_circuit"]
+        if (
+            point.startswith("temperature_")
+            and int(point.split("_")[1]) > self.settings.channel_count
+        ):
+            status |= 1 << bits["not_fitted"]
+        if point == "frost_point" and (
+            self.channel_status("temperature_1") or self.channel_status("rh")
+        ):
+            status |= 1 << bits["out_of_range"]
+        return status
+
+    def device_status(self) -> int:
+        bits = self.defn.device_status_bits
+        status = 0
+        if self.settings.logging:
+            status |= 1 << bits["logging_on"]
+        if self.memory.maxlen is not None and self._next_sequence - 1 > self.memory.maxlen:
+            status |= 1 << bits["memory_wrapped"]
+        if not self.settings.clock_set:
+            status |= 1 << bits["clock_not_set"]
+        if self.settings.sensor_faults:
+            status |= 1 << bits["sensor_fault"]
+        return status
+
+    # --- registers ------------------------------------------------------------------------
+
+    def _field_values(self) -> dict[str, Value]:
+        defn = self.defn
+        values: dict[str, Value] = {
+            "model_code": defn.model_code,
+            "firmware_version": defn.firmware_version,
+            "serial_number": self.settings.serial_number,
+            "channel_count": self.settings.channel_count,
+            "calibration_date": self.settings.calibration_date,
+            "model_name": defn.model,
+            "measurement_time": int(self.logger_time_s()),
+            "device_status": self.device_status(),
+            "oldest_sequence": self.memory[0].sequence if self.memory else 0,
+            "newest_sequence": self.memory[-1].sequence if self.memory else 0,
+            "record_capacity": self.memory.maxlen or 0,
+            "record_pointer": self.record_pointer,
+            "clock": int(self.logger_time_s()),
+            "logging_interval": self.settings.interval_s,
+            "logging_control": int(self.settings.logging),
+        }
+        values.update(self.point_values())
+        for point in defn.point_names():
+            values[defn.status_field(point).name] = self.channel_status(point)
+        return values
+
+    def _window_record(self, index: int) -> Record | None:
+        if not self.memory:
+            return None
+        offset = self.record_pointer + index - self.memory[0].sequence
+        return self.memory[offset] if 0 <= offset < len(self.memory) else None
+
+    def _check_range(self, table: Table, address: int, count: int) -> list[Field]:
+        """Fields touched by the range; raise exception 02 for an illegal range."""
+        if self.defn.block_for(table, address, count) is None:
+            raise RegisterError(
+                ILLEGAL_ADDRESS, f"{table} registers 0x{address:04X}+{count} are not in one block"
+            )
+        end = address + count
+        touched = [f for f in self._fields[table].values() if f.address < end and f.end > address]
+        for f in touched:
+            if f.address < address or f.end > end:
+                raise RegisterError(ILLEGAL_ADDRESS, f"the range splits {f.name}")
+        return touched
+
+    def read_registers(self, table: Table, address: int, count: int) -> tuple[int, ...]:
+        if not 1 <= count <= self.defn.max_registers_per_read:
+            raise RegisterError(ILLEGAL_VALUE, f"count {count} outside 1..125")
+        touched = self._check_range(table, address, count)
+        self.sync()
+        values = self._field_values()
+        words = [0] * count
+        for f in touched:
+            if f.type == "record":
+                index = int(f.name.rsplit("_", 1)[1]) - 1
+                encoded = encode_record(self.defn, self._window_record(index))
+            else:
+                encoded = encode_field(f, values[f.name])
+            words[f.address - address : f.end - address] = encoded
+        return tuple(words)
+
+    def write_registers(self, address: int, words: tuple[int, ...]) -> None:
+        if not 1 <= len(words) <= self.defn.max_registers_per_write:
+            raise RegisterError(ILLEGAL_VALUE, f"count {len(words)} outside 1..123")
+        touched = self._check_range("holding", address, len(words))
+        covered = sum(f.words for f in touched)
+        if covered != len(words) or any(not f.writable for f in touched):
+            raise RegisterError(
+                ILLEGAL_ADDRESS, "the range includes reserved or read-only registers"
+            )
+        self.sync()
+        decoded: Mapping[str, Value] = {
+            f.name: decode_field(f, words[f.address - address : f.end - address]) for f in touched
+        }
+        for f in touched:  # validate everything before changing anything
+            self._validate(f, decoded[f.name])
+        for name, value in decoded.items():
+            self._apply(name, int(value))
+
+    def _validate(self, f: Field, value: Value) -> None:
+        v = float(value)
+        if f.range is not None and not f.range[0] <= v <= f.range[1]:
+            raise RegisterError(ILLEGAL_VALUE, f"{f.name}={value} outside {f.range}")
+        if f.name == "record_pointer":
+            oldest = self.memory[0].sequence if self.memory else 0
+            newest = self.memory[-1].sequence if self.memory else 0
+            if not self.memory or not oldest <= v <= newest:
+                raise RegisterError(
+                    ILLEGAL_VALUE, f"record pointer {value} outside [{oldest}, {newest}]"
+                )
+
+    def _apply(self, name: str, value: int) -> None:
+        if name == "record_pointer":
+            self.record_pointer = value
+        elif name == "clock":
+            self._clock_offset_s += value - self.logger_time_s()
+            self.settings.clock_set = True
+        elif name == "logging_interval":
+            self.settings.interval_s = value
+            self._next_record_s = self._elapsed + value
+        elif name == "logging_control":
+            if value and not self.settings.logging:
+                self._next_record_s = self.clock.elapsed_s()
+            self.settings.logging = bool(value)
