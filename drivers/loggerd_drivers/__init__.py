@@ -1,0 +1,1 @@
+"""loggerd's own device drivers, registered in the loggerd.drivers entry-point group."""

@@ -1,0 +1,262 @@
+"""The `loggerd` command: demo, run, sim, config check, drivers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .config import load_config, parse_config
+from .errors import LoggerdError
+from .plugins import available_drivers
+
+log = logging.getLogger("loggerd")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def demo_config_text(rtu_path: str, tcp_url: str, data_dir: Path, host: str, port: int) -> str:
+    """Two chambers: one logger on the simulated RS-485 line, one over Modbus TCP."""
+    channels = "".join(
+        f'[[chamber.device.channel]]\nid = "{name}"\npoint = "{point}"\n\n'
+        for name, point in [
+            *((f"t{i}", f"temperature_{i}") for i in range(1, 9)),
+            ("rh", "rh"),
+            ("frost_point", "frost_point"),
+        ]
+    )
+    return f"""# Written by `loggerd demo`: a simulated chamber rack. Copy it to start your own.
+data_dir = "{data_dir.as_posix()}"
+ring_size = 3600
+
+[api]
+host = "{host}"
+port = {port}
+
+[[chamber]]
+id = "chamber-1"
+name = "Climatic chamber 1 (logger on RS-485, Modbus RTU)"
+
+[[chamber.device]]
+id = "logger-1"
+driver = "reference-modbus"
+url = "{rtu_path}"
+address = 1
+baudrate = 19200
+parity = "E"
+poll_interval_s = 1.0
+
+{channels}[[chamber]]
+id = "chamber-2"
+name = "Climatic chamber 2 (logger on Ethernet, Modbus TCP)"
+
+[[chamber.device]]
+id = "logger-2"
+driver = "reference-modbus"
+url = "{tcp_url}"
+address = 2
+poll_interval_s = 1.0
+
+{channels}"""
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from loggerd_sim.host import SimOptions, SimulatorHost
+
+    from .daemon import Daemon
+    from .runtime import install_stop_signals, serve
+
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    sim = SimulatorHost(
+        SimOptions(
+            profile=args.profile,
+            speed=args.speed,
+            seed=args.seed,
+            addresses=(1, 2),
+            interval_s=args.interval,
+        )
+    )
+    await sim.start()
+    try:
+        assert sim.rtu is not None and sim.tcp is not None
+        data_dir: Path = args.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        text = demo_config_text(sim.rtu.path, sim.tcp.url, data_dir, args.host, args.port)
+        config_path = data_dir / "demo.toml"
+        config_path.write_text(text, "utf-8")
+        config = parse_config(text, str(config_path))
+        daemon = Daemon(config)
+
+        def ready(url: str) -> None:
+            print(
+                f"simulator: Modbus RTU on {sim.rtu.path if sim.rtu else '-'}, "
+                f"Modbus TCP on {sim.tcp.url if sim.tcp else '-'} "
+                f"(profile {sim.profile.name!r}, speed x{args.speed:g})",
+                flush=True,
+            )
+            print(f"config:    {config_path}", flush=True)
+            print(
+                f"loggerd demo is running: {url}/api/v1/chambers  (API docs: {url}/docs)",
+                flush=True,
+            )
+            print(f"  curl {url}/api/v1/chambers/chamber-1/latest", flush=True)
+            print("Press Ctrl-C to stop.", flush=True)
+
+        await serve(daemon, config.api.host, config.api.port, stop, ready)
+    finally:
+        await sim.stop()
+    print(f"stopped; {daemon.writer.written} samples stored in {data_dir}", flush=True)
+    return 0
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from .daemon import Daemon
+    from .runtime import install_stop_signals, serve
+
+    config = load_config(args.config)
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    daemon = Daemon(config)
+
+    def ready(url: str) -> None:
+        print(f"loggerd is running: {url}/api/v1/chambers  (API docs: {url}/docs)", flush=True)
+
+    await serve(
+        daemon,
+        args.host or config.api.host,
+        config.api.port if args.port is None else args.port,
+        stop,
+        ready,
+    )
+    return 0
+
+
+async def _sim(args: argparse.Namespace) -> int:
+    from loggerd_sim.host import SimOptions, SimulatorHost
+
+    from .runtime import install_stop_signals
+
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    addresses = tuple(int(a) for a in args.addresses.split(","))
+    sim = SimulatorHost(
+        SimOptions(
+            profile=args.profile,
+            speed=args.speed,
+            seed=args.seed,
+            addresses=addresses,
+            channel_count=args.channels,
+            interval_s=args.interval,
+            tcp=not args.no_tcp,
+            rtu=not args.no_rtu,
+            host=args.host,
+            tcp_port=args.tcp_port,
+        )
+    )
+    await sim.start()
+    try:
+        for name, url in sim.endpoints().items():
+            print(f"{name}: {url}", flush=True)
+        print(
+            f"addresses: {', '.join(map(str, addresses))}; profile {sim.profile.name!r}; "
+            f"speed x{args.speed:g}; seed {args.seed}. Ctrl-C stops.",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        await sim.stop()
+    return 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    n_dev = sum(len(c.devices) for c in config.chambers)
+    n_ch = sum(len(d.channels) for c in config.chambers for d in c.devices)
+    print(f"{args.file}: OK ({len(config.chambers)} chambers, {n_dev} devices, {n_ch} channels)")
+    return 0
+
+
+def _drivers(_args: argparse.Namespace) -> int:
+    for name, ep in sorted(available_drivers().items()):
+        print(f"{name}\t{ep.value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loggerd", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"loggerd {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="simulated chambers + loggers, the daemon and the API")
+    p.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="API port (default 8080; 0: any)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("loggerd-demo"),
+        help="where the demo's database and config go (default ./loggerd-demo)",
+    )
+    p.add_argument("--profile", type=Path, help="chamber profile TOML (default: cold soak)")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--interval", type=int, default=10, help="the loggers' logging interval, s")
+
+    p = sub.add_parser("run", help="run the daemon from a configuration file")
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--host", help="override the API address")
+    p.add_argument("--port", type=int, help="override the API port")
+
+    p = sub.add_parser("sim", help="run the simulator alone and print its endpoints")
+    p.add_argument("--profile", type=Path, help="chamber profile TOML (default: cold soak)")
+    p.add_argument("--speed", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--addresses", default="1", help="comma-separated Modbus addresses")
+    p.add_argument("--channels", type=int, default=8, help="temperature channels fitted")
+    p.add_argument("--interval", type=int, default=10, help="logging interval, s")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--tcp-port", type=int, default=0, help="Modbus TCP port (default: any)")
+    p.add_argument("--no-tcp", action="store_true")
+    p.add_argument("--no-rtu", action="store_true")
+
+    p = sub.add_parser("config", help="configuration tools")
+    csub = p.add_subparsers(dest="config_command", required=True)
+    c = csub.add_parser("check", help="validate a configuration file")
+    c.add_argument("file", type=Path)
+
+    sub.add_parser("drivers", help="list the installed drivers")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        if args.command == "demo":
+            return asyncio.run(_demo(args))
+        if args.command == "run":
+            return asyncio.run(_run(args))
+        if args.command == "sim":
+            return asyncio.run(_sim(args))
+        if args.command == "config":
+            return _config_check(args)
+        return _drivers(args)
+    except LoggerdError as exc:
+        print(f"loggerd: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""The daemon's TOML configuration: chambers, their devices and channels, validated once at start.
+
+Every error names the file, the key (with the chamber and device ids) and what is expected.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .driver import DriverConfig
+from .errors import ConfigError, DriverLoadError
+from .plugins import load_driver
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChannelConfig(_Strict):
+    id: str = Field(pattern=_ID, description="Channel id, unique within its chamber")
+    point: str = Field(description="The device's point this channel reads, e.g. temperature_1")
+    name: str | None = None
+    quantity: str | None = None  # taken from the driver's point when absent
+    unit: str | None = None
+
+
+class DeviceConfig(BaseModel):
+    """Common device keys; the driver's own keys sit beside them and are checked by its model."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str = Field(pattern=_ID)
+    driver: str
+    poll_interval_s: float = Field(default=1.0, gt=0, le=86400)
+    channels: list[ChannelConfig] = Field(default_factory=list, alias="channel")
+
+    def driver_settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ChamberConfig(_Strict):
+    id: str = Field(pattern=_ID)
+    name: str | None = None
+    devices: list[DeviceConfig] = Field(alias="device", min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ChamberConfig:
+        _no_duplicates([d.id for d in self.devices], "device id")
+        _no_duplicates([c.id for d in self.devices for c in d.channels], "channel id")
+        return self
+
+
+class StoreConfig(_Strict):
+    url: str | None = Field(
+        default=None, description="SQLAlchemy URL; SQLite in data_dir/loggerd.db when absent"
+    )
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    flush_interval_s: float = Field(default=1.0, gt=0, le=60)
+
+
+class ApiConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class DaemonConfig(_Strict):
+    data_dir: Path = Path("loggerd-data")
+    ring_size: int = Field(default=3600, ge=10, le=10_000_000, description="samples per channel")
+    api: ApiConfig = ApiConfig()
+    store: StoreConfig = StoreConfig()
+    chambers: list[ChamberConfig] = Field(alias="chamber", min_length=1)
+
+    @field_validator("chambers")
+    @classmethod
+    def _unique_chambers(cls, chambers: list[ChamberConfig]) -> list[ChamberConfig]:
+        _no_duplicates([c.id for c in chambers], "chamber id")
+        _no_duplicates([d.id for c in chambers for d in c.devices], "device id")
+        return chambers
+
+
+def _no_duplicates(ids: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            raise ValueError(f"duplicate {what} {i!r}")
+        seen.add(i)
+
+
+def _key_path(doc: Any, loc: tuple[int | str, ...]) -> str:
+    """A readable key path: chamber[0] (id 'c1').device[1] (id 'logger2').address"""
+    parts: list[str] = []
+    node = doc
+    for item in loc:
+        if isinstance(item, int):
+            ident = (
+                node[item].get("id")
+                if isinstance(node, list) and isinstance(node[item], dict)
+                else None
+            )
+            parts[-1] += f"[{item}]" + (f" (id {ident!r})" if ident else "")
+        else:
+            parts.append(str(item))
+        try:
+            node = node[item]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return ".".join(parts) or "(top level)"
+
+
+def _line_of(text: str, key: str, value: object = None) -> int | None:
+    """Line of `key = value` (or of the first `key =` when the value is not found)."""
+    patterns = [rf"^\s*{re.escape(key)}\s*="]
+    if isinstance(value, str):
+        patterns.insert(0, patterns[0] + rf"\s*[\"']{re.escape(value)}[\"']")
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        patterns.insert(0, patterns[0] + rf"\s*{re.escape(str(value))}\b")
+    for pattern in patterns:
+        m = re.search(pattern, text, re.MULTILINE)
+        if m:
+            return text.count("\n", 0, m.start()) + 1
+    return None
+
+
+def _format(source: str, text: str, doc: Any, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = _key_path(doc, loc)
+        last = next((str(x) for x in reversed(loc) if isinstance(x, str)), None)
+        line = _line_of(text, last, err.get("input")) if last and err["type"] != "missing" else None
+        where = f"{source}:{line}" if line else source
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see deploy/*.toml for the keys)"
+        elif "input" in err and err["type"] != "missing":
+            msg += f" (got {err['input']!r})"
+        lines.append(f"{where}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, source: str = "<config>") -> DaemonConfig:
+    """Parse and validate a configuration, including each device's driver settings."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        config = DaemonConfig.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(_format(source, text, doc, exc)) from None
+    for ci, chamber in enumerate(config.chambers):
+        for di, device in enumerate(chamber.devices):
+            where = f"chamber[{ci}] (id {chamber.id!r}).device[{di}] (id {device.id!r})"
+            driver_settings(device, source, text, where)
+    return config
+
+
+def driver_settings(device: DeviceConfig, source: str, text: str, where: str) -> DriverConfig:
+    try:
+        driver = load_driver(device.driver)
+    except DriverLoadError as exc:
+        line = _line_of(text, "driver", device.driver)
+        raise ConfigError(f"{source}{f':{line}' if line else ''}: {where}.driver: {exc}") from None
+    try:
+        settings = driver.config_model.model_validate(device.driver_settings())
+    except ValidationError as exc:
+        msgs = []
+        for err in exc.errors():
+            key = ".".join(str(x) for x in err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = f"unknown key for driver {device.driver!r}"
+            elif err["type"] != "missing":
+                msg += f" (got {err['input']!r})"
+            line = _line_of(text, key, err.get("input")) if err["type"] != "missing" else None
+            msgs.append(f"{source}{f':{line}' if line else ''}: {where}.{key}: {msg}")
+        raise ConfigError("\n".join(msgs)) from None
+    offered = {p.name for p in driver(settings).points()}
+    for i, channel in enumerate(device.channels):
+        if channel.point not in offered:
+            line = _line_of(text, "point", channel.point)
+            raise ConfigError(
+                f"{source}{f':{line}' if line else ''}: {where}.channel[{i}] (id {channel.id!r})"
+                f".point: {channel.point!r} is not a point of driver {device.driver!r}; "
+                f"expected one of {', '.join(sorted(offered))}"
+            )
+    return settings
+
+
+def load_config(path: str | Path) -> DaemonConfig:
+    p = Path(path)
+    try:
+        text = p.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the configuration file: {exc.strerror}") from None
+    config = parse_config(text, str(p))
+    if not config.data_dir.is_absolute():
+        # Relative paths are relative to the configuration file, not to the working directory.
+        config = config.model_copy(update={"data_dir": (p.parent / config.data_dir).resolve()})
+    return config

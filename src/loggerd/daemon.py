@@ -1,0 +1,129 @@
+"""Wires a configuration into running parts: drivers, pollers, ring buffer, writer and store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from .acquisition import ChannelBinding, DevicePoller
+from .config import DaemonConfig, driver_settings
+from .plugins import load_driver
+from .ring import RingBuffer
+from .samples import Sample
+from .store import ChannelRow, Store, sqlite_url
+from .writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    chamber_id: str
+    channel_id: str
+    device_id: str
+    point: str
+    name: str
+    quantity: str
+    unit: str
+
+
+class Daemon:
+    """The acquisition side of loggerd. The API reads its ring, store and health."""
+
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.ring = RingBuffer(config.ring_size)
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(
+            config.store.url or sqlite_url(config.data_dir), config.store.synchronous
+        )
+        self.writer = Writer(self.store, config.store.batch_size, config.store.flush_interval_s)
+        self.pollers: list[DevicePoller] = []
+        self.channels: dict[str, list[ChannelInfo]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.accepted = 0
+        self._accepted_changed: asyncio.Condition | None = None
+        for chamber in config.chambers:
+            infos = self.channels.setdefault(chamber.id, [])
+            for device in chamber.devices:
+                settings = driver_settings(device, "config", "", f"device {device.id!r}")
+                driver = load_driver(device.driver)(settings)
+                points = {p.name: p for p in driver.points()}
+                bindings = []
+                for ch in device.channels:
+                    p = points[ch.point]
+                    infos.append(
+                        ChannelInfo(
+                            chamber.id,
+                            ch.id,
+                            device.id,
+                            ch.point,
+                            ch.name or ch.id,
+                            ch.quantity or p.quantity,
+                            ch.unit or p.unit,
+                        )
+                    )
+                    bindings.append(ChannelBinding(ch.id, ch.point))
+                    self.ring.add_channel(chamber.id, ch.id)
+                self.pollers.append(
+                    DevicePoller(
+                        chamber.id,
+                        device.id,
+                        driver,
+                        bindings,
+                        device.poll_interval_s,
+                        self._accept,
+                    )
+                )
+
+    async def _accept(self, samples: list[Sample]) -> None:
+        for s in samples:
+            self.ring.append(s)
+        await self.writer.submit(samples)
+        self.accepted += len(samples)
+        if self._accepted_changed is not None:
+            async with self._accepted_changed:
+                self._accepted_changed.notify_all()
+
+    async def wait_accepted(self, count: int) -> None:
+        """Wait until at least `count` samples have been accepted since start."""
+        if self._accepted_changed is None:
+            self._accepted_changed = asyncio.Condition()
+        async with self._accepted_changed:
+            await self._accepted_changed.wait_for(lambda: self.accepted >= count)
+
+    def channel(self, chamber_id: str, channel_id: str) -> ChannelInfo | None:
+        return next(
+            (c for c in self.channels.get(chamber_id, []) if c.channel_id == channel_id), None
+        )
+
+    async def start(self) -> None:
+        rows = [
+            ChannelRow(c.chamber_id, c.channel_id, c.device_id, c.point, c.quantity, c.unit)
+            for infos in self.channels.values()
+            for c in infos
+        ]
+        names = {c.id: c.name for c in self.config.chambers}
+        await asyncio.to_thread(self.store.open, names, rows)
+        await self.writer.start()
+        for p in self.pollers:
+            self._tasks.append(asyncio.create_task(p.run(), name=f"poll-{p.device_id}"))
+        log.info(
+            "acquisition started: %d devices, store %s",
+            len(self.pollers),
+            self.store.engine.url.render_as_string(hide_password=True),
+        )
+
+    async def stop(self) -> None:
+        """Stop polling, then write every accepted sample before returning."""
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks.clear()
+        await self.writer.stop()
+        await asyncio.to_thread(self.store.close)
+        log.info("acquisition stopped; %d samples written", self.writer.written)

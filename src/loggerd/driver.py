@@ -1,0 +1,68 @@
+"""The driver plugin interface: open a device, read its live values, close it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from .samples import Reading
+
+
+class DriverConfig(BaseModel):
+    """Base of every driver's settings; unknown keys are errors, so typos are caught."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class PointInfo:
+    """A value a device offers: temperature_1, rh, …"""
+
+    name: str
+    quantity: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    model: str
+    serial_number: str
+    firmware_version: str
+    channel_count: int
+    calibration_date: str | None = None
+
+
+class Driver(ABC):
+    """One device model. Blocking calls; acquisition runs them off the event loop.
+
+    A driver raises loggerd.errors.DriverError subclasses (LinkError, ProtocolError) and never
+    touches the store, the API or the clock beyond what it is handed.
+    """
+
+    config_model: ClassVar[type[DriverConfig]]
+
+    def __init__(self, config: DriverConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def points(self) -> Sequence[PointInfo]:
+        """Every point this device model can report, known before open()."""
+
+    @abstractmethod
+    def open(self) -> DeviceInfo:
+        """Connect and identify the device."""
+
+    @abstractmethod
+    def read(self) -> list[Reading]:
+        """One reading of every point, live."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    def description(self) -> str:
+        return type(self).__name__

@@ -1,0 +1,35 @@
+"""Typed errors raised by loggerd's library code; only the CLI turns them into exit codes."""
+
+from __future__ import annotations
+
+
+class LoggerdError(Exception):
+    """Base of every error loggerd raises on purpose."""
+
+
+class ConfigError(LoggerdError):
+    """A configuration file that cannot be used. The message names the file, key and fix."""
+
+
+class DriverLoadError(LoggerdError):
+    """A driver that cannot be found or imported."""
+
+
+class DriverError(LoggerdError):
+    """A device could not be read. Subclasses say whether the link or the reply is at fault."""
+
+
+class LinkError(DriverError):
+    """No usable reply: the port cannot be opened, the connection dropped, or a timeout."""
+
+
+class ProtocolError(DriverError):
+    """A reply came but cannot be used: bad CRC, wrong length, wrong function, wrong address."""
+
+
+class DeviceException(ProtocolError):
+    """The device answered with a Modbus exception."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code

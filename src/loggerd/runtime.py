@@ -1,0 +1,66 @@
+"""Runs the daemon and its API server in one event loop until asked to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Generator
+
+import uvicorn
+
+from .api import create_app
+from .daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+
+class _ApiServer(uvicorn.Server):
+    # uvicorn re-raises a captured SIGINT/SIGTERM after its own shutdown, which would end the
+    # process before the writer has flushed; loggerd handles the signals itself instead.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def serve(
+    daemon: Daemon,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Start acquisition and the API; on `stop`, stop both and flush every accepted sample."""
+    await daemon.start()
+    server = _ApiServer(
+        uvicorn.Config(
+            create_app(daemon), host=host, port=port, log_level="warning", lifespan="off"
+        )
+    )
+    api = asyncio.create_task(server.serve(), name="loggerd-api")
+    try:
+        while not server.started:
+            if api.done():
+                await api  # startup failed (port taken…): raise its error
+                raise RuntimeError(f"the API server on {host}:{port} stopped during start-up")
+            await asyncio.sleep(0.02)
+        bound = server.servers[0].sockets[0].getsockname()
+        url = f"http://{host}:{bound[1]}"
+        if on_ready is not None:
+            on_ready(url)
+        stop_wait = asyncio.create_task(stop.wait())
+        await asyncio.wait({api, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await api
+        await daemon.stop()
