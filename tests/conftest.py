@@ -1,0 +1,57 @@
+"""Shared fixtures: the simulator on real transports, and a guard against leaked resources."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from loggerd_sim.host import SimOptions, SimulatorHost
+from loggerd_sim.logger import ManualClock
+
+
+def _open_endpoints() -> set[str]:
+    """Sockets and terminals this process holds open (by fd and target)."""
+    out = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(("socket:", "/dev/pts", "/dev/ptmx")):
+            out.add(f"{fd}->{target}")
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fail a test that leaves threads, sockets or serial lines open behind it."""
+    threads_before = set(threading.enumerate())
+    fds_before = _open_endpoints()
+    yield
+    leaked_threads = [
+        t
+        for t in threading.enumerate()
+        if t not in threads_before and t.is_alive() and not t.name.startswith("asyncio_")
+    ]
+    leaked_fds = _open_endpoints() - fds_before
+    assert not leaked_threads, f"test leaked threads: {leaked_threads}"
+    assert not leaked_fds, f"test leaked sockets/terminals: {sorted(leaked_fds)}"
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def sim(manual_clock: ManualClock) -> AsyncIterator[SimulatorHost]:
+    """A simulator with loggers at addresses 1 and 2, on Modbus TCP (port 0) and RTU (a pty)."""
+    host = SimulatorHost(SimOptions(addresses=(1, 2), seed=7, interval_s=10), clock=manual_clock)
+    await host.start()
+    try:
+        yield host
+    finally:
+        await host.stop()

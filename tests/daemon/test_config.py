@@ -1,0 +1,100 @@
+"""Configuration errors name the file, the line or key, and what is expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loggerd.config import load_config, parse_config
+from loggerd.errors import ConfigError
+
+GOOD = """
+data_dir = "data"
+
+[[chamber]]
+id = "c1"
+
+[[chamber.device]]
+id = "logger-1"
+driver = "reference-modbus"
+url = "/dev/ttyUSB0"
+address = 3
+poll_interval_s = 2.0
+
+[[chamber.device.channel]]
+id = "air"
+point = "temperature_1"
+
+[[chamber.device.channel]]
+id = "rh"
+point = "rh"
+"""
+
+
+def test_good_config_parses(tmp_path: Path) -> None:
+    path = tmp_path / "loggerd.toml"
+    path.write_text(GOOD)
+    config = load_config(path)
+    device = config.chambers[0].devices[0]
+    assert device.driver_settings() == {"url": "/dev/ttyUSB0", "address": 3}
+    assert [c.id for c in device.channels] == ["air", "rh"]
+    assert config.data_dir == tmp_path / "data"  # relative to the config file
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, "lab.toml")
+    return str(exc.value)
+
+
+def test_toml_syntax_error_names_file_and_line() -> None:
+    msg = error_of(GOOD.replace('id = "c1"', 'id = "c1'))
+    assert msg.startswith("lab.toml: not valid TOML")
+    assert "line 5" in msg
+
+
+def test_driver_setting_out_of_range_names_device_key_and_line() -> None:
+    msg = error_of(GOOD.replace("address = 3", "address = 300"))
+    assert msg.startswith("lab.toml:11: ")
+    assert "device[0] (id 'logger-1').address" in msg
+    assert "less than or equal to 247" in msg and "300" in msg
+
+
+def test_unknown_driver_key_is_rejected() -> None:
+    msg = error_of(GOOD.replace("address = 3", "adress = 3"))
+    assert "adress: unknown key for driver 'reference-modbus'" in msg
+    assert msg.startswith("lab.toml:11: ")
+
+
+def test_missing_driver_setting() -> None:
+    msg = error_of(GOOD.replace('url = "/dev/ttyUSB0"\n', ""))
+    assert "device[0] (id 'logger-1').url: Field required" in msg
+
+
+def test_unknown_driver_lists_the_installed_ones() -> None:
+    msg = error_of(GOOD.replace('driver = "reference-modbus"', 'driver = "modbus-foo"'))
+    assert "no driver named 'modbus-foo'" in msg
+    assert "reference-modbus" in msg and "simulated" in msg
+
+
+def test_unknown_point_names_the_channel_and_the_choices() -> None:
+    msg = error_of(GOOD.replace('point = "rh"', 'point = "humidity"'))
+    assert "channel[1] (id 'rh').point: 'humidity' is not a point of driver" in msg
+    assert "temperature_16" in msg
+
+
+def test_common_key_error_names_chamber_and_device() -> None:
+    msg = error_of(GOOD.replace("poll_interval_s = 2.0", "poll_interval_s = -1"))
+    assert "chamber[0] (id 'c1').device[0] (id 'logger-1').poll_interval_s" in msg
+    assert "greater than 0" in msg
+
+
+def test_duplicate_channel_ids_are_rejected() -> None:
+    msg = error_of(GOOD.replace('id = "rh"', 'id = "air"'))
+    assert "duplicate channel id 'air'" in msg
+
+
+def test_missing_file_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the configuration file"):
+        load_config(tmp_path / "nope.toml")

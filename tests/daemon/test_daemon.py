@@ -1,0 +1,195 @@
+"""The daemon end to end: simulator -> driver -> acquisition -> ring + store -> HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loggerd.api import create_app
+from loggerd.config import parse_config
+from loggerd.daemon import Daemon
+from loggerd_sim.host import SimulatorHost
+
+CHANNELS = [
+    ("air", "temperature_1"),
+    ("wall", "temperature_2"),
+    ("rh", "rh"),
+    ("fp", "frost_point"),
+]
+
+
+def device_toml(chamber: str, device: str, url: str, address: int, extra: str = "") -> str:
+    channels = "".join(
+        f'[[chamber.device.channel]]\nid = "{c}"\npoint = "{p}"\n' for c, p in CHANNELS
+    )
+    return (
+        f'[[chamber]]\nid = "{chamber}"\n\n[[chamber.device]]\nid = "{device}"\n'
+        f'driver = "reference-modbus"\nurl = "{url}"\naddress = {address}\n'
+        f"poll_interval_s = 0.05\n{extra}\n{channels}\n"
+    )
+
+
+def make_daemon(tmp_path: Path, body: str) -> Daemon:
+    text = f'data_dir = "{tmp_path.as_posix()}"\n[store]\nflush_interval_s = 0.05\n\n{body}'
+    return Daemon(parse_config(text, "test.toml"))
+
+
+@pytest.fixture
+async def running(tmp_path: Path, sim: SimulatorHost) -> AsyncIterator[Daemon]:
+    assert sim.rtu is not None and sim.tcp is not None
+    daemon = make_daemon(
+        tmp_path,
+        device_toml("rtu-chamber", "logger-1", sim.rtu.path, 1)
+        + device_toml("tcp-chamber", "logger-2", sim.tcp.url, 2),
+    )
+    await daemon.start()
+    try:
+        yield daemon
+    finally:
+        await daemon.stop()
+
+
+def client(daemon: Daemon) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(daemon)), base_url="http://loggerd"
+    )
+
+
+async def settle(daemon: Daemon, samples: int) -> None:
+    async with asyncio.timeout(20):
+        await daemon.wait_accepted(samples)
+        await daemon.writer.flushed()
+
+
+async def test_latest_and_history_serve_what_was_read(running: Daemon, sim: SimulatorHost) -> None:
+    await settle(running, 3 * 2 * len(CHANNELS))
+    async with client(running) as http:
+        chambers = (await http.get("/api/v1/chambers")).json()["chambers"]
+        assert [c["id"] for c in chambers] == ["rtu-chamber", "tcp-chamber"]
+        assert {c["id"]: c["unit"] for c in chambers[0]["channels"]} == {
+            "air": "degC",
+            "wall": "degC",
+            "rh": "%RH",
+            "fp": "degC",
+        }
+
+        for chamber, address in [("rtu-chamber", 1), ("tcp-chamber", 2)]:
+            latest = (await http.get(f"/api/v1/chambers/{chamber}/latest")).json()
+            truth = sim.loggers[address].point_values()  # the manual clock stands still
+            by_channel = {r["channel"]: r for r in latest["readings"]}
+            for channel, point in CHANNELS:
+                r = by_channel[channel]
+                assert r["quality"] == "good"
+                assert r["time_source"] == "host"
+                assert r["value"] == pytest.approx(truth[point], rel=1e-6)
+                ts = datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00"))
+                assert ts.tzinfo is not None and r["timestamp"].endswith("Z")
+                assert 0 <= (datetime.now(UTC) - ts).total_seconds() < 10
+
+        resp = await http.get("/api/v1/chambers/tcp-chamber/history", params={"channel": "air"})
+        history = resp.json()
+        assert resp.status_code == 200 and history["units"] == {"air": "degC"}
+        stored = [p for p in history["points"] if p["channel"] == "air"]
+        assert len(stored) == len(history["points"]) >= 3
+        assert all(p["value"] == pytest.approx(truth["temperature_1"], rel=1e-6) for p in stored)
+        times = [p["timestamp"] for p in stored]
+        assert times == sorted(times) and len(set(times)) == len(times)
+
+        resp = await http.get(
+            "/api/v1/chambers/rtu-chamber/history",
+            params={"format": "csv", "channel": ["air", "rh"]},
+        )
+        assert resp.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(resp.text)))
+        assert {r["channel"] for r in rows} == {"air", "rh"}
+        assert {r["unit"] for r in rows if r["channel"] == "rh"} == {"%RH"}
+
+
+async def test_every_accepted_sample_is_stored_on_stop(tmp_path: Path, sim: SimulatorHost) -> None:
+    assert sim.tcp is not None
+    daemon = make_daemon(tmp_path, device_toml("c", "d", sim.tcp.url, 1))
+    await daemon.start()
+    try:
+        await settle(daemon, 5 * len(CHANNELS))
+    finally:
+        await daemon.stop()
+    assert daemon.accepted >= 5 * len(CHANNELS)
+    assert daemon.store.count() == daemon.accepted == daemon.writer.written
+
+
+async def test_dead_device_gives_missing_samples_and_others_carry_on(
+    tmp_path: Path, sim: SimulatorHost
+) -> None:
+    assert sim.rtu is not None and sim.tcp is not None
+    daemon = make_daemon(
+        tmp_path,
+        device_toml("c1", "alive", sim.tcp.url, 1)
+        # Nobody answers at address 9 on the RS-485 line.
+        + device_toml("c2", "dead", sim.rtu.path, 9, extra="timeout_s = 0.1"),
+    )
+    await daemon.start()
+    try:
+        dead = next(p for p in daemon.pollers if p.device_id == "dead")
+        alive = next(p for p in daemon.pollers if p.device_id == "alive")
+        async with asyncio.timeout(20):
+            while dead.polls < 3:
+                await daemon.wait_accepted(daemon.accepted + 1)
+        await daemon.writer.flushed()
+        async with client(daemon) as http:
+            latest = (await http.get("/api/v1/chambers/c2/latest")).json()["readings"]
+            assert {r["quality"] for r in latest} == {"missing"}
+            assert all(r["value"] is None for r in latest)  # missing is missing, never 0
+            history = (await http.get("/api/v1/chambers/c2/history")).json()["points"]
+            assert len(history) >= 3 * len(CHANNELS)
+            assert {p["quality"] for p in history} == {"missing"}
+            assert {p["value"] for p in history} == {None}
+
+            good = (await http.get("/api/v1/chambers/c1/latest")).json()["readings"]
+            assert {r["quality"] for r in good} == {"good"}
+            health = (await http.get("/api/v1/health")).json()
+        assert alive.polls > dead.polls  # the dead device's timeouts did not hold it back
+        assert health["status"] == "degraded"
+        states = {d["device_id"]: d for d in health["devices"]}
+        assert states["alive"]["state"] == "ok"
+        assert states["dead"]["state"] == "offline"
+        assert "no complete reply from device 9" in states["dead"]["last_error"]
+        assert states["dead"]["errors_by_kind"]["LinkError"] >= 3
+    finally:
+        await daemon.stop()
+
+
+async def test_api_errors_say_what_is_wrong(running: Daemon) -> None:
+    async with client(running) as http:
+        r = await http.get("/api/v1/chambers/nope/latest")
+        assert r.status_code == 404 and "no chamber 'nope'" in r.json()["detail"]
+        r = await http.get("/api/v1/chambers/tcp-chamber/history", params={"channel": "x"})
+        assert r.status_code == 404 and "has no channel 'x'" in r.json()["detail"]
+        r = await http.get(
+            "/api/v1/chambers/tcp-chamber/history",
+            params={"start": "2026-11-26T10:00:00Z", "end": "2026-11-26T09:00:00Z"},
+        )
+        assert r.status_code == 422 and "must be before end" in r.json()["detail"]
+        r = await http.get("/api/v1/chambers/tcp-chamber/history", params={"start": "yesterday"})
+        assert r.status_code == 422 and "not an ISO 8601 time" in r.json()["detail"]
+        r = await http.get("/api/v1/chambers/tcp-chamber/history", params={"format": "xml"})
+        assert r.status_code == 422
+
+
+async def test_naive_times_are_utc(running: Daemon) -> None:
+    await settle(running, 2 * len(CHANNELS))
+    async with client(running) as http:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        r = await http.get(
+            "/api/v1/chambers/tcp-chamber/history",
+            params={"start": "2000-01-01T00:00:00", "end": now.isoformat(timespec="seconds")},
+        )
+        body = r.json()
+        assert body["start"] == "2000-01-01T00:00:00Z"
+        assert body["end"] == now.isoformat(timespec="seconds") + "Z"
