@@ -108,12 +108,13 @@ def _nan_to_none(x: float) -> float | None:
 class Store:
     """The sample history. Thread-safe through SQLAlchemy's pool; calls block."""
 
-    def __init__(self, url: str, synchronous: str = "FULL") -> None:
+    def __init__(self, url: str, synchronous: str = "FULL", busy_timeout_s: float = 30.0) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            # How long a write waits for another process's lock before it counts as failed.
+            kwargs["connect_args"] = {"timeout": busy_timeout_s, "check_same_thread": False}
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             self._sqlite_pragmas(synchronous)

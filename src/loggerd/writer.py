@@ -52,10 +52,13 @@ class Writer:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._stop_requested = asyncio.Event()
         self.written = 0
         self.failed_flushes = 0
         self.last_error: str | None = None
         self.last_flush_utc_s: float | None = None
+        self.attempts = 0
+        self._attempted = asyncio.Condition()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="loggerd-writer")
@@ -75,9 +78,20 @@ class Writer:
         self._wake.set()
         await self._idle.wait()
 
+    async def wait_attempts(self, count: int) -> None:
+        """Wait until the writer has tried `count` flushes, failed or not."""
+        async with self._attempted:
+            await self._attempted.wait_for(lambda: self.attempts >= count)
+
+    async def _count_attempt(self) -> None:
+        async with self._attempted:
+            self.attempts += 1
+            self._attempted.notify_all()
+
     async def stop(self) -> None:
         """Write everything queued, then stop."""
         self._stopping = True
+        self._stop_requested.set()
         self._wake.set()
         if self._task is not None:
             await self._task
@@ -96,10 +110,15 @@ class Writer:
 
     async def _run(self) -> None:
         backoff_s = 0.0
+        failures_in_row = 0
         while True:
-            if not self._stopping:
+            if backoff_s:
+                # After a failure, wait out the back-off: new samples do not hurry a retry.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.flush_interval_s + backoff_s)
+                    await asyncio.wait_for(self._stop_requested.wait(), backoff_s)
+            elif not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
             self._wake.clear()
             if not self._pending:
                 self._idle.set()
@@ -111,7 +130,9 @@ class Writer:
                 await asyncio.to_thread(self.store.write, batch)
             except StoreError as exc:
                 self.failed_flushes += 1
+                failures_in_row += 1
                 self.last_error = str(exc)
+                await self._count_attempt()
                 backoff_s = min(max(2 * backoff_s, 0.5), 30.0)
                 log.error(
                     "%s; keeping %d samples queued, retrying in %.1f s",
@@ -119,22 +140,22 @@ class Writer:
                     len(self._pending),
                     backoff_s,
                 )
-                if self._stopping:
-                    if self.failed_flushes > 10:
-                        log.critical(
-                            "store unavailable at shutdown: %d queued samples not "
-                            "written (the logger's memory still holds them)",
-                            len(self._pending),
-                        )
-                        return
-                    await asyncio.sleep(backoff_s)
+                if self._stopping and failures_in_row > 10:
+                    log.critical(
+                        "store unavailable at shutdown: %d queued samples not "
+                        "written (the logger's memory still holds them)",
+                        len(self._pending),
+                    )
+                    return
                 continue
             backoff_s = 0.0
+            failures_in_row = 0
             self.last_error = None
             for _ in batch:
                 self._pending.popleft()
             self.written += len(batch)
             self.last_flush_utc_s = time.time()
+            await self._count_attempt()
             self._space.set()
             if self._pending:
                 self._wake.set()  # more than one batch waiting: go on at once

@@ -1,0 +1,83 @@
+"""The writer keeps every sample when the store refuses a write, and drains it in order later."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sqlite3
+from pathlib import Path
+
+from loggerd.samples import Quality, Sample, TimeSource
+from loggerd.store import ChannelRow, Store, sqlite_url
+from loggerd.writer import Writer
+
+
+def samples(n: int, start_us: int = 1_780_000_000_000_000) -> list[Sample]:
+    return [
+        Sample(
+            "c",
+            "air",
+            start_us + i * 1_000_000,
+            -70.0 + i / 100,
+            -70.0 + i / 100,
+            Quality.GOOD,
+            TimeSource.HOST,
+        )
+        for i in range(n)
+    ]
+
+
+def open_store(tmp_path: Path) -> Store:
+    store = Store(sqlite_url(tmp_path), busy_timeout_s=0.05)
+    store.open({"c": None}, [ChannelRow("c", "air", "d", "temperature_1", "temperature", "degC")])
+    return store
+
+
+async def test_locked_database_keeps_samples_and_drains_them_when_free(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    writer = Writer(store, batch_size=10, flush_interval_s=0.01)
+    await writer.start()
+    blocker = sqlite3.connect(tmp_path / "loggerd.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        await writer.submit(samples(25))
+        async with asyncio.timeout(10):
+            await writer.wait_attempts(1)
+        health = writer.health()
+        assert health.queued == 25 and health.written == 0
+        assert health.last_error is not None and "database is locked" in health.last_error
+        blocker.execute("ROLLBACK")
+        async with asyncio.timeout(20):
+            await writer.flushed()
+        assert writer.health().last_error is None
+    finally:
+        blocker.close()
+        await writer.stop()
+    rows = list(store.history("c", ["air"], 0, 2**62))
+    store.close()
+    assert [r.timestamp_us for r in rows] == [s.timestamp_us for s in samples(25)]
+    assert all(
+        math.isclose(r.value or math.nan, s.value) for r, s in zip(rows, samples(25), strict=True)
+    )
+
+
+async def test_stop_writes_everything_queued(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    writer = Writer(store, batch_size=7, flush_interval_s=60)  # no timed flush before stop
+    await writer.start()
+    await writer.submit(samples(50))
+    await writer.stop()
+    assert store.count() == 50 == writer.written
+    store.close()
+
+
+def test_rewriting_the_same_samples_never_duplicates(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.write(samples(10))
+    store.write(samples(10))  # a retry after an ambiguous failure
+    assert store.count() == 10
+    missing = Sample("c", "air", 5, math.nan, math.nan, Quality.MISSING, TimeSource.HOST)
+    store.write([missing])
+    (row,) = store.history("c", ["air"], 0, 10)
+    assert row.value is None and row.raw_value is None and row.quality is Quality.MISSING
+    store.close()
