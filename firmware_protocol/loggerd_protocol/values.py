@@ -34,10 +34,16 @@ def _pack(field: Field, value: Value) -> bytes:
                     f"{field.name}: {value!r} is longer than {size} characters"
                 )
             return text.ljust(size, b"\0")
-        raw = round(float(value) / field.scale) if field.scale != 1.0 else int(value)
+        scaled = float(value) / field.scale
+        raw = round(scaled)
+        if field.scale == 1.0 and raw != scaled:
+            raise ValueEncodingError(f"{field.name}: {value!r} is not a whole number")
         fmt = {"uint16": ">H", "int16": ">h", "uint32": ">I", "int32": ">i"}[kind]
         return struct.pack(fmt, raw)
-    except struct.error as exc:
+    except ValueEncodingError:
+        raise
+    except (struct.error, OverflowError, ValueError, UnicodeEncodeError) as exc:
+        # float32 overflow, inf/NaN into an integer, non-ASCII text: all are bad values.
         raise ValueEncodingError(f"{field.name}: {value!r} does not fit {kind}: {exc}") from None
 
 
