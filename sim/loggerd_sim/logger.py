@@ -150,13 +150,20 @@ class SimulatedLogger:
             fitted = i < self.settings.channel_count and i < len(s.channel_temperatures_c)
             values[f"temperature_{i + 1}"] = s.channel_temperatures_c[i] if fitted else math.nan
         values["rh"] = s.rh_pct
-        # The logger computes Td/f itself from channel 1 (its reference probe) and its RH.
-        values["frost_point"] = float(humidity.frost_dew_point_c(values["temperature_1"], s.rh_pct))
         for point in self.settings.sensor_faults:
             values[point] = math.nan
-        if math.isnan(values["temperature_1"]) or math.isnan(values["rh"]):
-            values["frost_point"] = math.nan
+        values["frost_point"] = self._frost_point(values["temperature_1"], values["rh"])
         return values
+
+    @staticmethod
+    def _frost_point(temperature_c: float, rh_pct: float) -> float:
+        """Td/f as the logger computes it from channel 1 (its reference probe) and its RH."""
+        if math.isnan(temperature_c) or math.isnan(rh_pct):
+            return math.nan
+        try:
+            return float(humidity.frost_dew_point_c(temperature_c, rh_pct))
+        except humidity.HumidityRangeError:
+            return math.nan  # outside the formulation's range: flagged out_of_range
 
     def channel_status(self, point: str) -> int:
         bits = self.defn.channel_status_bits
@@ -171,9 +178,7 @@ class SimulatedLogger:
             and int(point.split("_")[1]) > self.settings.channel_count
         ):
             status |= 1 << bits["not_fitted"]
-        if point == "frost_point" and (
-            self.channel_status("temperature_1") or self.channel_status("rh")
-        ):
+        if point == "frost_point" and math.isnan(self.point_values()["frost_point"]):
             status |= 1 << bits["out_of_range"]
         return status
 
