@@ -10,8 +10,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from .config import ChamberConfig, driver_settings
 from .driver import DeviceInfo, Driver
 from .errors import DriverError, LinkError
+from .plugins import load_driver
 from .samples import Quality, Reading, Sample, TimeSource
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,19 @@ Sink = Callable[[list[Sample]], Awaitable[None]]
 
 def utc_now_us() -> int:
     return time.time_ns() // 1000
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """A chamber channel and the device point that feeds it."""
+
+    chamber_id: str
+    channel_id: str
+    device_id: str
+    point: str
+    name: str
+    quantity: str
+    unit: str
 
 
 @dataclass(frozen=True)
@@ -170,3 +185,39 @@ class DevicePoller:
             )
             for b in self.bindings
         ]
+
+
+class Acquisition:
+    """Every device of every chamber: builds the drivers and pollers and starts them."""
+
+    def __init__(self, chambers: Sequence[ChamberConfig], sink: Sink) -> None:
+        self.pollers: list[DevicePoller] = []
+        self.channels: list[ChannelInfo] = []
+        for chamber in chambers:
+            for device in chamber.devices:
+                settings = driver_settings(device, "config", "", f"device {device.id!r}")
+                driver = load_driver(device.driver)(settings)
+                points = {p.name: p for p in driver.points()}
+                bindings = []
+                for ch in device.channels:
+                    p = points[ch.point]
+                    self.channels.append(
+                        ChannelInfo(
+                            chamber.id,
+                            ch.id,
+                            device.id,
+                            ch.point,
+                            ch.name or ch.id,
+                            ch.quantity or p.quantity,
+                            ch.unit or p.unit,
+                        )
+                    )
+                    bindings.append(ChannelBinding(ch.id, ch.point))
+                self.pollers.append(
+                    DevicePoller(
+                        chamber.id, device.id, driver, bindings, device.poll_interval_s, sink
+                    )
+                )
+
+    def start(self) -> list[asyncio.Task[None]]:
+        return [asyncio.create_task(p.run(), name=f"poll-{p.device_id}") for p in self.pollers]

@@ -14,7 +14,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from . import __version__
-from .daemon import ChannelInfo, Daemon
+from .acquisition import ChannelInfo
+from .daemon import Daemon
 
 MAX_JSON_POINTS = 1_000_000
 

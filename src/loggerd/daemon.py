@@ -5,28 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
 
-from .acquisition import ChannelBinding, DevicePoller
-from .config import DaemonConfig, driver_settings
-from .plugins import load_driver
+from .acquisition import Acquisition, ChannelInfo
+from .config import DaemonConfig
 from .ring import RingBuffer
 from .samples import Sample
 from .store import ChannelRow, Store, sqlite_url
 from .writer import Writer
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ChannelInfo:
-    chamber_id: str
-    channel_id: str
-    device_id: str
-    point: str
-    name: str
-    quantity: str
-    unit: str
 
 
 class Daemon:
@@ -40,43 +27,15 @@ class Daemon:
             config.store.url or sqlite_url(config.data_dir), config.store.synchronous
         )
         self.writer = Writer(self.store, config.store.batch_size, config.store.flush_interval_s)
-        self.pollers: list[DevicePoller] = []
         self.channels: dict[str, list[ChannelInfo]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.accepted = 0
         self._accepted_changed: asyncio.Condition | None = None
-        for chamber in config.chambers:
-            infos = self.channels.setdefault(chamber.id, [])
-            for device in chamber.devices:
-                settings = driver_settings(device, "config", "", f"device {device.id!r}")
-                driver = load_driver(device.driver)(settings)
-                points = {p.name: p for p in driver.points()}
-                bindings = []
-                for ch in device.channels:
-                    p = points[ch.point]
-                    infos.append(
-                        ChannelInfo(
-                            chamber.id,
-                            ch.id,
-                            device.id,
-                            ch.point,
-                            ch.name or ch.id,
-                            ch.quantity or p.quantity,
-                            ch.unit or p.unit,
-                        )
-                    )
-                    bindings.append(ChannelBinding(ch.id, ch.point))
-                    self.ring.add_channel(chamber.id, ch.id)
-                self.pollers.append(
-                    DevicePoller(
-                        chamber.id,
-                        device.id,
-                        driver,
-                        bindings,
-                        device.poll_interval_s,
-                        self._accept,
-                    )
-                )
+        self.acquisition = Acquisition(config.chambers, self._accept)
+        self.pollers = self.acquisition.pollers
+        for info in self.acquisition.channels:
+            self.channels.setdefault(info.chamber_id, []).append(info)
+            self.ring.add_channel(info.chamber_id, info.channel_id)
 
     async def _accept(self, samples: list[Sample]) -> None:
         for s in samples:
@@ -108,8 +67,7 @@ class Daemon:
         names = {c.id: c.name for c in self.config.chambers}
         await asyncio.to_thread(self.store.open, names, rows)
         await self.writer.start()
-        for p in self.pollers:
-            self._tasks.append(asyncio.create_task(p.run(), name=f"poll-{p.device_id}"))
+        self._tasks.extend(self.acquisition.start())
         log.info(
             "acquisition started: %d devices, store %s",
             len(self.pollers),
