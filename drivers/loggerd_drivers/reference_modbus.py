@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Literal
 
 from pydantic import Field as PydanticField
 
+from loggerd.bus import BusPool, LineSettings
 from loggerd.driver import DeviceInfo, Driver, DriverConfig, PointInfo
-from loggerd.modbus_master import ModbusMaster
 from loggerd.samples import Quality, Reading
-from loggerd.transport import SerialSettings, Transport, transport_for_url
+from loggerd.transport import SerialSettings
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.definition import Definition, reference_logger
 from loggerd_protocol.values import Record, decode_block, decode_record, encode_field
@@ -29,7 +29,10 @@ class ReferenceModbusConfig(DriverConfig):
     baudrate: int = PydanticField(default=19200, gt=0)
     parity: Literal["N", "E", "O"] = "E"
     stopbits: Literal[1, 2] = 1
-    timeout_s: float = PydanticField(default=0.5, gt=0, le=30)
+    timeout_s: float = PydanticField(default=0.5, gt=0, le=30, description="reply timeout")
+    late_reply_guard_s: float = PydanticField(
+        default=0.05, ge=0, le=5, description="quiet time on the line after a timeout (RTU)"
+    )
 
 
 def _block_span(defn: Definition, names: Sequence[str]) -> tuple[int, int]:
@@ -42,31 +45,29 @@ class ReferenceModbusDriver(Driver):
     config_model = ReferenceModbusConfig
     config: ReferenceModbusConfig
 
-    def __init__(self, config: ReferenceModbusConfig, transport: Transport | None = None) -> None:
-        super().__init__(config)
-        settings = SerialSettings(
+    def __init__(self, config: ReferenceModbusConfig, buses: BusPool | None = None) -> None:
+        super().__init__(config, buses)
+        serial = SerialSettings(
             baudrate=config.baudrate, parity=config.parity, stopbits=config.stopbits
         )
-        self.transport = transport or transport_for_url(config.url, settings)
-        self.master = ModbusMaster(
-            self.transport, "tcp" if config.url.startswith("tcp://") else "rtu", config.timeout_s
-        )
+        self.master = self.buses.modbus(config.url, LineSettings(serial, config.late_reply_guard_s))
         names = [*_DEFN.point_names(), "device_status"]
         names += [_DEFN.status_field(p).name for p in _DEFN.point_names()]
         self._live_start, self._live_count = _block_span(_DEFN, names)
 
     @property
     def description(self) -> str:
-        return f"RL-1600 address {self.config.address} on {self.transport.description}"
+        return f"RL-1600 address {self.config.address} on {self.master.description}"
 
     def points(self) -> Sequence[PointInfo]:
         return [PointInfo(p.name, p.quantity, p.unit) for p in _DEFN.points]
 
     def _read_input(self, address: int, count: int) -> tuple[int, ...]:
-        return self.master.read_registers(self.config.address, mb.READ_INPUT, address, count)
+        return self.master.read_registers(
+            self.config.address, mb.READ_INPUT, address, count, self.config.timeout_s
+        )
 
     def open(self) -> DeviceInfo:
-        self.transport.open()
         names = [
             "model_code",
             "firmware_version",
@@ -86,7 +87,7 @@ class ReferenceModbusDriver(Driver):
             calibration_date=str(ident["calibration_date"]),
         )
 
-    def read(self) -> list[Reading]:
+    def read(self, groups: Collection[str] | None = None) -> list[Reading]:
         words = self._read_input(self._live_start, self._live_count)
         values = decode_block(_DEFN.table("input"), self._live_start, words)
         readings = []
@@ -113,7 +114,10 @@ class ReferenceModbusDriver(Driver):
         """Up to one window of records from `first_sequence` on (what backfill builds upon)."""
         pointer = _DEFN.field("record_pointer")
         self.master.write_registers(
-            self.config.address, pointer.address, encode_field(pointer, first_sequence)
+            self.config.address,
+            pointer.address,
+            encode_field(pointer, first_sequence),
+            self.config.timeout_s,
         )
         window = _DEFN.field("record_window_1")
         size = _DEFN.record_registers
@@ -122,4 +126,5 @@ class ReferenceModbusDriver(Driver):
         return [r for r in records if r is not None]
 
     def close(self) -> None:
-        self.transport.close()
+        # The line is shared with the other devices on it; the bus pool closes it.
+        pass

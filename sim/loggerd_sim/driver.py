@@ -7,11 +7,12 @@ reference-modbus driver against the simulator's servers.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from pydantic import Field
 
+from loggerd.bus import BusPool
 from loggerd.driver import DeviceInfo, Driver, DriverConfig, PointInfo
 from loggerd.samples import Quality, Reading
 from loggerd_protocol.definition import reference_logger
@@ -35,8 +36,8 @@ class SimulatedLoggerDriver(Driver):
     config_model = SimulatedLoggerConfig
     config: SimulatedLoggerConfig
 
-    def __init__(self, config: SimulatedLoggerConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: SimulatedLoggerConfig, buses: BusPool | None = None) -> None:
+        super().__init__(config, buses)
         self._logger: SimulatedLogger | None = None
 
     def points(self) -> Sequence[PointInfo]:
@@ -58,7 +59,7 @@ class SimulatedLoggerDriver(Driver):
             calibration_date=str(s.calibration_date),
         )
 
-    def read(self) -> list[Reading]:
+    def read(self, groups: Collection[str] | None = None) -> list[Reading]:
         if self._logger is None:
             self.open()
         assert self._logger is not None

@@ -10,15 +10,18 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from .bus import BusPool
 from .config import ChamberConfig, driver_settings
 from .driver import DeviceInfo, Driver
-from .errors import DriverError, LinkError
+from .errors import DeviceException, DriverError, LinkError, NoReply, ProtocolError
 from .plugins import load_driver
 from .samples import Quality, Reading, Sample, TimeSource
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[list[Sample]], Awaitable[None]]
+
+BUSY = 6  # Modbus exception: server device busy
 
 
 def utc_now_us() -> int:
@@ -46,15 +49,31 @@ class ChannelBinding:
     point: str
 
 
+@dataclass(frozen=True)
+class PollPolicy:
+    """How hard to try one device, and how long to leave it alone when it stays silent."""
+
+    retries: int = 1  # extra attempts within one poll after a timeout or a bad frame
+    busy_retry_delay_s: float = 0.05  # wait before retrying after exception 06 (busy)
+    quarantine_after: int = 3  # failed polls in a row before the device is quarantined
+    backoff_initial_s: float = 5.0
+    backoff_max_s: float = 300.0
+
+
 @dataclass
 class DeviceHealth:
-    state: str = "starting"  # starting | ok | error | offline
+    state: str = "starting"  # starting | ok | error (bad replies) | offline (no reply)
     last_ok_utc_us: int | None = None
     last_error: str | None = None
+    last_error_utc_us: int | None = None
     consecutive_failures: int = 0
     reads_ok: int = 0
     reads_failed: int = 0
+    retries: int = 0
     missed_ticks: int = 0
+    quarantined: bool = False  # left alone (no I/O) until quarantine_until_utc_us
+    quarantines: int = 0
+    quarantine_until_utc_us: int | None = None
     info: DeviceInfo | None = None
     errors_by_kind: dict[str, int] = field(default_factory=dict)
 
@@ -64,7 +83,10 @@ class DevicePoller:
 
     Ticks fall at t0 + k * interval on the event loop's monotonic clock, so a slow read never
     shifts later ones; a read that overruns skips the ticks it covered (counted as missed).
-    A failed read yields one sample per channel with value NaN and a quality flag.
+    A failed read yields one sample per channel with value NaN and a quality flag. After
+    `quarantine_after` failed polls in a row the device is left alone for a back-off period
+    (doubling up to backoff_max_s), with missing samples and no I/O, and then probed once:
+    a dead device costs the others on its line at most one timeout per back-off period.
     """
 
     def __init__(
@@ -76,6 +98,7 @@ class DevicePoller:
         interval_s: float,
         sink: Sink,
         now_us: Callable[[], int] = utc_now_us,
+        policy: PollPolicy | None = None,
     ) -> None:
         self.chamber_id = chamber_id
         self.device_id = device_id
@@ -84,8 +107,16 @@ class DevicePoller:
         self.interval_s = interval_s
         self.sink = sink
         self.now_us = now_us
+        self.policy = policy or PollPolicy()
         self.health = DeviceHealth()
         self._opened = False
+        self._backoff_s = 0.0
+        self._quarantine_until = 0.0  # on the monotonic clock
+        self._group_every: dict[str, int] = {
+            name: max(1, round((every or interval_s) / interval_s))
+            for name, every in driver.poll_groups().items()
+        }
+        self._tick = 0
         self.polls = 0
 
     async def run(self) -> None:
@@ -112,67 +143,86 @@ class DevicePoller:
             self.driver.close()
         self._opened = False
 
-    def _read_blocking(self) -> tuple[int, list[Reading]]:
-        if not self._opened:
-            self.health.info = self.driver.open()
-            self._opened = True
-        before = self.now_us()
-        readings = self.driver.read()
-        after = self.now_us()
-        return (before + after) // 2, readings
+    def _due_groups(self) -> frozenset[str] | None:
+        if len(self._group_every) == 1:
+            return None
+        return frozenset(g for g, every in self._group_every.items() if self._tick % every == 0)
+
+    def _read_blocking(self, groups: frozenset[str] | None) -> tuple[int, list[Reading]]:
+        """Read with the policy's retries; raises the last error when every attempt failed."""
+        attempt = 0
+        while True:
+            try:
+                if not self._opened:
+                    self.health.info = self.driver.open()
+                    self._opened = True
+                before = self.now_us()
+                readings = self.driver.read(groups)
+                after = self.now_us()
+                return (before + after) // 2, readings
+            except DeviceException as exc:
+                if exc.code != BUSY or attempt >= self.policy.retries:
+                    raise
+                time.sleep(self.policy.busy_retry_delay_s)
+            except (NoReply, ProtocolError):
+                if attempt >= self.policy.retries:
+                    raise
+            attempt += 1
+            self.health.retries += 1
 
     async def poll_once(self) -> list[Sample]:
         """One poll: read the device and pass on its samples, or missing ones on failure."""
         started = self.now_us()
-        try:
-            timestamp_us, readings = await asyncio.to_thread(self._read_blocking)
-        except DriverError as exc:
-            samples = self._failed(started, exc)
+        groups = self._due_groups()
+        self._tick += 1
+        if time.monotonic() < self._quarantine_until:
+            samples = self._missing(started, Quality.MISSING)
         else:
-            self.health.state = "ok"
-            self.health.last_ok_utc_us = timestamp_us
-            self.health.consecutive_failures = 0
-            self.health.reads_ok += 1
-            by_point = {r.point: r for r in readings}
-            samples = []
-            for b in self.bindings:
-                r = by_point.get(b.point)
-                if r is None:
-                    r = Reading(b.point, math.nan, math.nan, Quality.INVALID)
-                samples.append(
-                    Sample(
-                        self.chamber_id,
-                        b.channel_id,
-                        timestamp_us,
-                        r.value,
-                        r.raw_value,
-                        r.quality,
-                        TimeSource.HOST,
-                    )
-                )
+            try:
+                timestamp_us, readings = await asyncio.to_thread(self._read_blocking, groups)
+            except DriverError as exc:
+                samples = self._failed(started, exc)
+            else:
+                samples = self._succeeded(timestamp_us, readings, groups)
         await self.sink(samples)
         self.polls += 1  # completed polls: their samples have been handed on
         return samples
 
-    def _failed(self, timestamp_us: int, exc: DriverError) -> list[Sample]:
-        quality = Quality.MISSING if isinstance(exc, LinkError) else Quality.INVALID
-        kind = type(exc).__name__
+    def _succeeded(
+        self, timestamp_us: int, readings: list[Reading], groups: frozenset[str] | None
+    ) -> list[Sample]:
         h = self.health
-        h.errors_by_kind[kind] = h.errors_by_kind.get(kind, 0) + 1
-        h.reads_failed += 1
-        h.consecutive_failures += 1
-        h.last_error = str(exc)
-        h.state = "offline" if isinstance(exc, LinkError) else "error"
-        if h.consecutive_failures == 1 or h.consecutive_failures % 60 == 0:
-            log.warning(
-                "%s/%s: %s (%d failures in a row)",
-                self.chamber_id,
-                self.device_id,
-                exc,
-                h.consecutive_failures,
+        if h.state in ("offline", "error"):
+            log.info("%s/%s: answering again", self.chamber_id, self.device_id)
+        h.state = "ok"
+        h.last_ok_utc_us = timestamp_us
+        h.consecutive_failures = 0
+        h.reads_ok += 1
+        h.quarantine_until_utc_us = None
+        h.quarantined = False
+        self._backoff_s = 0.0
+        by_point = {r.point: r for r in readings}
+        samples = []
+        for b in self.bindings:
+            r = by_point.get(b.point)
+            if r is None:
+                if groups is not None:
+                    continue  # its group was not due this tick
+                r = Reading(b.point, math.nan, math.nan, Quality.INVALID)
+            samples.append(
+                Sample(
+                    self.chamber_id,
+                    b.channel_id,
+                    timestamp_us,
+                    r.value,
+                    r.raw_value,
+                    r.quality,
+                    TimeSource.HOST,
+                )
             )
-        if isinstance(exc, LinkError):
-            self._close()  # reopen on the next tick: the port or connection may come back
+        return samples
+
+    def _missing(self, timestamp_us: int, quality: Quality) -> list[Sample]:
         return [
             Sample(
                 self.chamber_id,
@@ -186,17 +236,49 @@ class DevicePoller:
             for b in self.bindings
         ]
 
+    def _failed(self, timestamp_us: int, exc: DriverError) -> list[Sample]:
+        quality = Quality.MISSING if isinstance(exc, LinkError) else Quality.INVALID
+        kind = type(exc).__name__
+        h = self.health
+        h.errors_by_kind[kind] = h.errors_by_kind.get(kind, 0) + 1
+        h.reads_failed += 1
+        h.consecutive_failures += 1
+        h.last_error = str(exc)
+        h.last_error_utc_us = timestamp_us
+        h.state = "offline" if isinstance(exc, LinkError) else "error"
+        if isinstance(exc, LinkError):
+            self._opened = False  # identify it again when it is back (it may have rebooted)
+        if h.consecutive_failures >= self.policy.quarantine_after:
+            p = self.policy
+            self._backoff_s = min(p.backoff_max_s, max(p.backoff_initial_s, 2 * self._backoff_s))
+            self._quarantine_until = time.monotonic() + self._backoff_s
+            h.quarantine_until_utc_us = timestamp_us + int(self._backoff_s * 1e6)
+            h.quarantines += 1
+            h.quarantined = True
+            log.warning(
+                "%s/%s: %s (%d failures in a row); quarantined for %.0f s",
+                self.chamber_id,
+                self.device_id,
+                exc,
+                h.consecutive_failures,
+                self._backoff_s,
+            )
+        elif h.consecutive_failures == 1:
+            log.warning("%s/%s: %s", self.chamber_id, self.device_id, exc)
+        return self._missing(timestamp_us, quality)
+
 
 class Acquisition:
     """Every device of every chamber: builds the drivers and pollers and starts them."""
 
     def __init__(self, chambers: Sequence[ChamberConfig], sink: Sink) -> None:
+        self.buses = BusPool()
         self.pollers: list[DevicePoller] = []
         self.channels: list[ChannelInfo] = []
         for chamber in chambers:
             for device in chamber.devices:
                 settings = driver_settings(device, "config", "", f"device {device.id!r}")
-                driver = load_driver(device.driver)(settings)
+                driver = load_driver(device.driver)(settings, self.buses)
                 points = {p.name: p for p in driver.points()}
                 bindings = []
                 for ch in device.channels:
@@ -215,9 +297,24 @@ class Acquisition:
                     bindings.append(ChannelBinding(ch.id, ch.point))
                 self.pollers.append(
                     DevicePoller(
-                        chamber.id, device.id, driver, bindings, device.poll_interval_s, sink
+                        chamber.id,
+                        device.id,
+                        driver,
+                        bindings,
+                        device.poll_interval_s,
+                        sink,
+                        policy=PollPolicy(
+                            retries=device.retries,
+                            quarantine_after=device.quarantine_after,
+                            backoff_initial_s=device.backoff_initial_s,
+                            backoff_max_s=device.backoff_max_s,
+                        ),
                     )
                 )
 
     def start(self) -> list[asyncio.Task[None]]:
         return [asyncio.create_task(p.run(), name=f"poll-{p.device_id}") for p in self.pollers]
+
+    def close(self) -> None:
+        """Close every line (call after the pollers have stopped)."""
+        self.buses.close()

@@ -39,6 +39,12 @@ class DeviceConfig(BaseModel):
     id: str = Field(pattern=_ID)
     driver: str
     poll_interval_s: float = Field(default=1.0, gt=0, le=86400)
+    retries: int = Field(default=1, ge=0, le=10, description="extra attempts within a poll")
+    quarantine_after: int = Field(
+        default=3, ge=1, le=1000, description="failed polls in a row before a back-off"
+    )
+    backoff_initial_s: float = Field(default=5.0, gt=0, le=86400)
+    backoff_max_s: float = Field(default=300.0, gt=0, le=86400)
     channels: list[ChannelConfig] = Field(default_factory=list, alias="channel")
 
     def driver_settings(self) -> dict[str, Any]:

@@ -82,6 +82,7 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks.clear()
+        await asyncio.to_thread(self.acquisition.close)
         await self.writer.stop()
         await asyncio.to_thread(self.store.close)
         log.info("acquisition stopped; %d samples written", self.writer.written)

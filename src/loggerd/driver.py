@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from .bus import BusPool
 from .samples import Reading
 
 
@@ -45,8 +46,11 @@ class Driver(ABC):
 
     config_model: ClassVar[type[DriverConfig]]
 
-    def __init__(self, config: DriverConfig) -> None:
+    def __init__(self, config: DriverConfig, buses: BusPool | None = None) -> None:
         self.config = config
+        # Lines (serial ports, TCP endpoints) come from a pool shared by every driver of the
+        # daemon, so devices on one RS-485 line take turns on one connection.
+        self.buses = buses if buses is not None else BusPool()
 
     @abstractmethod
     def points(self) -> Sequence[PointInfo]:
@@ -56,9 +60,14 @@ class Driver(ABC):
     def open(self) -> DeviceInfo:
         """Connect and identify the device."""
 
+    def poll_groups(self) -> Mapping[str, float | None]:
+        """Register groups polled on their own schedule: name -> interval in s (None: the
+        device's poll interval). Most devices have one group."""
+        return {"all": None}
+
     @abstractmethod
-    def read(self) -> list[Reading]:
-        """One reading of every point, live."""
+    def read(self, groups: Collection[str] | None = None) -> list[Reading]:
+        """One live reading of the points in `groups` (every point when None)."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -23,6 +23,10 @@ class LinkError(DriverError):
     """No usable reply: the port cannot be opened, the connection dropped, or a timeout."""
 
 
+class NoReply(LinkError):
+    """The line works but the device did not answer in time (timeout)."""
+
+
 class ProtocolError(DriverError):
     """A reply came but cannot be used: bad CRC, wrong length, wrong function, wrong address."""
 

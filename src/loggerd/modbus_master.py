@@ -1,13 +1,24 @@
-"""A Modbus master over one transport: one request at a time, strict reply matching."""
+"""A Modbus master over one line: one request at a time, RTU timing kept, strict reply matching.
+
+Several devices on one RS-485 line (or behind one TCP gateway) share one master; its lock
+makes their requests take turns. On RTU the master keeps the 3.5-character silence between
+frames, discards whatever arrived between exchanges, resynchronises past garbage to the frame
+whose address, function, byte count and CRC all match, and after a timeout keeps the line
+quiet for a guard time so that a late reply lands in the bin, not in the next exchange. (RTU
+has no transaction id: a reply later than timeout + guard cannot be told from the next one
+by its shape; the guard is a per-line setting.) On TCP the transaction id does that job.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass
 from typing import Literal
 
 from loggerd_protocol import modbus as mb
 
-from .errors import DeviceException, LinkError, ProtocolError
+from .errors import DeviceException, LinkError, NoReply, ProtocolError
 from .transport import Transport
 
 Framing = Literal["rtu", "tcp"]
@@ -21,34 +32,65 @@ EXCEPTION_NAMES = {
     11: "gateway target device failed to respond",
 }
 
+BITS_PER_CHARACTER = 11  # start + 8 data + parity (or a second stop bit) + stop
+
+
+@dataclass(frozen=True)
+class RtuTiming:
+    """Wire timing of an RTU line at a given baud rate (Modbus over serial line, §2.5.1.1)."""
+
+    baudrate: int
+
+    @property
+    def character_s(self) -> float:
+        return BITS_PER_CHARACTER / self.baudrate
+
+    @property
+    def silence_s(self) -> float:
+        """The 3.5-character inter-frame silence; fixed at 1.75 ms above 19200 baud."""
+        return 3.5 * self.character_s if self.baudrate <= 19200 else 1.75e-3
+
+    def frame_s(self, n_bytes: int) -> float:
+        return n_bytes * self.character_s
+
 
 class ModbusMaster:
-    """Sends a request and returns the reply that belongs to it, or raises.
+    """Sends a request and returns the reply that belongs to it, or raises."""
 
-    A reply is accepted only if address, function, byte count and CRC (RTU) or transaction id
-    (TCP) all match; stray bytes left over from an earlier, timed-out exchange are discarded
-    before each request so that they can never be taken for the next reply.
-    """
-
-    def __init__(self, transport: Transport, framing: Framing, timeout_s: float) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        framing: Framing,
+        timeout_s: float = 0.5,
+        baudrate: int = 19200,
+        late_reply_guard_s: float = 0.05,
+    ) -> None:
         self.transport = transport
         self.framing = framing
         self.timeout_s = timeout_s
+        self.timing = RtuTiming(baudrate)
+        self.late_reply_guard_s = late_reply_guard_s
+        self.lock = threading.Lock()
         self._tid = 0
+        self._quiet_at = 0.0  # monotonic time from which the line counts as silent
+        self.transactions = 0
 
-    def transact(self, unit: int, request: mb.Request) -> mb.RegistersResponse | mb.WriteResponse:
-        if not self.transport.is_open:
-            self.transport.open()
-        self.transport.discard_input()
-        pdu = mb.encode_request(request)
-        deadline = time.monotonic() + self.timeout_s
-        if self.framing == "rtu":
-            self.transport.write(mb.rtu_frame(unit, pdu))
-            reply = self._read_rtu(unit, deadline)
-        else:
-            self._tid = (self._tid + 1) & 0xFFFF
-            self.transport.write(mb.mbap_frame(self._tid, unit, pdu))
-            reply = self._read_tcp(self._tid, deadline)
+    @property
+    def description(self) -> str:
+        return self.transport.description
+
+    def transact(
+        self, unit: int, request: mb.Request, timeout_s: float | None = None
+    ) -> mb.RegistersResponse | mb.WriteResponse:
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        with self.lock:
+            if not self.transport.is_open:
+                self.transport.open()
+            if self.framing == "rtu":
+                reply = self._transact_rtu(unit, mb.encode_request(request), timeout)
+            else:
+                reply = self._transact_tcp(unit, mb.encode_request(request), timeout)
+            self.transactions += 1
         try:
             response = mb.decode_response(reply, request)
         except mb.FrameError as exc:
@@ -61,58 +103,121 @@ class ModbusMaster:
             )
         return response
 
-    def read_registers(self, unit: int, function: int, address: int, count: int) -> tuple[int, ...]:
-        response = self.transact(unit, mb.ReadRegisters(function, address, count))
+    def read_registers(
+        self, unit: int, function: int, address: int, count: int, timeout_s: float | None = None
+    ) -> tuple[int, ...]:
+        response = self.transact(unit, mb.ReadRegisters(function, address, count), timeout_s)
         assert isinstance(response, mb.RegistersResponse)
         return response.values
 
-    def write_registers(self, unit: int, address: int, values: tuple[int, ...]) -> None:
-        self.transact(unit, mb.WriteMultiple(address, values))
+    def write_registers(
+        self, unit: int, address: int, values: tuple[int, ...], timeout_s: float | None = None
+    ) -> None:
+        self.transact(unit, mb.WriteMultiple(address, values), timeout_s)
 
     def _where(self, unit: int) -> str:
         return f"device {unit} on {self.transport.description}"
 
-    def _timeout(self, unit: int, got: bytes) -> LinkError:
+    def _timeout(self, unit: int, timeout_s: float, got: bytes) -> NoReply:
         detail = f"; {len(got)} bytes came: {got.hex(' ')}" if got else ""
-        return LinkError(
-            f"no complete reply from {self._where(unit)} within {self.timeout_s:g} s{detail}. "
+        return NoReply(
+            f"no complete reply from {self._where(unit)} within {timeout_s:g} s{detail}. "
             "Check the address, baud rate, parity and wiring"
         )
 
-    def _read_rtu(self, unit: int, deadline: float) -> bytes:
+    # --- RTU --------------------------------------------------------------------------------
+
+    def _transact_rtu(self, unit: int, pdu: bytes, timeout_s: float) -> bytes:
+        frame = mb.rtu_frame(unit, pdu)
+        wait = self._quiet_at - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        # Whatever came in since the last exchange (a late reply, noise) is not ours.
+        self.transport.discard_input()
+        sent_at = time.monotonic()
+        self.transport.write(frame)
+        deadline = sent_at + self.timing.frame_s(len(frame)) + timeout_s
+        try:
+            reply = self._read_rtu(unit, pdu[0], deadline, timeout_s)
+        except LinkError:
+            # A late reply may still be on its way: let it land in the bin, not in the next
+            # exchange, by keeping the line quiet a little longer.
+            self._quiet_at = time.monotonic() + self.late_reply_guard_s
+            raise
+        self._quiet_at = time.monotonic() + self.timing.silence_s
+        return reply
+
+    def _read_rtu(self, unit: int, function: int, deadline: float, timeout_s: float) -> bytes:
         buf = b""
         while True:
-            try:
-                needed = mb.rtu_response_length(buf)
-            except mb.FrameError as exc:
-                raise ProtocolError(f"{self._where(unit)}: {exc}") from exc
-            if needed is not None and len(buf) >= needed:
-                break
-            chunk = self.transport.read_some((needed or 3) - len(buf), deadline)
+            found = self._find_frame(buf, unit, function)
+            if isinstance(found, bytes):
+                return found
+            chunk = self.transport.read_some(max(found, 1), deadline)
             if not chunk:
-                raise self._timeout(unit, buf)
+                if buf and self._frame_start(buf, unit, function) is not None:
+                    # Bytes came but never a frame with a good CRC: say it as it is.
+                    raise ProtocolError(
+                        f"{self._where(unit)}: no valid reply frame in {len(buf)} bytes "
+                        f"received: {buf.hex(' ')}"
+                    )
+                raise self._timeout(unit, timeout_s, buf)
             buf += chunk
-        try:
-            got_unit, pdu = mb.rtu_unframe(buf[:needed])
-        except mb.FrameError as exc:
-            raise ProtocolError(f"{self._where(unit)}: {exc}") from exc
-        if got_unit != unit:
-            raise ProtocolError(f"{self._where(unit)}: reply from address {got_unit}")
-        return pdu
 
-    def _read_tcp(self, tid: int, deadline: float) -> bytes:
+    @staticmethod
+    def _frame_start(buf: bytes, unit: int, function: int) -> int | None:
+        for i in range(len(buf) - 1):
+            if buf[i] == unit and buf[i + 1] in (function, function | 0x80):
+                return i
+        return None
+
+    @staticmethod
+    def _find_frame(buf: bytes, unit: int, function: int) -> bytes | int:
+        """The reply PDU in buf, or how many more bytes to read before looking again.
+
+        A candidate starts where our address is followed by our function code (or its
+        exception form); garbage before it is skipped, and it counts only with a good CRC.
+        """
+        need: int | None = None
+        for i in range(len(buf) - 1):
+            if buf[i] != unit or buf[i + 1] not in (function, function | 0x80):
+                continue
+            have = len(buf) - i
+            length = mb.rtu_response_length(buf[i:])
+            if length is None:
+                more = 3 - have
+            elif have >= length:
+                try:
+                    return mb.rtu_unframe(buf[i : i + length])[1]
+                except mb.FrameError:
+                    continue  # not a frame after all: look further on
+            else:
+                more = length - have
+            need = more if need is None else min(need, more)
+        return need if need is not None else (1 if buf and buf[-1] == unit else 2)
+
+    # --- TCP --------------------------------------------------------------------------------
+
+    def _transact_tcp(self, unit: int, pdu: bytes, timeout_s: float) -> bytes:
+        self.transport.discard_input()
+        self._tid = (self._tid + 1) & 0xFFFF
+        tid = self._tid
+        self.transport.write(mb.mbap_frame(tid, unit, pdu))
+        deadline = time.monotonic() + timeout_s
         while True:
             header = self.transport.read_exactly(mb.MBAP_HEADER_LEN, deadline)
             if len(header) < mb.MBAP_HEADER_LEN:
-                raise self._timeout(-1, header)
+                self.transport.close()  # a partial header leaves the stream out of step
+                raise self._timeout(unit, timeout_s, header)
             try:
                 parsed = mb.mbap_header(header)
             except mb.FrameError as exc:
                 self.transport.close()  # the stream is out of step: start afresh
                 raise ProtocolError(f"{self.transport.description}: {exc}") from exc
-            pdu = self.transport.read_exactly(parsed.pdu_length, deadline)
-            if len(pdu) < parsed.pdu_length:
-                raise self._timeout(parsed.unit, header + pdu)
-            if parsed.transaction_id == tid:
-                return pdu
+            body = self.transport.read_exactly(parsed.pdu_length, deadline)
+            if len(body) < parsed.pdu_length:
+                self.transport.close()
+                raise self._timeout(unit, timeout_s, header + body)
+            if parsed.transaction_id == tid and parsed.unit == unit:
+                return body
             # A late reply to an earlier transaction: drop it and keep waiting for ours.

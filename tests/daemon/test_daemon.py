@@ -160,7 +160,10 @@ async def test_dead_device_gives_missing_samples_and_others_carry_on(
         assert states["alive"]["state"] == "ok"
         assert states["dead"]["state"] == "offline"
         assert "no complete reply from device 9" in states["dead"]["last_error"]
-        assert states["dead"]["errors_by_kind"]["LinkError"] >= 3
+        assert states["dead"]["errors_by_kind"]["NoReply"] >= 3
+        # After three failed polls in a row the dead device is left alone for a back-off.
+        assert dead.health.quarantined and dead.health.quarantines == 1
+        assert dead.health.quarantine_until_utc_us is not None
     finally:
         await daemon.stop()
 

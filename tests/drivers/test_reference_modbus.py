@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
+from collections.abc import Iterator
 
 import pytest
 
+from loggerd.bus import BusPool
 from loggerd.errors import DeviceException, LinkError
 from loggerd.samples import Quality
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
@@ -23,11 +25,18 @@ def url_of(sim: SimulatorHost, transport: str) -> str:
     return sim.rtu.path if transport == "rtu" else sim.tcp.url
 
 
+@pytest.fixture
+def buses() -> Iterator[BusPool]:
+    pool = BusPool()
+    yield pool
+    pool.close()
+
+
 def make_driver(
-    sim: SimulatorHost, transport: str, address: int = 1, timeout_s: float = 1.0
+    buses: BusPool, sim: SimulatorHost, transport: str, address: int = 1, timeout_s: float = 1.0
 ) -> ReferenceModbusDriver:
     config = ReferenceModbusConfig(url=url_of(sim, transport), address=address, timeout_s=timeout_s)
-    return ReferenceModbusDriver(config)
+    return ReferenceModbusDriver(config, buses)
 
 
 async def call(fn, *args):  # type: ignore[no-untyped-def]
@@ -36,8 +45,8 @@ async def call(fn, *args):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_identity(sim: SimulatorHost, transport: str) -> None:
-    driver = make_driver(sim, transport, address=2)
+async def test_identity(buses: BusPool, sim: SimulatorHost, transport: str) -> None:
+    driver = make_driver(buses, sim, transport, address=2)
     try:
         info = await call(driver.open)
     finally:
@@ -52,10 +61,10 @@ async def test_identity(sim: SimulatorHost, transport: str) -> None:
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_live_values_match_the_simulated_logger(
-    sim: SimulatorHost, manual_clock: ManualClock, transport: str
+    buses: BusPool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
 ) -> None:
     manual_clock.advance(1800)  # half an hour into the cold-soak ramp
-    driver = make_driver(sim, transport)
+    driver = make_driver(buses, sim, transport)
     try:
         await call(driver.open)
         readings = {r.point: r for r in await call(driver.read)}
@@ -78,9 +87,11 @@ async def test_live_values_match_the_simulated_logger(
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_sensor_fault_is_flagged_not_zero(sim: SimulatorHost, transport: str) -> None:
+async def test_sensor_fault_is_flagged_not_zero(
+    buses: BusPool, sim: SimulatorHost, transport: str
+) -> None:
     sim.loggers[1].settings.sensor_faults["temperature_3"] = "open"
-    driver = make_driver(sim, transport)
+    driver = make_driver(buses, sim, transport)
     try:
         await call(driver.open)
         readings = {r.point: r for r in await call(driver.read)}
@@ -93,8 +104,10 @@ async def test_sensor_fault_is_flagged_not_zero(sim: SimulatorHost, transport: s
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_device_exception_is_reported(sim: SimulatorHost, transport: str) -> None:
-    driver = make_driver(sim, transport)
+async def test_device_exception_is_reported(
+    buses: BusPool, sim: SimulatorHost, transport: str
+) -> None:
+    driver = make_driver(buses, sim, transport)
     try:
         with pytest.raises(DeviceException, match="illegal data address") as exc:
             await call(driver.master.read_registers, 1, READ_INPUT, 0x0050, 2)
@@ -109,10 +122,10 @@ async def test_device_exception_is_reported(sim: SimulatorHost, transport: str) 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_memory_records_read_by_sequence(
-    sim: SimulatorHost, manual_clock: ManualClock, transport: str
+    buses: BusPool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
 ) -> None:
     manual_clock.advance(125)  # records at 0, 10, …, 120 s: 13 records
-    driver = make_driver(sim, transport)
+    driver = make_driver(buses, sim, transport)
     try:
         await call(driver.open)
         oldest, newest = await call(driver.memory_range)
@@ -128,8 +141,10 @@ async def test_memory_records_read_by_sequence(
         assert math.isnan(got.values["temperature_16"])
 
 
-async def test_rtu_device_that_does_not_answer_times_out(sim: SimulatorHost) -> None:
-    driver = make_driver(sim, "rtu", address=9, timeout_s=0.2)
+async def test_rtu_device_that_does_not_answer_times_out(
+    buses: BusPool, sim: SimulatorHost
+) -> None:
+    driver = make_driver(buses, sim, "rtu", address=9, timeout_s=0.2)
     try:
         with pytest.raises(LinkError, match="no complete reply from device 9"):
             await call(driver.open)
@@ -141,14 +156,16 @@ async def test_tcp_connection_refused_is_a_link_error() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         free_port = s.getsockname()[1]
-    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=f"tcp://127.0.0.1:{free_port}"))
+    buses = BusPool()
+    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=f"tcp://127.0.0.1:{free_port}"), buses)
     with pytest.raises(LinkError, match="cannot connect"):
         await call(driver.open)
-    driver.close()
+    buses.close()
 
 
 async def test_missing_serial_port_is_a_link_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=str(tmp_path / "ttyUSB9")))
+    buses = BusPool()
+    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=str(tmp_path / "ttyUSB9")), buses)
     with pytest.raises(LinkError, match="cannot open serial"):
         await call(driver.open)
-    driver.close()
+    buses.close()
