@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .chamber import Chamber
+from .faults import FaultPlan, FaultRates
 from .logger import LoggerSettings, SimClock, SimulatedLogger
 from .modbus_server import ModbusRtuPtyServer, ModbusTcpServer
 from .profile import builtin_profile, load_profile
@@ -24,6 +25,11 @@ class SimOptions:
     host: str = "127.0.0.1"
     tcp_port: int = 0
     baudrate: int = 19200
+    turnaround_s: float = 0.002  # the logger's reply delay after the 3.5-character silence
+    emulate_timing: bool = True  # pace RTU replies as the wire at `baudrate` would
+    faults: FaultRates | None = None  # seeded fault injection on both transports
+    fault_seed: int = 0
+    rtu_link: Path | None = None  # a symlink to the pty, like /dev/serial/by-id/…
     logger_settings: dict[int, LoggerSettings] = field(default_factory=dict)
 
 
@@ -45,15 +51,25 @@ class SimulatorHost:
             )
             chamber = Chamber(profile, channel_count=settings.channel_count, seed=options.seed + i)
             self.loggers[address] = SimulatedLogger(chamber, self.clock, settings)
+        self.faults = FaultPlan(options.faults, seed=options.fault_seed) if options.faults else None
         self.tcp: ModbusTcpServer | None = None
         self.rtu: ModbusRtuPtyServer | None = None
 
     async def start(self) -> None:
         if self.options.tcp:
-            self.tcp = ModbusTcpServer(self.loggers, self.options.host, self.options.tcp_port)
+            self.tcp = ModbusTcpServer(
+                self.loggers, self.options.host, self.options.tcp_port, faults=self.faults
+            )
             await self.tcp.start()
         if self.options.rtu:
-            self.rtu = ModbusRtuPtyServer(self.loggers, self.options.baudrate)
+            self.rtu = ModbusRtuPtyServer(
+                self.loggers,
+                self.options.baudrate,
+                turnaround_s=self.options.turnaround_s,
+                emulate_timing=self.options.emulate_timing,
+                faults=self.faults,
+                link=self.options.rtu_link,
+            )
             await self.rtu.start()
 
     async def stop(self) -> None:

@@ -9,22 +9,44 @@ import asyncio
 import contextlib
 import logging
 import os
+import select
+import threading
 import time
 import tty
 from collections.abc import Mapping
+from typing import Protocol
 
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.definition import Table
 
-from .logger import ILLEGAL_FUNCTION, ILLEGAL_VALUE, RegisterError, SimulatedLogger
+from .faults import Answer, FaultPlan
+from .logger import DEVICE_BUSY, ILLEGAL_FUNCTION, ILLEGAL_VALUE, RegisterError
 
 log = logging.getLogger(__name__)
 
 GATEWAY_TARGET_FAILED = 11
 
 
-def handle_pdu(logger: SimulatedLogger, pdu: bytes) -> bytes:
+class RegisterDevice(Protocol):
+    """What a Modbus server serves: a simulated logger, or a device built from a profile."""
+
+    def read_registers(self, table: Table, address: int, count: int) -> tuple[int, ...]: ...
+
+    def write_registers(self, address: int, words: tuple[int, ...]) -> None: ...
+
+
+# The TCP server answers on the event loop and the RTU server in its own thread; one lock
+# keeps a device's state consistent between them.
+_DEVICE_LOCK = threading.Lock()
+
+
+def handle_pdu(logger: RegisterDevice, pdu: bytes) -> bytes:
     """Answer one request PDU: a response PDU or an exception PDU, never an error."""
+    with _DEVICE_LOCK:
+        return _handle_pdu(logger, pdu)
+
+
+def _handle_pdu(logger: RegisterDevice, pdu: bytes) -> bytes:
     try:
         request = mb.decode_request(pdu)
     except mb.UnsupportedFunction as exc:
@@ -51,9 +73,14 @@ class ModbusTcpServer:
     """Modbus TCP: each unit id (or 255 with a single logger) reaches one simulated logger."""
 
     def __init__(
-        self, loggers: Mapping[int, SimulatedLogger], host: str = "127.0.0.1", port: int = 0
+        self,
+        loggers: Mapping[int, RegisterDevice],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.loggers = dict(loggers)
+        self.faults = faults
         self.host = host
         self.port = port
         self._server: asyncio.Server | None = None
@@ -76,7 +103,12 @@ class ModbusTcpServer:
             await self._server.wait_closed()
             self._server = None
 
-    def _logger_for(self, unit: int) -> SimulatedLogger | None:
+    async def reboot(self) -> None:
+        """The gateway restarts: every connection drops; it listens again on the same port."""
+        await self.stop()
+        await self.start()
+
+    def _logger_for(self, unit: int) -> RegisterDevice | None:
         if unit in self.loggers:
             return self.loggers[unit]
         if unit == 255 and len(self.loggers) == 1:
@@ -96,8 +128,19 @@ class ModbusTcpServer:
                     reply = mb.encode_response(
                         mb.ExceptionResponse(pdu[0] & 0x7F, GATEWAY_TARGET_FAILED)
                     )
-                else:
-                    reply = handle_pdu(logger, pdu)
+                    writer.write(mb.mbap_frame(header.transaction_id, header.unit, reply))
+                    await writer.drain()
+                    continue
+                reply = handle_pdu(logger, pdu)
+                fault = self.faults.draw(header.unit) if self.faults is not None else None
+                if fault == "busy":
+                    reply = mb.encode_response(mb.ExceptionResponse(pdu[0] & 0x7F, DEVICE_BUSY))
+                if self.faults is not None:
+                    self.faults.log(Answer(time.monotonic(), header.unit, pdu, reply, fault))
+                    if fault in ("drop", "reboot"):
+                        continue  # TCP has no CRC to break: crc and garbage do not apply
+                    if fault == "late":
+                        await asyncio.sleep(self.faults.rates.late_delay_s)
                 writer.write(mb.mbap_frame(header.transaction_id, header.unit, reply))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, mb.FrameError):
@@ -110,78 +153,175 @@ class ModbusTcpServer:
 
 
 class ModbusRtuPtyServer:
-    """Modbus RTU on a pseudo-terminal pair: drivers open `path` like any serial port.
+    """Modbus RTU on a pseudo-terminal pair: drivers open `url` like any serial port.
 
-    Several loggers with different addresses share the line (multi-drop). Frames are
-    delimited the RTU way: a silence of 3.5 characters starts a new frame.
+    Several devices with different addresses share the line (multi-drop). A pty moves bytes
+    instantly, so the wire is emulated: a reply leaves when the request would have finished
+    arriving at `baudrate` (11-bit characters), plus the 3.5-character silence, the device's
+    turnaround and the reply's own transmission time. The server runs in its own thread so
+    that this timing does not depend on an event loop's timer resolution.
+
+    `link` names a symlink to the pty, as /dev/serial/by-id/… names a USB adapter: vanish()
+    closes the pty and removes the link (the adapter was unplugged), reappear() makes a new
+    pty behind the same link.
     """
 
-    def __init__(self, loggers: Mapping[int, SimulatedLogger], baudrate: int = 19200) -> None:
-        self.loggers = dict(loggers)
+    def __init__(
+        self,
+        devices: Mapping[int, RegisterDevice],
+        baudrate: int = 19200,
+        *,
+        turnaround_s: float = 0.002,
+        emulate_timing: bool = True,
+        faults: FaultPlan | None = None,
+        link: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.devices = dict(devices)
         self.baudrate = baudrate
-        # 11 bits a character; 1.75 ms fixed above 19200 baud (Modbus over serial line §2.5.1.1)
-        self.silence_s = 3.5 * 11 / baudrate if baudrate <= 19200 else 1.75e-3
+        self.turnaround_s = turnaround_s
+        self.emulate_timing = emulate_timing
+        self.faults = faults
+        self.link = os.fspath(link) if link is not None else None
+        self.character_s = 11 / baudrate
+        # 3.5 characters; fixed 1.75 ms above 19200 baud (Modbus over serial line §2.5.1.1)
+        self.silence_s = 3.5 * self.character_s if baudrate <= 19200 else 1.75e-3
+        self.path = ""
+        self.requests = 0
         self._master_fd = -1
         self._slave_fd = -1
-        self.path = ""
-        self._buf = b""
-        self._last_rx = 0.0
-
-    async def start(self) -> None:
-        self._master_fd, self._slave_fd = os.openpty()
-        tty.setraw(self._master_fd)
-        tty.setraw(self._slave_fd)
-        os.set_blocking(self._master_fd, False)
-        # Keeping our own handle on the slave side means a driver closing the port does
-        # not hang up the line (reads on the master would then fail with EIO).
-        self.path = os.ttyname(self._slave_fd)
-        asyncio.get_running_loop().add_reader(self._master_fd, self._on_readable)
+        self._wake_r, self._wake_w = -1, -1
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._fd_lock = threading.Lock()
 
     @property
     def url(self) -> str:
-        return self.path
+        return self.link or self.path
+
+    async def start(self) -> None:
+        self._open_pty()
+        self._wake_r, self._wake_w = os.pipe()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="sim-rtu", daemon=True)
+        self._thread.start()
 
     async def stop(self) -> None:
-        if self._master_fd >= 0:
-            asyncio.get_running_loop().remove_reader(self._master_fd)
-            os.close(self._master_fd)
-            os.close(self._slave_fd)
+        self._stop.set()
+        if self._wake_w >= 0:
+            os.write(self._wake_w, b"x")
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+        self._close_pty()
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+
+    def vanish(self) -> None:
+        """The adapter is unplugged: the tty and its by-id link disappear."""
+        self._close_pty()
+        os.write(self._wake_w, b"x")
+
+    def reappear(self) -> None:
+        """The adapter is plugged in again: a new tty behind the same link."""
+        self._open_pty()
+        os.write(self._wake_w, b"x")
+
+    def _open_pty(self) -> None:
+        with self._fd_lock:
+            master, slave = os.openpty()
+            tty.setraw(master)
+            tty.setraw(slave)
+            # Keeping our own handle on the slave side means a driver closing the port does
+            # not hang up the line (reads on the master would then fail with EIO).
+            self._master_fd, self._slave_fd = master, slave
+            self.path = os.ttyname(slave)
+            if self.link is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.link)
+                os.symlink(self.path, self.link)
+
+    def _close_pty(self) -> None:
+        with self._fd_lock:
+            if self.link is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.link)
+            for fd in (self._master_fd, self._slave_fd):
+                if fd >= 0:
+                    os.close(fd)
             self._master_fd = self._slave_fd = -1
 
-    def _on_readable(self) -> None:
-        try:
-            data = os.read(self._master_fd, 4096)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            return
-        now = time.monotonic()
-        if self._buf and now - self._last_rx > max(self.silence_s, 0.05):
-            # A silence ended the previous (incomplete) frame: discard it.
-            self._buf = b""
-        self._last_rx = now
-        self._buf += data
-        self._process()
+    def _run(self) -> None:
+        buf = b""
+        frame_started = 0.0
+        last_rx = 0.0
+        while not self._stop.is_set():
+            fd = self._master_fd
+            ready, _, _ = select.select([self._wake_r] + ([fd] if fd >= 0 else []), [], [], 1.0)
+            if self._wake_r in ready:
+                os.read(self._wake_r, 64)
+                continue
+            if fd not in ready:
+                continue
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                continue  # the pty was closed under us (vanish) or hung up
+            now = time.monotonic()
+            if buf and now - last_rx > max(self.silence_s, 0.05):
+                buf = b""  # a silence ended the previous, incomplete frame: discard it
+            if not buf:
+                frame_started = now
+            last_rx = now
+            buf += data
+            while buf:
+                try:
+                    needed = mb.rtu_request_length(buf)
+                except mb.UnsupportedFunction:
+                    needed = len(buf)  # length unknown: take what came as the frame
+                if needed is None or len(buf) < needed:
+                    break
+                frame, buf = buf[:needed], buf[needed:]
+                self._answer(fd, frame, frame_started)
+                frame_started = time.monotonic()
 
-    def _process(self) -> None:
-        while self._buf:
-            try:
-                needed = mb.rtu_request_length(self._buf)
-            except mb.UnsupportedFunction:
-                needed = len(self._buf)  # cannot know its length: answer with what came
-            if needed is None or len(self._buf) < needed:
+    def _answer(self, fd: int, frame: bytes, started: float) -> None:
+        try:
+            unit, pdu = mb.rtu_unframe(frame)
+        except mb.FrameError:
+            return  # a corrupted request is never answered (Modbus serial line spec)
+        if unit == 0:
+            for each in self.devices.values():
+                handle_pdu(each, pdu)  # broadcast: act, never answer
+            return
+        device = self.devices.get(unit)
+        if device is None:
+            return  # another device's frame on a shared line
+        self.requests += 1
+        fault = self.faults.draw(unit) if self.faults is not None else None
+        response = handle_pdu(device, pdu)
+        if fault == "busy":
+            response = mb.encode_response(mb.ExceptionResponse(pdu[0] & 0x7F, DEVICE_BUSY))
+        reply = mb.rtu_frame(unit, response)
+        due = started
+        if self.emulate_timing:
+            due += (len(frame) + len(reply)) * self.character_s + self.silence_s
+            due += self.turnaround_s
+        if self.faults is not None:
+            self.faults.log(Answer(due, unit, pdu, response, fault))
+            if fault in ("drop", "reboot"):
                 return
-            frame, self._buf = self._buf[:needed], self._buf[needed:]
-            try:
-                unit, pdu = mb.rtu_unframe(frame)
-            except mb.FrameError:
-                # A corrupted request is never answered (Modbus serial line spec).
-                continue
-            logger = self.loggers.get(unit)
-            if unit == 0:
-                for each in self.loggers.values():
-                    handle_pdu(each, pdu)  # broadcast: act, never answer
-                continue
-            if logger is None:
-                continue  # another device's frame on a shared line
-            os.write(self._master_fd, mb.rtu_frame(unit, handle_pdu(logger, pdu)))
+            if fault == "crc":
+                reply = self.faults.corrupt(reply)
+            elif fault == "garbage":
+                reply = self.faults.garbage() + reply
+            elif fault == "late":
+                due += self.faults.rates.late_delay_s
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        with self._fd_lock:
+            if fd == self._master_fd:
+                with contextlib.suppress(OSError):
+                    os.write(fd, reply)

@@ -140,7 +140,7 @@ class SerialTransport(Transport):
         try:
             port.write(data)
             port.flush()
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             self.close()
             raise LinkError(f"write to {self.description} failed: {exc}") from exc
 
@@ -170,7 +170,7 @@ class SerialTransport(Transport):
         port = self._require()
         try:
             port.reset_input_buffer()
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             self.close()
             raise LinkError(f"{self.description} failed: {exc}") from exc
 
