@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -73,6 +74,29 @@ class ModbusException:
 
 
 @dataclass(frozen=True)
+class AsciiCommand:
+    """One form of an RS-232 ASCII command, as the definition lists it: `DUMP <first> <last>`."""
+
+    name: str
+    reply: str
+
+    @property
+    def keyword(self) -> str:
+        return self.name.split(" ", 1)[0]
+
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        """The argument placeholders without their brackets: ("first", "last"), ("0|1",)."""
+        return tuple(re.findall(r"<([^>]*)>", self.name))
+
+
+@dataclass(frozen=True)
+class AsciiError:
+    code: int
+    text: str
+
+
+@dataclass(frozen=True)
 class Definition:
     model: str
     model_code: int
@@ -96,6 +120,9 @@ class Definition:
     channel_status_bits: dict[str, int]
     device_status_bits: dict[str, int]
     exceptions: tuple[ModbusException, ...]
+    ascii_defaults: dict[str, object] = field(default_factory=dict)
+    ascii_commands: tuple[AsciiCommand, ...] = ()
+    ascii_errors: tuple[AsciiError, ...] = ()
     _by_name: dict[str, Field] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +167,13 @@ class Definition:
             if e.name == name:
                 return e.code
         raise KeyError(name)
+
+    def ascii_error(self, text: str) -> AsciiError:
+        """The ASCII error with this fixed text ("bad argument" -> code 2)."""
+        for e in self.ascii_errors:
+            if e.text == text:
+                return e
+        raise KeyError(f"no ASCII error {text!r} in the {self.model} definition")
 
 
 def _int(row: dict[str, object], key: str, default: int | None = None) -> int:
@@ -238,6 +272,13 @@ def parse_definition(text: str) -> Definition:
         exceptions=tuple(
             ModbusException(code=e["code"], name=e["name"], when=e["when"])
             for e in doc["exception"]
+        ),
+        ascii_defaults=dict(doc.get("ascii", {})),
+        ascii_commands=tuple(
+            AsciiCommand(name=c["name"], reply=c["reply"]) for c in doc.get("command", [])
+        ),
+        ascii_errors=tuple(
+            AsciiError(code=e["code"], text=e["text"]) for e in doc.get("ascii_error", [])
         ),
     )
 
