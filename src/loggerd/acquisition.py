@@ -164,7 +164,12 @@ class DevicePoller:
                 if exc.code != BUSY or attempt >= self.policy.retries:
                     raise
                 time.sleep(self.policy.busy_retry_delay_s)
-            except (NoReply, ProtocolError):
+            except NoReply:
+                # Retry a timeout only for a device that has been answering: a device that is
+                # already failing gets one probe per poll, so it costs the line one timeout.
+                if attempt >= self.policy.retries or self.health.consecutive_failures:
+                    raise
+            except ProtocolError:
                 if attempt >= self.policy.retries:
                     raise
             attempt += 1
