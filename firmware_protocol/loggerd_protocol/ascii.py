@@ -24,7 +24,7 @@ MAX_LINE_BYTES = 256
 _ARGUMENT = re.compile(r"[0-9]+")  # decimal, no sign, no '+' (§14.1)
 _DECIMAL_2 = re.compile(r"-?[0-9]+\.[0-9]{2}")  # exactly two decimals
 _HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
-_HEX2 = re.compile(r"[0-9A-Fa-f]{2}")
+_HEX2 = re.compile(r"[0-9A-F]{2}")  # upper case only: `0d` is not the checksum `0D`
 _FIRMWARE = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})")
 _UINT32_MAX = 0xFFFFFFFF
 
@@ -694,7 +694,7 @@ def _decode_rec(t: _Tables, line: bytes, body: str) -> RecReply:
     where = f"REC line of record {sequence}" if sequence is not None else "REC line"
     if not _HEX2.fullmatch(checksum_text):
         raise AsciiFrameError(
-            f"{where}: checksum {checksum_text!r} is not 2 hex digits: {line!r}", line
+            f"{where}: checksum {checksum_text!r} is not 2 upper-case hex digits: {line!r}", line
         )
     received = int(checksum_text, 16)
     computed = xor_checksum(line[:star])
