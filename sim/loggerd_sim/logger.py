@@ -274,6 +274,19 @@ class SimulatedLogger:
         for name, value in decoded.items():
             self._apply(name, int(value))
 
+    def write_setting(self, name: str, value: int) -> None:
+        """Set one writable setting by value (`clock`, `logging_interval`, `logging_control`).
+
+        The same checks and effects as writing its holding registers, for front ends that
+        speak values rather than registers (the ASCII command protocol). Raises RegisterError.
+        """
+        f = self._fields["holding"].get(name)
+        if f is None or not f.writable:
+            raise RegisterError(ILLEGAL_ADDRESS, f"{name!r} is not a writable setting")
+        self.sync()
+        self._validate(f, value)
+        self._apply(name, value)
+
     def _validate(self, f: Field, value: Value) -> None:
         v = float(value)
         if f.range is not None and not f.range[0] <= v <= f.range[1]:
