@@ -2,30 +2,61 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import dataclasses
+import enum
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from . import __version__
-from .acquisition import ChannelInfo
 from .daemon import Daemon
+from .export import MEDIA_TYPES, export_chunks, iso
+from .history import Series, downsample
+from .store import ChannelMeta, StoreError
 
 MAX_JSON_POINTS = 1_000_000
-
-
-def iso(ts_us: int) -> str:
-    return datetime.fromtimestamp(ts_us / 1e6, UTC).isoformat().replace("+00:00", "Z")
+MAX_POINTS_LIMIT = 100_000
 
 
 def _num(x: float | None) -> float | None:
     return None if x is None or math.isnan(x) else x
+
+
+def _f32(x: np.float32) -> float | None:
+    """A float32 from the ring as the decimal it was (the shortest repr that round-trips)."""
+    return None if math.isnan(x) else float(str(x))
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _fields(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """Every field of a dataclass, for JSON: a `<name>_utc_us` timestamp becomes `<name>_utc`
+    in ISO 8601 UTC; nested dataclasses become objects. New fields appear without code here."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.name.endswith("_utc_us"):
+            out[f.name.removesuffix("_us")] = None if value is None else iso(value)
+        else:
+            out[f.name] = _jsonable(value)
+    return out
 
 
 class ChannelOut(BaseModel):
@@ -68,12 +99,24 @@ class LatestOut(BaseModel):
 
 class PointOut(BaseModel):
     channel: str
-    timestamp: str
-    value: float | None
-    raw_value: float | None
-    quality: str
-    time_source: str
-    sequence: int | None
+    timestamp: str = Field(description="ISO 8601, UTC; of an aggregated point, its bucket's start")
+    value: float | None = Field(description="The value; of an aggregated point, the mean")
+    raw_value: float | None = None
+    quality: str | None = None
+    time_source: str | None = None
+    sequence: int | None = None
+    min: float | None = Field(default=None, description="Aggregated points: smallest value")
+    max: float | None = Field(default=None, description="Aggregated points: largest value")
+    count: int | None = Field(default=None, description="Aggregated points: good values in it")
+
+
+class SeriesOut(BaseModel):
+    source: str = Field(
+        description="raw (samples as stored), raw_buckets (aggregated from raw samples) or "
+        "the rollup the buckets come from: 1m, 10m, 1h, 1d"
+    )
+    bucket_width_s: float | None = Field(description="Width of aggregated points; null for raw")
+    points: int
 
 
 class HistoryOut(BaseModel):
@@ -81,31 +124,40 @@ class HistoryOut(BaseModel):
     start: str
     end: str
     units: dict[str, str] = Field(description="Unit of each channel's values")
+    series: dict[str, SeriesOut] | None = Field(
+        default=None, description="With max_points: how each channel was downsampled"
+    )
     points: list[PointOut]
 
 
 class DeviceHealthOut(BaseModel):
+    """Every field of the acquisition's DeviceHealth (timestamps as ISO 8601 UTC)."""
+
+    model_config = ConfigDict(extra="allow")
+
     chamber_id: str
     device_id: str
     driver: str
     state: str
-    last_ok: str | None
-    last_error: str | None
-    consecutive_failures: int
-    reads_ok: int
-    reads_failed: int
-    missed_ticks: int
-    errors_by_kind: dict[str, int]
-    model: str | None
-    serial_number: str | None
 
 
 class WriterHealthOut(BaseModel):
-    queued: int
+    queued: int = Field(description="Queue depth: samples accepted and not yet in the store")
+    capacity: int = Field(description="Queue depth at which acquisition is made to wait")
     written: int
+    duplicates: int
+    expired: int
     failed_flushes: int
     lag_s: float | None = Field(description="Age of the oldest sample not yet in the store")
+    last_flush: str | None
+    last_flush_duration_s: float | None
     last_error: str | None
+
+
+class StoreHealthOut(BaseModel):
+    engine: Literal["sqlite", "postgresql"]
+    url: str = Field(description="Without password")
+    schema_: str | None = Field(alias="schema")
 
 
 class HealthOut(BaseModel):
@@ -113,6 +165,7 @@ class HealthOut(BaseModel):
     version: str
     devices: list[DeviceHealthOut]
     writer: WriterHealthOut
+    store: StoreHealthOut
 
 
 def _parse_time(name: str, value: str | None, default: datetime) -> datetime:
@@ -146,36 +199,39 @@ def create_app(daemon: Daemon) -> FastAPI:
         devices = []
         drivers = {d.id: d.driver for c in config.chambers for d in c.devices}
         for p in daemon.pollers:
-            h = p.health
             devices.append(
-                DeviceHealthOut(
-                    chamber_id=p.chamber_id,
-                    device_id=p.device_id,
-                    driver=drivers[p.device_id],
-                    state=h.state,
-                    last_ok=iso(h.last_ok_utc_us) if h.last_ok_utc_us else None,
-                    last_error=h.last_error,
-                    consecutive_failures=h.consecutive_failures,
-                    reads_ok=h.reads_ok,
-                    reads_failed=h.reads_failed,
-                    missed_ticks=h.missed_ticks,
-                    errors_by_kind=h.errors_by_kind,
-                    model=h.info.model if h.info else None,
-                    serial_number=h.info.serial_number if h.info else None,
+                DeviceHealthOut.model_validate(
+                    {
+                        "chamber_id": p.chamber_id,
+                        "device_id": p.device_id,
+                        "driver": drivers[p.device_id],
+                        **_fields(p.health),
+                    }
                 )
             )
         w = daemon.writer.health()
         degraded = w.last_error is not None or any(d.state in ("error", "offline") for d in devices)
+        store = daemon.store
         return HealthOut(
             status="degraded" if degraded else "ok",
             version=__version__,
             devices=devices,
             writer=WriterHealthOut(
                 queued=w.queued,
+                capacity=w.capacity,
                 written=w.written,
+                duplicates=w.duplicates,
+                expired=w.expired,
                 failed_flushes=w.failed_flushes,
                 lag_s=w.oldest_pending_age_s,
+                last_flush=(
+                    None if w.last_flush_utc_s is None else iso(int(w.last_flush_utc_s * 1e6))
+                ),
+                last_flush_duration_s=w.last_flush_duration_s,
                 last_error=w.last_error,
+            ),
+            store=StoreHealthOut.model_validate(
+                {"engine": store.engine_name, "url": store.url, "schema": store.schema}
             ),
         )
 
@@ -228,8 +284,8 @@ def create_app(daemon: Daemon) -> FastAPI:
                 ReadingOut(
                     channel=info.channel_id,
                     quantity=info.quantity,
-                    value=_num(float(w.value[0])),
-                    raw_value=_num(float(w.raw_value[0])),
+                    value=_f32(w.value[0]),
+                    raw_value=_f32(w.raw_value[0]),
                     unit=info.unit,
                     timestamp=iso(ts),
                     time_source=w.time_source[0].value,
@@ -239,7 +295,31 @@ def create_app(daemon: Daemon) -> FastAPI:
             )
         return LatestOut(chamber_id=chamber_id, readings=readings)
 
-    @app.get("/api/v1/chambers/{chamber_id}/history", response_model=HistoryOut)
+    def channels_or_404(chamber_id: str, wanted: list[str] | None) -> list[ChannelMeta]:
+        # From the database, not this process's configuration: any replica serves any chamber.
+        metas = {m.channel_id: m for m in daemon.store.chamber_channels(chamber_id)}
+        if not metas:
+            known = ", ".join(sorted(daemon.store.chamber_names()))
+            raise HTTPException(404, f"no chamber {chamber_id!r}; known chambers: {known}")
+        for c in wanted or []:
+            if c not in metas:
+                raise HTTPException(
+                    404,
+                    f"chamber {chamber_id!r} has no channel {c!r}; its "
+                    f"channels are: {', '.join(metas)}",
+                )
+        return [metas[c] for c in wanted] if wanted else list(metas.values())
+
+    @app.get(
+        "/api/v1/chambers/{chamber_id}/history",
+        response_model=HistoryOut,
+        responses={
+            200: {
+                "content": {"text/csv": {}, "application/vnd.apache.parquet": {}},
+                "description": "JSON, or with format=csv|parquet a streamed raw export",
+            }
+        },
+    )
     def history(
         chamber_id: str,
         channel: Annotated[
@@ -253,19 +333,23 @@ def create_app(daemon: Daemon) -> FastAPI:
         end: Annotated[
             str | None, Query(description="ISO 8601 (UTC when no offset); default: now")
         ] = None,
-        format: Annotated[Literal["json", "csv"], Query()] = "json",
+        format: Annotated[
+            Literal["json", "csv", "parquet"],
+            Query(description="csv and parquet stream every raw sample of the range"),
+        ] = "json",
         limit: Annotated[int | None, Query(ge=1, le=MAX_JSON_POINTS)] = None,
-    ) -> HistoryOut | StreamingResponse:
-        chamber_or_404(chamber_id)
-        infos = {i.channel_id: i for i in daemon.channels[chamber_id]}
-        wanted = channel or list(infos)
-        for c in wanted:
-            if c not in infos:
-                raise HTTPException(
-                    404,
-                    f"chamber {chamber_id!r} has no channel {c!r}; its "
-                    f"channels are: {', '.join(infos)}",
-                )
+        max_points: Annotated[
+            int | None,
+            Query(
+                ge=1,
+                le=MAX_POINTS_LIMIT,
+                description="At most this many points in all (shared evenly by the channels): "
+                "raw samples when they fit, else buckets with mean, min, max and count",
+            ),
+        ] = None,
+    ) -> HistoryOut | StreamingResponse | JSONResponse:
+        metas = channels_or_404(chamber_id, channel)
+        wanted = [m.channel_id for m in metas]
         t_end = _parse_time("end", end, datetime.now(UTC))
         t_start = _parse_time("start", start, t_end - timedelta(hours=1))
         if t_start >= t_end:
@@ -274,12 +358,21 @@ def create_app(daemon: Daemon) -> FastAPI:
             )
         start_us = int(t_start.timestamp() * 1e6)
         end_us = int(t_end.timestamp() * 1e6)
-        if format == "csv":
+        units = {m.channel_id: m.unit for m in metas}
+        if format != "json":
+            if max_points is not None:
+                raise HTTPException(
+                    422, f"format={format} exports raw samples; max_points is for format=json"
+                )
             return StreamingResponse(
-                _csv(daemon, chamber_id, wanted, infos, start_us, end_us, limit),
-                media_type="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="{chamber_id}-history.csv"'},
+                export_chunks(daemon.store, chamber_id, wanted, start_us, end_us, format, limit),
+                media_type=MEDIA_TYPES[format],
+                headers={
+                    "Content-Disposition": f'attachment; filename="{chamber_id}-history.{format}"'
+                },
             )
+        if max_points is not None:
+            return _downsampled(daemon, chamber_id, metas, start_us, end_us, max_points, units)
         cap = limit or MAX_JSON_POINTS
         points = [
             PointOut(
@@ -296,50 +389,85 @@ def create_app(daemon: Daemon) -> FastAPI:
         if len(points) > cap and limit is None:
             raise HTTPException(
                 422,
-                f"more than {cap} points in this range; narrow the range, "
-                "set limit, or use format=csv",
+                f"more than {cap} points in this range; narrow the range, set limit or "
+                "max_points, or use format=csv",
             )
         return HistoryOut(
             chamber_id=chamber_id,
             start=iso(start_us),
             end=iso(end_us),
-            units={c: infos[c].unit for c in wanted},
+            units=units,
             points=points[:cap],
         )
 
     return app
 
 
-def _csv(
+def _series_points(s: Series) -> list[dict[str, Any]]:
+    ts = s.timestamp_us.tolist()
+    if s.source == "raw":
+        quality = s.quality or []
+        return [
+            {"channel": s.channel_id, "timestamp": iso(t), "value": _num(v), "quality": q}
+            for t, v, q in zip(ts, s.value.tolist(), quality, strict=True)
+        ]
+    assert s.minimum is not None and s.maximum is not None and s.count is not None
+    return [
+        {
+            "channel": s.channel_id,
+            "timestamp": iso(t),
+            "value": v,
+            "min": lo,
+            "max": hi,
+            "count": n,
+        }
+        for t, v, lo, hi, n in zip(
+            ts,
+            s.value.tolist(),
+            s.minimum.tolist(),
+            s.maximum.tolist(),
+            s.count.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def _downsampled(
     daemon: Daemon,
     chamber_id: str,
-    wanted: list[str],
-    infos: dict[str, ChannelInfo],
+    metas: list[ChannelMeta],
     start_us: int,
     end_us: int,
-    limit: int | None,
-) -> Iterator[str]:
-    buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\n")
-    out.writerow(
-        ["timestamp", "channel", "value", "raw_value", "unit", "quality", "time_source", "sequence"]
-    )
-    units = {c: infos[c].unit for c in wanted}
-    for n, s in enumerate(daemon.store.history(chamber_id, wanted, start_us, end_us, limit)):
-        out.writerow(
-            [
-                iso(s.timestamp_us),
-                s.channel_id,
-                "" if s.value is None else repr(s.value),
-                "" if s.raw_value is None else repr(s.raw_value),
-                units[s.channel_id],
-                s.quality.value,
-                s.time_source.value,
-                "" if s.sequence is None else s.sequence,
-            ]
+    max_points: int,
+    units: dict[str, str],
+) -> JSONResponse:
+    budget = max_points // len(metas)
+    if budget < 1:
+        raise HTTPException(
+            422, f"max_points={max_points} is fewer than the {len(metas)} channels asked for"
         )
-        if n % 1000 == 0:
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
-    yield buf.getvalue()
+    points: list[dict[str, Any]] = []
+    series: dict[str, dict[str, Any]] = {}
+    for meta in metas:
+        try:
+            s = downsample(daemon.store, meta, start_us, end_us, budget)
+        except StoreError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        points.extend(_series_points(s))
+        series[meta.channel_id] = {
+            "source": s.source,
+            "bucket_width_s": None if s.bucket_width_us is None else s.bucket_width_us / 1e6,
+            "points": len(s),
+        }
+    # Built by hand rather than through HistoryOut: thousands of points validated one by one
+    # would cost more than the query.
+    return JSONResponse(
+        {
+            "chamber_id": chamber_id,
+            "start": iso(start_us),
+            "end": iso(end_us),
+            "units": units,
+            "series": series,
+            "points": points,
+        }
+    )

@@ -1,4 +1,4 @@
-"""The `loggerd` command: demo, run, sim, config check, drivers."""
+"""The `loggerd` command: demo, run, sim, config check, drivers, db upgrade, export."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import load_config, parse_config
-from .errors import LoggerdError
+from .errors import ConfigError, LoggerdError
 from .plugins import available_drivers
+
+if TYPE_CHECKING:
+    from .store import Store
 
 log = logging.getLogger("loggerd")
 
@@ -186,6 +191,85 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_from_args(args: argparse.Namespace) -> Store:
+    from .daemon import open_store
+    from .store import Store
+
+    if args.url:
+        return Store(args.url, schema=args.schema)
+    if args.config is None:
+        raise ConfigError("name the store: --config FILE or --url URL")
+    return open_store(load_config(args.config))
+
+
+def _db(args: argparse.Namespace) -> int:
+    from .store import head_revision
+
+    store = _store_from_args(args)
+    try:
+        if args.db_command == "upgrade":
+            revision = store.upgrade()
+            print(f"{store.url}: schema at revision {revision} (newest)")
+        else:
+            current = store.revision()
+            state = "newest" if current == head_revision() else "run `loggerd db upgrade`"
+            print(f"{store.url}: schema at revision {current or 'none'} ({state})")
+    finally:
+        store.close()
+    return 0
+
+
+def _utc(name: str, value: str) -> int:
+    """ISO 8601 to UTC µs; a time without an offset is UTC."""
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"--{name} {value!r} is not an ISO 8601 time; use e.g. 2026-11-26T10:00:00Z"
+        ) from None
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t
+    return int(t.timestamp() * 1e6)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .export import export_chunks
+    from .store import StoreError
+
+    start_us, end_us = _utc("start", args.start), _utc("end", args.end)
+    if start_us >= end_us:
+        raise ConfigError(f"--start {args.start} must be before --end {args.end}")
+    store = _store_from_args(args)
+    try:
+        store.check_schema()
+        metas = store.chamber_channels(args.chamber)
+        if not metas:
+            known = ", ".join(sorted(store.chamber_names())) or "none"
+            raise StoreError(f"no chamber {args.chamber!r} in {store.url}; known: {known}")
+        channel_ids = args.channel or [m.channel_id for m in metas]
+        for c in channel_ids:
+            store.channel(args.chamber, c)  # a clear error for an unknown channel
+        total = store.count(args.chamber, channel_ids, start_us, end_us)
+        out = args.file
+        with (
+            tqdm(total=total, unit="samples", unit_scale=True, desc=out.name) as bar,
+            out.open("wb") as f,
+        ):
+
+            def progress(samples: int) -> None:
+                bar.update(samples)
+
+            for chunk in export_chunks(
+                store, args.chamber, channel_ids, start_us, end_us, args.format, None, progress
+            ):
+                f.write(chunk)
+        print(f"{out}: {total} samples of {', '.join(channel_ids)} ({args.format})")
+    finally:
+        store.close()
+    return 0
+
+
 def _drivers(_args: argparse.Namespace) -> int:
     for name, ep in sorted(available_drivers().items()):
         print(f"{name}\t{ep.value}")
@@ -235,6 +319,25 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", type=Path)
 
     sub.add_parser("drivers", help="list the installed drivers")
+
+    def store_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", type=Path, help="the daemon's configuration (its [store])")
+        p.add_argument("--url", help="or a store URL: sqlite:///FILE, postgresql://…")
+        p.add_argument("--schema", help="with --url: the PostgreSQL schema")
+
+    p = sub.add_parser("db", help="the history database")
+    dsub = p.add_subparsers(dest="db_command", required=True)
+    store_args(dsub.add_parser("upgrade", help="create or migrate the schema to the newest"))
+    store_args(dsub.add_parser("status", help="print the schema revision"))
+
+    p = sub.add_parser("export", help="export raw history of a time range to a file")
+    store_args(p)
+    p.add_argument("--chamber", required=True)
+    p.add_argument("--channel", action="append", help="repeat for several; all when absent")
+    p.add_argument("--start", required=True, help="ISO 8601, UTC when no offset")
+    p.add_argument("--end", required=True, help="ISO 8601, UTC when no offset")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.add_argument("file", type=Path, metavar="FILE")
     return parser
 
 
@@ -250,6 +353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_sim(args))
         if args.command == "config":
             return _config_check(args)
+        if args.command == "db":
+            return _db(args)
+        if args.command == "export":
+            return _export(args)
         return _drivers(args)
     except LoggerdError as exc:
         print(f"loggerd: error: {exc}", file=sys.stderr)

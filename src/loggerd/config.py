@@ -65,11 +65,38 @@ class ChamberConfig(_Strict):
 
 class StoreConfig(_Strict):
     url: str | None = Field(
-        default=None, description="SQLAlchemy URL; SQLite in data_dir/loggerd.db when absent"
+        default=None,
+        description="SQLAlchemy URL, e.g. postgresql://user@host/db; SQLite in "
+        "data_dir/loggerd.db when absent",
     )
+    schema_: str | None = Field(
+        default=None,
+        alias="schema",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema to keep loggerd's tables in (default: public)",
+    )
+    # FULL: a committed sample survives a power cut. NORMAL (WAL) may lose the last commits
+    # on power loss, never corrupts, and is faster on slow storage such as SD cards.
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
-    batch_size: int = Field(default=500, ge=1, le=100_000)
+    batch_size: int = Field(default=5000, ge=1, le=100_000, description="samples per flush")
     flush_interval_s: float = Field(default=1.0, gt=0, le=60)
+    max_queued: int = Field(
+        default=100_000, ge=1, le=10_000_000, description="queue depth before back-pressure"
+    )
+    raw_retention_days: float | None = Field(
+        default=None, gt=0, description="keep raw samples this long; for ever when absent"
+    )
+    rollup_retention_days: dict[Literal["1m", "10m", "1h", "1d"], float] = Field(
+        default_factory=dict, description="per rollup tier; a tier not named is kept for ever"
+    )
+    prune_interval_s: float = Field(default=3600.0, gt=0, description="how often to prune")
+
+    @model_validator(mode="after")
+    def _retention_order(self) -> StoreConfig:
+        for tier, days in self.rollup_retention_days.items():
+            if days <= 0:
+                raise ValueError(f"rollup_retention_days.{tier} must be > 0 (got {days})")
+        return self
 
 
 class ApiConfig(_Strict):

@@ -10,7 +10,7 @@ from .acquisition import Acquisition, ChannelInfo
 from .config import DaemonConfig
 from .ring import RingBuffer
 from .samples import Sample
-from .store import ChannelRow, Store, sqlite_url
+from .store import ChannelRow, DeviceRow, Retention, Store, StoreError, sqlite_url
 from .writer import Writer
 
 log = logging.getLogger(__name__)
@@ -23,10 +23,13 @@ class Daemon:
         self.config = config
         self.ring = RingBuffer(config.ring_size)
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(
-            config.store.url or sqlite_url(config.data_dir), config.store.synchronous
+        self.store = open_store(config)
+        self.writer = Writer(
+            self.store,
+            config.store.batch_size,
+            config.store.flush_interval_s,
+            config.store.max_queued,
         )
-        self.writer = Writer(self.store, config.store.batch_size, config.store.flush_interval_s)
         self.channels: dict[str, list[ChannelInfo]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.accepted = 0
@@ -39,7 +42,7 @@ class Daemon:
 
     async def _accept(self, samples: list[Sample]) -> None:
         for s in samples:
-            self.ring.append(s)
+            self.ring.append(s)  # a backfilled sample older than the ring's newest: history only
         await self.writer.submit(samples)
         self.accepted += len(samples)
         if self._accepted_changed is not None:
@@ -60,19 +63,38 @@ class Daemon:
 
     async def start(self) -> None:
         rows = [
-            ChannelRow(c.chamber_id, c.channel_id, c.device_id, c.point, c.quantity, c.unit)
+            ChannelRow(c.chamber_id, c.channel_id, c.device_id, c.point, c.quantity, c.unit, c.name)
             for infos in self.channels.values()
             for c in infos
         ]
+        devices = [
+            DeviceRow(chamber.id, d.id, d.driver)
+            for chamber in self.config.chambers
+            for d in chamber.devices
+        ]
         names = {c.id: c.name for c in self.config.chambers}
-        await asyncio.to_thread(self.store.open, names, rows)
+        await asyncio.to_thread(self.store.open, names, rows, devices)
         await self.writer.start()
         self._tasks.extend(self.acquisition.start())
+        store = self.config.store
+        if store.raw_retention_days is not None or store.rollup_retention_days:
+            self._tasks.append(asyncio.create_task(self._prune_loop(), name="loggerd-prune"))
         log.info(
             "acquisition started: %d devices, store %s",
             len(self.pollers),
             self.store.engine.url.render_as_string(hide_password=True),
         )
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                deleted = await asyncio.to_thread(self.store.prune)
+            except StoreError as exc:
+                log.error("%s; retrying at the next prune", exc)
+            else:
+                if any(deleted.values()):
+                    log.info("retention: deleted %s", deleted)
+            await asyncio.sleep(self.config.store.prune_interval_s)
 
     async def stop(self) -> None:
         """Stop polling, then write every accepted sample before returning."""
@@ -86,3 +108,18 @@ class Daemon:
         await self.writer.stop()
         await asyncio.to_thread(self.store.close)
         log.info("acquisition stopped; %d samples written", self.writer.written)
+
+
+def open_store(config: DaemonConfig) -> Store:
+    """The store a configuration names (not yet opened: see Store.open and Store.upgrade)."""
+    store = config.store
+    days = 86400.0
+    return Store(
+        store.url or sqlite_url(config.data_dir),
+        store.synchronous,
+        schema=store.schema_,
+        retention=Retention(
+            raw_s=None if store.raw_retention_days is None else store.raw_retention_days * days,
+            rollup_s={t: d * days for t, d in store.rollup_retention_days.items()},
+        ),
+    )

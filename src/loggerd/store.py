@@ -1,79 +1,61 @@
-"""History: samples in a relational store through SQLAlchemy 2.x Core (SQLite by default).
+"""History: samples and their rollups in SQLite (embedded default) or PostgreSQL (many chambers).
 
-Knows nothing of hardware. Timestamps are UTC microseconds since the Unix epoch (BIGINT), so
-that both engines store the same integers and no time zone can creep in.
+Knows nothing of hardware. One code path for both engines, except the bulk write, where each
+takes its own fast path behind `Store.write`: `executemany` on SQLite, binary COPY on
+PostgreSQL. A write is one transaction: the samples, and the rollups of the samples that were
+really new, so a retried batch never counts twice. Timestamps are UTC microseconds since the
+Unix epoch (BIGINT) on both engines.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import re
+import time
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Engine,
-    Float,
-    ForeignKey,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    UniqueConstraint,
-    create_engine,
-    event,
-    select,
-)
+import numpy as np
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import rollups
 from .errors import LoggerdError
 from .samples import Quality, Sample, TimeSource
+from .schema import TIERS, Tier, chambers, channels, devices, rollup_tables, samples
 
-metadata = MetaData()
+log = logging.getLogger(__name__)
 
-chambers = Table(
-    "chambers",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("name", String(200)),
+__all__ = ["ChannelMeta", "ChannelRow", "DeviceRow", "Retention", "Store", "StoreError"]
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_SAMPLE_COLUMNS = (
+    "channel_key, ts_us, value, raw_value, quality, time_source, sequence, calibration_version"
 )
+_COPY_TYPES = ["int4", "int8", "float8", "float8", "varchar", "varchar", "int8", "int4"]
 
-channels = Table(
-    "channels",
-    metadata,
-    Column("key", Integer, primary_key=True, autoincrement=True),
-    Column("chamber_id", String(64), ForeignKey("chambers.id"), nullable=False),
-    Column("channel_id", String(64), nullable=False),
-    Column("device_id", String(64), nullable=False),
-    Column("point", String(64), nullable=False),
-    Column("quantity", String(64), nullable=False),
-    Column("unit", String(32), nullable=False),
-    UniqueConstraint("chamber_id", "channel_id"),
-)
-
-samples = Table(
-    "samples",
-    metadata,
-    Column("channel_key", Integer, ForeignKey("channels.key"), nullable=False),
-    Column("ts_us", BigInteger, nullable=False),  # UTC, microseconds since the epoch
-    Column("value", Float(precision=53)),  # NULL when there is no usable value
-    Column("raw_value", Float(precision=53)),
-    Column("quality", String(16), nullable=False),
-    Column("time_source", String(8), nullable=False),
-    Column("sequence", BigInteger),  # the logger's record sequence number, when known
-    # One row per channel and instant: a retried write can never duplicate a sample.
-    PrimaryKeyConstraint("channel_key", "ts_us"),
-    sqlite_with_rowid=False,
-)
+Row = tuple[int, int, float | None, float | None, str, str, int | None, int | None]
 
 
 class StoreError(LoggerdError):
     """The store cannot be reached or refused a write; nothing was written."""
+
+
+class SchemaError(StoreError):
+    """The database's schema is not the one this loggerd needs (run `loggerd db upgrade`)."""
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    chamber_id: str
+    device_id: str
+    driver: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +63,21 @@ class ChannelRow:
     chamber_id: str
     channel_id: str
     device_id: str
+    point: str
+    quantity: str
+    unit: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelMeta:
+    """A channel as the database knows it, whichever loggerd registered it."""
+
+    key: int
+    chamber_id: str
+    channel_id: str
+    device_id: str
+    name: str | None
     point: str
     quantity: str
     unit: str
@@ -95,30 +92,110 @@ class StoredSample:
     quality: Quality
     time_source: TimeSource
     sequence: int | None
+    calibration_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long to keep raw samples and each rollup tier; None keeps them for ever."""
+
+    raw_s: float | None = None
+    rollup_s: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    inserted: int  # new samples stored (and folded into the rollups)
+    duplicates: int  # samples already stored (same channel and time, or same logger record)
+    expired: int  # samples older than the raw retention: not stored
+
+
+# The calibration work will stamp each sample with the calibration it was corrected with;
+# until Sample has that field, the column stays NULL.
+_SAMPLES_HAVE_CALIBRATION = "calibration_version" in {f.name for f in fields(Sample)}
+
+
+class _KeyMap(dict[tuple[str, str], int]):
+    """(chamber, channel) -> channel key for one batch; a miss asks the store's catalog."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+
+    def __missing__(self, ids: tuple[str, str]) -> int:
+        key = self[ids] = self.store.channel(*ids).key
+        return key
+
+
+def _distinct(batch: Iterable[Sample]) -> list[Sample]:
+    """One sample of each channel in the batch."""
+    return list({(s.chamber_id, s.channel_id): s for s in batch}.values())
 
 
 def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'loggerd.db'}"
 
 
-def _nan_to_none(x: float) -> float | None:
-    return None if math.isnan(x) else x
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "loggerd:migrations")
+    return config
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
 
 
 class Store:
     """The sample history. Thread-safe through SQLAlchemy's pool; calls block."""
 
-    def __init__(self, url: str, synchronous: str = "FULL", busy_timeout_s: float = 30.0) -> None:
-        self.url = url
-        self.is_sqlite = url.startswith("sqlite")
+    def __init__(
+        self,
+        url: str,
+        synchronous: str = "FULL",
+        busy_timeout_s: float = 30.0,
+        *,
+        schema: str | None = None,
+        retention: Retention | None = None,
+    ) -> None:
+        parsed = make_url(url)
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
+        self.engine_name = parsed.get_backend_name()
+        if self.engine_name not in ("sqlite", "postgresql"):
+            raise StoreError(f"unsupported store URL {url!r}: use sqlite:/// or postgresql://")
+        self.is_sqlite = self.engine_name == "sqlite"
+        if schema is not None and (self.is_sqlite or not _SCHEMA_NAME.match(schema)):
+            raise StoreError(
+                f"schema {schema!r}: only for PostgreSQL, lower-case letters, digits and _"
+            )
+        if synchronous not in ("FULL", "NORMAL"):
+            raise StoreError(f"synchronous must be FULL or NORMAL, got {synchronous!r}")
+        self.schema = schema
+        self.retention = retention or Retention()
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             # How long a write waits for another process's lock before it counts as failed.
             kwargs["connect_args"] = {"timeout": busy_timeout_s, "check_same_thread": False}
-        self.engine: Engine = create_engine(url, **kwargs)
+        elif schema is not None:
+            kwargs["connect_args"] = {"options": f"-c search_path={schema}"}
+        self.engine: Engine = create_engine(parsed, **kwargs)
+        self.url = self._safe_url()
         if self.is_sqlite:
             self._sqlite_pragmas(synchronous)
-        self._keys: dict[tuple[str, str], int] = {}
+        # Advisory locks are database-wide: keep each schema's channels apart.
+        self._lock_namespace = zlib.crc32((schema or "public").encode()) - 2**31
+        self._by_id: dict[tuple[str, str], ChannelMeta] = {}
+        self._by_key: dict[int, ChannelMeta] = {}
+        self._chamber_names: dict[str, str | None] = {}
+        self._sqlite_merge = {t.name: rollups.sqlite_merge_sql(t) for t in TIERS}
+        self._postgres_merge = {t.name: rollups.postgres_merge_sql(t) for t in TIERS}
 
     def _sqlite_pragmas(self, synchronous: str) -> None:
         @event.listens_for(self.engine, "connect")
@@ -129,80 +206,376 @@ class Store:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
-    def open(
-        self, chamber_names: dict[str, str | None], channel_rows: Sequence[ChannelRow]
-    ) -> None:
-        """Create the schema if needed and register chambers and channels."""
+    def _safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    # --- schema -------------------------------------------------------------------------------
+
+    def upgrade(self) -> str:
+        """Bring the database to the newest schema (Alembic); returns the revision."""
+        from alembic import command
+
         try:
-            metadata.create_all(self.engine)
             with self.engine.begin() as conn:
-                have = {r.id for r in conn.execute(select(chambers.c.id))}
-                for cid, name in chamber_names.items():
-                    if cid not in have:
-                        conn.execute(chambers.insert().values(id=cid, name=name))
-                known = {
-                    (r.chamber_id, r.channel_id): r.key
-                    for r in conn.execute(
-                        select(channels.c.key, channels.c.chamber_id, channels.c.channel_id)
+                if not self.is_sqlite:
+                    # Two loggerds upgrading one database at once: the second waits.
+                    conn.exec_driver_sql(
+                        "SELECT pg_advisory_xact_lock(%(ns)s, 0)", {"ns": self._lock_namespace}
                     )
-                }
+                    if self.schema is not None:
+                        conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                config = _alembic_config()
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot upgrade the store at {self.url}: {exc}") from exc
+        return head_revision()
+
+    def revision(self) -> str | None:
+        """The database's schema revision; None for an empty database."""
+        from alembic.runtime.migration import MigrationContext
+
+        try:
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the store at {self.url}: {exc}") from exc
+
+    def check_schema(self) -> None:
+        current, head = self.revision(), head_revision()
+        if current != head:
+            raise SchemaError(
+                f"the store at {self.url} has schema revision {current or 'none'}, this "
+                f"loggerd needs {head}: run `loggerd db upgrade`"
+            )
+
+    # --- catalog ------------------------------------------------------------------------------
+
+    def open(
+        self,
+        chamber_names: dict[str, str | None],
+        channel_rows: Sequence[ChannelRow],
+        device_rows: Sequence[DeviceRow] = (),
+    ) -> None:
+        """Make the schema current (SQLite) or check it (PostgreSQL), then register chambers,
+        devices and channels. Several loggerds may register into one database at once."""
+        if self.is_sqlite:
+            self.upgrade()
+        else:
+            self.check_schema()
+        insert = sqlite.insert if self.is_sqlite else postgresql.insert
+        drivers = {(d.chamber_id, d.device_id): d.driver for d in device_rows}
+        for c in channel_rows:
+            drivers.setdefault((c.chamber_id, c.device_id), None)
+        try:
+            with self.engine.begin() as conn:
+                for cid, name in chamber_names.items():
+                    conn.execute(
+                        insert(chambers).values(id=cid, name=name).on_conflict_do_nothing()
+                    )
+                    conn.execute(update(chambers).where(chambers.c.id == cid).values(name=name))
+                device_keys: dict[tuple[str, str], int] = {}
+                for (cid, did), driver in sorted(drivers.items()):
+                    conn.execute(
+                        insert(devices)
+                        .values(chamber_id=cid, device_id=did, driver=driver)
+                        .on_conflict_do_nothing()
+                    )
+                    where = (devices.c.chamber_id == cid) & (devices.c.device_id == did)
+                    if driver is not None:
+                        conn.execute(update(devices).where(where).values(driver=driver))
+                    device_keys[(cid, did)] = conn.execute(
+                        select(devices.c.key).where(where)
+                    ).scalar_one()
                 for row in channel_rows:
                     values = dict(
-                        device_id=row.device_id,
+                        device_key=device_keys[(row.chamber_id, row.device_id)],
+                        name=row.name,
                         point=row.point,
                         quantity=row.quantity,
                         unit=row.unit,
                     )
-                    k = (row.chamber_id, row.channel_id)
-                    if k in known:
-                        conn.execute(
-                            channels.update().where(channels.c.key == known[k]).values(**values)
+                    conn.execute(
+                        insert(channels)
+                        .values(chamber_id=row.chamber_id, channel_id=row.channel_id, **values)
+                        .on_conflict_do_nothing()
+                    )
+                    conn.execute(
+                        update(channels)
+                        .where(
+                            (channels.c.chamber_id == row.chamber_id)
+                            & (channels.c.channel_id == row.channel_id)
                         )
-                    else:
-                        result = conn.execute(
-                            channels.insert().values(
-                                chamber_id=row.chamber_id, channel_id=row.channel_id, **values
-                            )
-                        )
-                        known[k] = result.inserted_primary_key[0]  # type: ignore[index]
-            self._keys = known
+                        .values(**values)
+                    )
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the store at {self._safe_url()}: {exc}") from exc
+            raise StoreError(f"cannot open the store at {self.url}: {exc}") from exc
+        self.refresh_catalog()
 
-    def _safe_url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
-
-    def _insert(self) -> Any:
-        if self.is_sqlite:
-            return sqlite.insert(samples).on_conflict_do_nothing()
-        if self.engine.dialect.name == "postgresql":
-            return postgresql.insert(samples).on_conflict_do_nothing()
-        return samples.insert()
-
-    def write(self, batch: Iterable[Sample]) -> int:
-        """Write samples in one transaction; a sample already stored is left as it is."""
-        rows = [
-            {
-                "channel_key": self._keys[(s.chamber_id, s.channel_id)],
-                "ts_us": s.timestamp_us,
-                "value": _nan_to_none(s.value),
-                "raw_value": _nan_to_none(s.raw_value),
-                "quality": s.quality.value,
-                "time_source": s.time_source.value,
-                "sequence": s.sequence,
-            }
-            for s in batch
-        ]
-        if not rows:
-            return 0
+    def refresh_catalog(self) -> None:
+        query = (
+            select(
+                channels.c.key,
+                channels.c.chamber_id,
+                channels.c.channel_id,
+                devices.c.device_id,
+                channels.c.name,
+                channels.c.point,
+                channels.c.quantity,
+                channels.c.unit,
+            )
+            .join(devices, devices.c.key == channels.c.device_key)
+            .order_by(channels.c.key)
+        )
         try:
-            with self.engine.begin() as conn:
-                conn.execute(self._insert(), rows)
+            with self.engine.connect() as conn:
+                metas = [ChannelMeta(*r) for r in conn.execute(query)]
+                names = {
+                    r.id: r.name for r in conn.execute(select(chambers).order_by(chambers.c.id))
+                }
         except SQLAlchemyError as exc:
-            raise StoreError(
-                f"write of {len(rows)} samples to {self._safe_url()} failed: {exc}"
-            ) from exc
-        return len(rows)
+            raise StoreError(f"cannot read the store at {self.url}: {exc}") from exc
+        self._by_id = {(m.chamber_id, m.channel_id): m for m in metas}
+        self._by_key = {m.key: m for m in metas}
+        self._chamber_names = names
+
+    def chamber_names(self) -> dict[str, str | None]:
+        """Every chamber in the database (other loggerds' too), by id."""
+        return dict(self._chamber_names)
+
+    def chamber_channels(self, chamber_id: str, refresh: bool = True) -> list[ChannelMeta]:
+        """The chamber's channels in registration order; re-reads the catalog on a miss, so a
+        stateless API replica sees chambers that other loggerds registered after it started."""
+        found = [m for m in self._by_key.values() if m.chamber_id == chamber_id]
+        if not found and refresh:
+            self.refresh_catalog()
+            return self.chamber_channels(chamber_id, refresh=False)
+        return found
+
+    def channel(self, chamber_id: str, channel_id: str) -> ChannelMeta:
+        meta = self._by_id.get((chamber_id, channel_id))
+        if meta is None:
+            self.refresh_catalog()
+            meta = self._by_id.get((chamber_id, channel_id))
+        if meta is None:
+            raise StoreError(f"no channel {channel_id!r} of chamber {chamber_id!r} in the store")
+        return meta
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def _rows(self, batch: Iterable[Sample], cutoff_us: int | None) -> Iterator[Row]:
+        """Rows to store, in batch order; samples older than `cutoff_us` are left out."""
+        keys = _KeyMap(self)
+        for s in batch:
+            if cutoff_us is not None and s.timestamp_us < cutoff_us:
+                continue
+            yield (
+                keys[(s.chamber_id, s.channel_id)],
+                s.timestamp_us,
+                # Missing is missing: NaN is stored as NULL.
+                s.value if s.value == s.value else None,
+                s.raw_value if s.raw_value == s.raw_value else None,
+                s.quality,
+                s.time_source,
+                s.sequence,
+                # Filled in once samples carry the calibration they were corrected with.
+                getattr(s, "calibration_version", None) if _SAMPLES_HAVE_CALIBRATION else None,
+            )
+
+    def write(self, batch: Sequence[Sample]) -> WriteResult:
+        """Write samples and fold the new ones into the rollups, in one transaction.
+
+        A sample already stored (same channel and time, or same channel and logger sequence
+        number) is left as it is, so retries and overlapping backfills are harmless. A sample
+        older than the raw retention is not stored: it would be deleted at the next prune, and
+        its rollup buckets may already have been folded from it.
+        """
+        if not batch:
+            return WriteResult(0, 0, 0)
+        cutoff_us = None
+        if self.retention.raw_s is not None:
+            cutoff_us = time.time_ns() // 1000 - int(self.retention.raw_s * 1e6)
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            fairy = self.engine.raw_connection()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot connect to the store at {self.url}: {exc}") from exc
+        try:
+            if self.is_sqlite:
+                kept, inserted = self._write_sqlite(fairy.driver_connection, batch, cutoff_us)
+            else:
+                kept, inserted = self._write_postgres(fairy.driver_connection, batch, cutoff_us)
+        except dbapi.Error as exc:
+            fairy.rollback()
+            raise StoreError(f"write of {len(batch)} samples to {self.url} failed: {exc}") from exc
+        finally:
+            fairy.close()
+        return WriteResult(inserted, kept - inserted, len(batch) - kept)
+
+    def _write_sqlite(
+        self, conn: Any, batch: Sequence[Sample], cutoff_us: int | None
+    ) -> tuple[int, int]:
+        rows = list(self._rows(batch, cutoff_us))
+        if not rows:
+            return 0, 0
+        kept = len(rows)
+        cur = conn.cursor()
+        insert = f"INSERT INTO samples ({_SAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        # IMMEDIATE: take the write lock now, so the duplicate check below sees every sample
+        # and no other writer can slip in between check and insert.
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.execute("SAVEPOINT batch")
+            try:
+                cur.executemany(insert, rows)
+            except conn.IntegrityError:
+                cur.execute("ROLLBACK TO batch")
+                rows = self._new_only(cur, rows, "?")
+                cur.executemany(insert, rows)
+            cur.execute("RELEASE batch")
+            for tier, partials in self._partials(rows):
+                cur.executemany(self._sqlite_merge[tier.name], partials.rows())
+            cur.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
+        return kept, len(rows)
+
+    def _write_postgres(
+        self, conn: Any, batch: Sequence[Sample], cutoff_us: int | None
+    ) -> tuple[int, int]:
+        import psycopg
+
+        keys = sorted({self.channel(s.chamber_id, s.channel_id).key for s in _distinct(batch)})
+        sent: list[Row] = []
+        with conn.cursor() as cur:
+            # Writers of one channel take turns (each loggerd owns its channels, so they only
+            # meet on overlapping retries): the duplicate check then sees every committed
+            # sample, and rollup rows are only ever merged by one transaction at a time.
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int4[]) AS k",
+                (self._lock_namespace, keys),
+            )
+            cur.execute("SAVEPOINT batch")
+            pending = self._rows(batch, cutoff_us)
+            try:
+                # Rows are made while COPY streams, so the server works as Python converts.
+                self._copy(cur, pending, sent)
+                rows = sent
+            except psycopg.errors.UniqueViolation:
+                sent.extend(pending)  # the server may stop reading before the end
+                cur.execute("ROLLBACK TO SAVEPOINT batch")
+                rows = self._new_only(cur, sent, "%s")
+                self._copy(cur, rows, [])
+            cur.execute("RELEASE SAVEPOINT batch")
+            partials = self._partials(rows)
+            with conn.pipeline():  # one round trip for every tier's merge
+                for tier, p in partials:
+                    if len(p):
+                        cur.execute(self._postgres_merge[tier.name], p.columns())
+        conn.commit()
+        return len(sent), len(rows)
+
+    @staticmethod
+    def _copy(cur: Any, rows: Iterable[Row], sent: list[Row]) -> None:
+        """COPY rows into samples (one binary stream), keeping each sent row in `sent`."""
+        with cur.copy(f"COPY samples ({_SAMPLE_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_COPY_TYPES)
+            write_row, keep = copy.write_row, sent.append
+            for r in rows:
+                keep(r)
+                write_row(r)
+
+    @staticmethod
+    def _new_only(cur: Any, rows: list[Row], mark: str) -> list[Row]:
+        """The rows not yet stored, nor repeated earlier in the batch (under the write lock)."""
+        span: dict[int, list[int]] = {}
+        for r in rows:
+            lo_hi = span.setdefault(r[0], [r[1], r[1], 2**62, -(2**62)])
+            lo_hi[0], lo_hi[1] = min(lo_hi[0], r[1]), max(lo_hi[1], r[1])
+            if r[6] is not None:
+                lo_hi[2], lo_hi[3] = min(lo_hi[2], r[6]), max(lo_hi[3], r[6])
+        seen_ts: set[tuple[int, int]] = set()
+        seen_seq: set[tuple[int, int]] = set()
+        for key, (t0, t1, s0, s1) in span.items():
+            cur.execute(
+                f"SELECT ts_us FROM samples WHERE channel_key = {mark} "
+                f"AND ts_us >= {mark} AND ts_us <= {mark}",
+                (key, t0, t1),
+            )
+            seen_ts.update((key, t) for (t,) in cur.fetchall())
+            if s0 <= s1:
+                cur.execute(
+                    f"SELECT sequence FROM samples WHERE channel_key = {mark} "
+                    f"AND sequence >= {mark} AND sequence <= {mark}",
+                    (key, s0, s1),
+                )
+                seen_seq.update((key, s) for (s,) in cur.fetchall())
+        new: list[Row] = []
+        for r in rows:
+            if (r[0], r[1]) in seen_ts or (r[6] is not None and (r[0], r[6]) in seen_seq):
+                continue
+            seen_ts.add((r[0], r[1]))
+            if r[6] is not None:
+                seen_seq.add((r[0], r[6]))
+            new.append(r)
+        return new
+
+    @staticmethod
+    def _partials(rows: list[Row]) -> list[tuple[Tier, rollups.Partials]]:
+        if not rows:
+            return []
+        n = len(rows)
+        key = np.fromiter((r[0] for r in rows), np.int64, n)
+        ts = np.fromiter((r[1] for r in rows), np.int64, n)
+        # Only good values count; a value without GOOD quality is not a value (samples.py).
+        value = np.fromiter(
+            (r[2] if r[2] is not None and r[4] == "good" else math.nan for r in rows),
+            np.float64,
+            n,
+        )
+        return rollups.per_tier(key, ts, value)
+
+    # --- retention ----------------------------------------------------------------------------
+
+    def prune(self, now_us: int | None = None) -> dict[str, int]:
+        """Delete raw samples and rollup rows older than their retention; rows deleted by table.
+
+        Channel by channel, so each DELETE walks its part of the primary key and no transaction
+        holds the write lock for long.
+        """
+        now_us = time.time_ns() // 1000 if now_us is None else now_us
+        targets: list[tuple[str, Any, Any, int]] = []
+        if self.retention.raw_s is not None:
+            targets.append(
+                ("samples", samples, samples.c.ts_us, now_us - int(self.retention.raw_s * 1e6))
+            )
+        for tier in TIERS:
+            keep_s = self.retention.rollup_s.get(tier.name)
+            if keep_s is not None:
+                table = rollup_tables[tier.name]
+                # A bucket goes once all of it is older than the horizon.
+                cutoff = now_us - int(keep_s * 1e6) - tier.width_us
+                targets.append((tier.table_name, table, table.c.bucket_us, cutoff + 1))
+        deleted: dict[str, int] = {}
+        self.refresh_catalog()
+        try:
+            for name, table, ts_column, cutoff in targets:
+                deleted[name] = 0
+                for key in self._by_key:
+                    with self.engine.begin() as conn:
+                        result = conn.execute(
+                            delete(table).where(table.c.channel_key == key, ts_column < cutoff)
+                        )
+                        deleted[name] += result.rowcount
+        except SQLAlchemyError as exc:
+            raise StoreError(f"pruning the store at {self.url} failed: {exc}") from exc
+        return deleted
+
+    # --- reading ------------------------------------------------------------------------------
 
     def history(
         self,
@@ -213,7 +586,7 @@ class Store:
         limit: int | None = None,
     ) -> Iterator[StoredSample]:
         """Samples in [start_us, end_us), by time then channel. Streams from the database."""
-        keys = {self._keys[(chamber_id, c)]: c for c in channel_ids}
+        keys = {self.channel(chamber_id, c).key: c for c in channel_ids}
         query = (
             select(samples)
             .where(samples.c.channel_key.in_(list(keys)))
@@ -223,6 +596,7 @@ class Store:
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:
+            # yield_per streams (a server-side cursor on PostgreSQL): memory stays flat.
             for r in conn.execution_options(yield_per=5000).execute(query):
                 yield StoredSample(
                     channel_id=keys[r.channel_key],
@@ -232,13 +606,27 @@ class Store:
                     quality=Quality(r.quality),
                     time_source=TimeSource(r.time_source),
                     sequence=r.sequence,
+                    calibration_version=r.calibration_version,
                 )
 
-    def count(self) -> int:
-        from sqlalchemy import func
-
+    def count(
+        self,
+        chamber_id: str | None = None,
+        channel_ids: Sequence[str] = (),
+        start_us: int | None = None,
+        end_us: int | None = None,
+    ) -> int:
+        """Stored samples: all of them, or of some channels in [start_us, end_us)."""
+        query = select(func.count()).select_from(samples)
+        if chamber_id is not None:
+            keys = [self.channel(chamber_id, c).key for c in channel_ids]
+            query = query.where(samples.c.channel_key.in_(keys))
+        if start_us is not None:
+            query = query.where(samples.c.ts_us >= start_us)
+        if end_us is not None:
+            query = query.where(samples.c.ts_us < end_us)
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(samples)).scalar_one())
+            return int(conn.execute(query).scalar_one())
 
     def close(self) -> None:
         self.engine.dispose()

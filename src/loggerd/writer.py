@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
 from collections import deque
@@ -18,25 +17,41 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class WriterHealth:
-    queued: int
-    written: int
+    queued: int  # queue depth: samples accepted and not yet in the store
+    capacity: int  # queue depth at which submit() waits (back-pressure)
+    written: int  # samples now in the store (stored by us, or there already)
+    duplicates: int  # of those, samples that were there already (retries, overlapping backfill)
+    expired: int  # samples older than the raw retention, not stored
     failed_flushes: int
     last_error: str | None
     last_flush_utc_s: float | None
-    oldest_pending_age_s: float | None
+    last_flush_duration_s: float | None
+    oldest_pending_age_s: float | None  # the writer's lag: how long the oldest sample waits
+
+
+@dataclass
+class _Chunk:
+    """One submitted list of samples; `offset` of them are already in the store."""
+
+    submitted_s: float  # monotonic
+    samples: list[Sample]
+    offset: int = 0
 
 
 class Writer:
     """Takes samples from acquisition, writes them to the store in batches.
 
-    submit() waits when the queue is full (back-pressure) instead of dropping. A failed flush
-    keeps its batch and is retried with back-off; stop() writes everything still queued.
+    A flush is one transaction of up to `batch_size` samples, made when that many are queued or
+    `flush_interval_s` after the last one. submit() waits when `max_queued` samples are queued
+    (back-pressure) instead of dropping; a burst such as a download of a logger's memory is
+    thereby paced by the store. A failed flush keeps its batch and is retried with back-off;
+    stop() writes everything still queued.
     """
 
     def __init__(
         self,
         store: Store,
-        batch_size: int = 500,
+        batch_size: int = 5000,
         flush_interval_s: float = 1.0,
         max_queued: int = 100_000,
     ) -> None:
@@ -44,7 +59,8 @@ class Writer:
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.max_queued = max_queued
-        self._pending: deque[tuple[float, Sample]] = deque()
+        self._chunks: deque[_Chunk] = deque()
+        self._queued = 0
         self._wake = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()
@@ -52,11 +68,15 @@ class Writer:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._flush_requested = False  # someone waits in flushed(): no waiting for age
         self._stop_requested = asyncio.Event()
         self.written = 0
+        self.duplicates = 0
+        self.expired = 0
         self.failed_flushes = 0
         self.last_error: str | None = None
         self.last_flush_utc_s: float | None = None
+        self.last_flush_duration_s: float | None = None
         self.attempts = 0
         self._attempted = asyncio.Condition()
 
@@ -64,17 +84,21 @@ class Writer:
         self._task = asyncio.create_task(self._run(), name="loggerd-writer")
 
     async def submit(self, batch: list[Sample]) -> None:
-        while len(self._pending) >= self.max_queued:
+        """Queue samples for the store; waits while the queue is full."""
+        if not batch:
+            return
+        while self._queued >= self.max_queued:
             self._space.clear()
             await self._space.wait()
-        now = time.monotonic()
-        self._pending.extend((now, s) for s in batch)
+        self._chunks.append(_Chunk(time.monotonic(), batch))
+        self._queued += len(batch)
         self._idle.clear()
-        if len(self._pending) >= self.batch_size:
+        if self._queued >= self.batch_size:
             self._wake.set()
 
     async def flushed(self) -> None:
         """Wait until every sample submitted so far is in the store."""
+        self._flush_requested = True
         self._wake.set()
         await self._idle.wait()
 
@@ -98,15 +122,40 @@ class Writer:
             self._task = None
 
     def health(self) -> WriterHealth:
-        oldest = self._pending[0][0] if self._pending else None
         return WriterHealth(
-            queued=len(self._pending),
+            queued=self._queued,
+            capacity=self.max_queued,
             written=self.written,
+            duplicates=self.duplicates,
+            expired=self.expired,
             failed_flushes=self.failed_flushes,
             last_error=self.last_error,
             last_flush_utc_s=self.last_flush_utc_s,
-            oldest_pending_age_s=None if oldest is None else time.monotonic() - oldest,
+            last_flush_duration_s=self.last_flush_duration_s,
+            oldest_pending_age_s=(
+                time.monotonic() - self._chunks[0].submitted_s if self._chunks else None
+            ),
         )
+
+    def _next_batch(self) -> list[Sample]:
+        """The oldest queued samples, up to batch_size, left in the queue until written."""
+        batch: list[Sample] = []
+        for chunk in self._chunks:
+            room = self.batch_size - len(batch)
+            if room <= 0:
+                break
+            batch.extend(chunk.samples[chunk.offset : chunk.offset + room])
+        return batch
+
+    def _drop_written(self, n: int) -> None:
+        self._queued -= n
+        while n:
+            head = self._chunks[0]
+            take = min(n, len(head.samples) - head.offset)
+            head.offset += take
+            n -= take
+            if head.offset == len(head.samples):
+                self._chunks.popleft()
 
     async def _run(self) -> None:
         backoff_s = 0.0
@@ -120,14 +169,16 @@ class Writer:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
             self._wake.clear()
-            if not self._pending:
+            if not self._queued:
+                self._flush_requested = False
                 self._idle.set()
                 if self._stopping:
                     return
                 continue
-            batch = [s for _, s in itertools.islice(self._pending, self.batch_size)]
+            batch = self._next_batch()
+            started = time.monotonic()
             try:
-                await asyncio.to_thread(self.store.write, batch)
+                result = await asyncio.to_thread(self.store.write, batch)
             except StoreError as exc:
                 self.failed_flushes += 1
                 failures_in_row += 1
@@ -137,27 +188,30 @@ class Writer:
                 log.error(
                     "%s; keeping %d samples queued, retrying in %.1f s",
                     exc,
-                    len(self._pending),
+                    self._queued,
                     backoff_s,
                 )
                 if self._stopping and failures_in_row > 10:
                     log.critical(
                         "store unavailable at shutdown: %d queued samples not "
                         "written (the logger's memory still holds them)",
-                        len(self._pending),
+                        self._queued,
                     )
                     return
                 continue
             backoff_s = 0.0
             failures_in_row = 0
             self.last_error = None
-            for _ in batch:
-                self._pending.popleft()
-            self.written += len(batch)
+            self._drop_written(len(batch))
+            self.written += result.inserted + result.duplicates
+            self.duplicates += result.duplicates
+            self.expired += result.expired
             self.last_flush_utc_s = time.time()
+            self.last_flush_duration_s = time.monotonic() - started
             await self._count_attempt()
             self._space.set()
-            if self._pending:
-                self._wake.set()  # more than one batch waiting: go on at once
-            else:
+            if not self._queued:
+                self._flush_requested = False
                 self._idle.set()
+            elif self._queued >= self.batch_size or self._stopping or self._flush_requested:
+                self._wake.set()  # go on at once; a smaller remainder waits for its age
