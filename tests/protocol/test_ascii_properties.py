@@ -17,9 +17,16 @@ from loggerd_protocol.values import Record
 DEFN = reference_logger()
 POINTS = DEFN.point_names()
 CRLF = b"\r\n"
-INTERVAL = DEFN.field("logging_interval").range
-CLOCK = DEFN.field("clock").range
-assert INTERVAL is not None and CLOCK is not None
+
+
+def setting_range(name: str) -> tuple[float, float]:
+    rng = DEFN.field(name).range
+    assert rng is not None, name
+    return rng
+
+
+INTERVAL = setting_range("logging_interval")
+CLOCK = setting_range("clock")
 
 u16 = st.integers(0, 0xFFFF)
 u32 = st.integers(0, 0xFFFFFFFF)
