@@ -1,0 +1,273 @@
+"""The reference-ascii driver against the simulator's RS-232 ASCII server over a real pty."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+from loggerd.errors import LinkError, NoReply, ProtocolError
+from loggerd.plugins import load_driver
+from loggerd.samples import Quality
+from loggerd_drivers.reference_ascii import (
+    AsciiDeviceError,
+    ReferenceAsciiConfig,
+    ReferenceAsciiDriver,
+    quality_of,
+)
+from loggerd_protocol import ascii as asc
+from loggerd_protocol.definition import reference_logger
+from loggerd_sim.ascii_server import AsciiPtyServer
+from loggerd_sim.chamber import Chamber
+from loggerd_sim.logger import LoggerSettings, ManualClock, SimulatedLogger
+from loggerd_sim.profile import builtin_profile
+
+DEFN = reference_logger()
+HUNDREDTH = 0.005 + 1e-9  # the protocol's two decimals, rounded to the nearest
+T = TypeVar("T")
+
+
+async def call(fn: Callable[..., T], *args: Any) -> T:
+    # The driver blocks; the simulator serves on this event loop, so run the driver beside it.
+    return await asyncio.to_thread(fn, *args)
+
+
+@pytest.fixture
+def logger(manual_clock: ManualClock) -> SimulatedLogger:
+    chamber = Chamber(builtin_profile(), channel_count=8, seed=7)
+    return SimulatedLogger(chamber, manual_clock, LoggerSettings(interval_s=10))
+
+
+@pytest.fixture
+async def server(logger: SimulatedLogger) -> AsyncIterator[AsciiPtyServer]:
+    srv = AsciiPtyServer(logger)
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+@pytest.fixture
+def driver(server: AsciiPtyServer) -> Iterator[ReferenceAsciiDriver]:
+    d = ReferenceAsciiDriver(ReferenceAsciiConfig(url=server.path, timeout_s=1.0))
+    try:
+        yield d
+    finally:
+        d.close()
+
+
+def same(a: float, b: float, tolerance: float = HUNDREDTH) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or abs(a - b) <= tolerance
+
+
+def test_the_driver_is_registered_and_speaks_9600_8n1() -> None:
+    cls = load_driver("reference-ascii")
+    assert cls is ReferenceAsciiDriver
+    config = cls.config_model.model_validate({"url": "/dev/ttyS0"})
+    assert isinstance(config, ReferenceAsciiConfig) and config.baudrate == 9600
+    driver = cls(config)
+    assert "9600 8N1" in driver.description
+    assert [p.name for p in driver.points()] == list(DEFN.point_names())
+
+
+async def test_identity(
+    driver: ReferenceAsciiDriver, server: AsciiPtyServer, logger: SimulatedLogger
+) -> None:
+    server.continuous = True  # left running by someone: open() stops it
+    info = await call(driver.open)
+    assert info.model == "RL-1600"
+    assert info.serial_number == str(logger.settings.serial_number)
+    assert info.channel_count == logger.settings.channel_count
+    assert info.firmware_version == "1.2"
+    assert info.calibration_date == "20260115"
+    assert not server.continuous
+
+
+async def test_live_values_match_the_simulated_logger_at_two_decimals(
+    driver: ReferenceAsciiDriver, logger: SimulatedLogger, manual_clock: ManualClock
+) -> None:
+    manual_clock.advance(1800)  # half an hour into the cold-soak ramp
+    await call(driver.open)
+    readings = {r.point: r for r in await call(driver.read)}
+    truth = logger.point_values()
+    fitted = logger.settings.channel_count
+    for i in range(1, 17):
+        r = readings[f"temperature_{i}"]
+        if i <= fitted:
+            assert r.quality is Quality.GOOD
+            assert same(r.value, truth[f"temperature_{i}"]) and r.raw_value == r.value
+        else:
+            assert r.quality is Quality.SENSOR_FAULT and math.isnan(r.value)
+    for point in ("rh", "frost_point"):
+        assert readings[point].quality is Quality.GOOD
+        assert same(readings[point].value, truth[point]), point
+    assert readings["temperature_1"].value < 0  # 30 min at 2 K/min from +25 °C
+
+
+async def test_sensor_fault_is_flagged_not_zero(
+    driver: ReferenceAsciiDriver, logger: SimulatedLogger
+) -> None:
+    logger.settings.sensor_faults["temperature_3"] = "open"
+    readings = {r.point: r for r in await call(driver.read)}
+    bad = readings["temperature_3"]
+    assert bad.quality is Quality.SENSOR_FAULT
+    assert math.isnan(bad.value) and math.isnan(bad.raw_value)
+    assert readings["temperature_2"].quality is Quality.GOOD
+
+
+async def test_a_value_outside_its_range_is_flagged_with_its_raw_value(
+    driver: ReferenceAsciiDriver, logger: SimulatedLogger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    measured = logger.point_values
+
+    def hot_channel_5() -> dict[str, float]:
+        return measured() | {"temperature_5": 181.25}
+
+    monkeypatch.setattr(logger, "point_values", hot_channel_5)
+    readings = {r.point: r for r in await call(driver.read)}
+    hot = readings["temperature_5"]
+    assert hot.quality is Quality.OUT_OF_RANGE
+    assert math.isnan(hot.value) and hot.raw_value == 181.25
+
+
+def test_quality_rules() -> None:
+    good = {"temperature_1": -70.25, "rh": 12.5, "frost_point": -79.18}
+    t1, rh, fp = DEFN.point("temperature_1"), DEFN.point("rh"), DEFN.point("frost_point")
+    assert quality_of(t1, -70.25, good) is Quality.GOOD
+    assert quality_of(t1, math.nan, good) is Quality.SENSOR_FAULT
+    assert quality_of(t1, -90.01, good) is Quality.OUT_OF_RANGE
+    assert quality_of(rh, 100.01, good) is Quality.OUT_OF_RANGE
+    assert quality_of(fp, -79.18, good) is Quality.GOOD
+    # A frost point computed from an RH above its range is out of range too (§13 step 6).
+    assert quality_of(fp, 20.5, good | {"rh": 100.4}) is Quality.OUT_OF_RANGE
+
+
+async def test_memory_dump_equals_the_loggers_memory(
+    driver: ReferenceAsciiDriver, logger: SimulatedLogger, manual_clock: ManualClock
+) -> None:
+    logger.settings.sensor_faults["rh"] = "short"
+    manual_clock.advance(125)  # records at 0, 10, …, 120 s: 13 records
+    await call(driver.open)
+    oldest, newest = await call(driver.memory_range)
+    records = await call(driver.read_records, oldest, newest)
+    memory = list(logger.memory)
+    assert (oldest, newest) == (1, 13) == (memory[0].sequence, memory[-1].sequence)
+    assert len(records) == len(memory)
+    for got, want in zip(records, memory, strict=True):
+        assert (got.sequence, got.timestamp, got.status) == (
+            want.sequence,
+            want.timestamp,
+            want.status,
+        )
+        assert got.values.keys() == want.values.keys()
+        for point, value in want.values.items():
+            assert same(got.values[point], value), (got.sequence, point)
+        assert math.isnan(got.values["rh"]) and math.isnan(got.values["temperature_16"])
+
+
+async def test_a_bad_checksum_is_a_protocol_error_naming_the_record(
+    driver: ReferenceAsciiDriver, server: AsciiPtyServer, manual_clock: ManualClock
+) -> None:
+    manual_clock.advance(60)
+    server.corrupt_next_checksum = True
+    with pytest.raises(ProtocolError, match=r"record 3: checksum .* b'REC 3,") as info:
+        await call(driver.read_records, 3, 5)
+    assert isinstance(info.value.__cause__, asc.ChecksumError)
+    # The rest of that dump is still on the line; the next exchange is not disturbed by it.
+    assert [r.sequence for r in await call(driver.read_records, 3, 5)] == [3, 4, 5]
+
+
+async def test_a_logger_that_does_not_answer_is_a_link_error(
+    server: AsciiPtyServer,
+) -> None:
+    driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=server.path, timeout_s=0.2))
+    server.answering = False
+    try:
+        with pytest.raises(NoReply, match=r"no reply to 'IDN\?' from .* within 0.2 s") as info:
+            await call(driver.open)
+        assert isinstance(info.value, LinkError)
+    finally:
+        driver.close()
+
+
+async def test_a_logger_that_goes_away_is_a_link_error(
+    driver: ReferenceAsciiDriver, server: AsciiPtyServer
+) -> None:
+    await call(driver.open)
+    await server.stop()  # the pty is gone under the open port
+    with pytest.raises(LinkError):
+        await call(driver.read)
+    driver.close()
+    with pytest.raises(LinkError, match="cannot open serial"):
+        await call(driver.open)
+
+
+async def test_missing_serial_port_is_a_link_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=str(tmp_path / "ttyUSB9")))
+    with pytest.raises(LinkError, match="cannot open serial"):
+        await call(driver.open)
+    driver.close()
+
+
+async def test_continuous_output_between_commands_is_not_taken_for_a_reply(
+    driver: ReferenceAsciiDriver,
+    server: AsciiPtyServer,
+    logger: SimulatedLogger,
+    manual_clock: ManualClock,
+) -> None:
+    await call(driver.open)
+    assert await call(driver.transact, asc.ContCommand(True)) == [asc.OkReply()]
+    manual_clock.advance(30)
+    server.pump()  # records at 10, 20 and 30 s go out as VAL lines, unasked
+    manual_clock.advance(5)
+    # READ? is answered by a VAL line too: only throwing away what came unasked tells them apart.
+    readings = {r.point: r.value for r in await call(driver.read)}
+    truth, stale = logger.point_values(), logger.memory[-1].values
+    assert same(readings["temperature_1"], truth["temperature_1"])
+    assert not same(readings["temperature_1"], stale["temperature_1"], 0.01)
+    server.pump()  # nothing new: the next record falls due at 40 s
+    manual_clock.advance(10)
+    server.pump()
+    assert await call(driver.memory_range) == (1, 5)
+
+    # A line that is not the reply, arriving between a command and its reply, is skipped.
+    val = asc.encode_reply(asc.ValReply(1, 0, stale))
+    server.before_next_reply += [val, b"OK\r\n"]
+    assert await call(driver.memory_range) == (1, 5)
+    server.before_next_reply += [val]
+    assert [r.sequence for r in await call(driver.read_records, 2, 4)] == [2, 3, 4]
+
+
+async def test_a_line_of_garbage_is_a_protocol_error(
+    driver: ReferenceAsciiDriver, server: AsciiPtyServer
+) -> None:
+    server.before_next_reply.append(b"#$%!\r\n")
+    with pytest.raises(ProtocolError, match="unknown reply keyword"):
+        await call(driver.memory_range)
+    assert await call(driver.memory_range) == (1, 1)
+
+
+async def test_err_replies_are_device_errors_with_the_ascii_code(
+    driver: ReferenceAsciiDriver, server: AsciiPtyServer, manual_clock: ManualClock
+) -> None:
+    manual_clock.advance(20)  # records 1 … 3
+    with pytest.raises(AsciiDeviceError, match="ERR 2 bad argument to 'INTV 0'") as info:
+        await call(driver.transact, asc.IntvCommand(0))
+    assert (info.value.code, info.value.text) == (2, "bad argument")
+
+    with pytest.raises(AsciiDeviceError, match="ERR 3 sequence out of range") as info:
+        await call(driver.read_records, 100, 200)
+    assert info.value.code == 3 and not info.value.busy
+    with pytest.raises(AsciiDeviceError) as info:
+        await call(driver.read_records, 3, 2)
+    assert info.value.code == 2
+
+    server.busy_replies = 1
+    with pytest.raises(AsciiDeviceError) as info:
+        await call(driver.read)
+    assert info.value.code == 4 and info.value.busy
+    assert len(await call(driver.read)) == len(DEFN.points)
