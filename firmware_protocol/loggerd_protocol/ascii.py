@@ -283,7 +283,6 @@ class _Tables:
     line_ending: bytes
     points: tuple[str, ...]
     forms: Mapping[str, tuple[AsciiCommand, ...]]  # keyword -> its forms in the definition
-    error_texts: Mapping[int, str]
     interval_range: tuple[int, int]
     clock_range: tuple[int, int]
 
@@ -314,7 +313,6 @@ def _build_tables(defn: Definition) -> _Tables:
         line_ending=str(defn.ascii_defaults.get("line_ending", "\r\n")).encode("ascii"),
         points=defn.point_names(),
         forms={k: tuple(v) for k, v in forms.items()},
-        error_texts={e.code: e.text for e in defn.ascii_errors},
         interval_range=int_range("logging_interval"),
         clock_range=int_range("clock"),
     )

@@ -252,6 +252,7 @@ def _export(args: argparse.Namespace) -> int:
             store.channel(args.chamber, c)  # a clear error for an unknown channel
         total = store.count(args.chamber, channel_ids, start_us, end_us)
         out = args.file
+        tqdm.monitor_interval = 0  # no monitor thread: the bar is updated every chunk anyway
         with (
             tqdm(total=total, unit="samples", unit_scale=True, desc=out.name) as bar,
             out.open("wb") as f,

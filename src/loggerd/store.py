@@ -596,9 +596,18 @@ class Store:
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:
-            # yield_per streams (a server-side cursor on PostgreSQL): memory stays flat.
-            for r in conn.execution_options(yield_per=5000).execute(query):
-                yield StoredSample(
+            # yield_per streams (a server-side cursor on PostgreSQL): memory stays flat. The
+            # result is closed even when the reader stops early (a client that hangs up).
+            result = conn.execution_options(yield_per=5000).execute(query)
+            try:
+                yield from self._stored(result, keys)
+            finally:
+                result.close()
+
+    @staticmethod
+    def _stored(result: Any, keys: dict[int, str]) -> Iterator[StoredSample]:
+        for r in result:
+            yield StoredSample(
                     channel_id=keys[r.channel_key],
                     timestamp_us=r.ts_us,
                     value=r.value,

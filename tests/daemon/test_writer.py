@@ -81,3 +81,34 @@ def test_rewriting_the_same_samples_never_duplicates(tmp_path: Path) -> None:
     (row,) = store.history("c", ["air"], 0, 10)
     assert row.value is None and row.raw_value is None and row.quality is Quality.MISSING
     store.close()
+
+
+async def test_a_full_queue_makes_acquisition_wait_and_health_shows_the_lag(
+    tmp_path: Path,
+) -> None:
+    store = open_store(tmp_path)
+    writer = Writer(store, batch_size=5, flush_interval_s=0.01, max_queued=10)
+    await writer.start()
+    blocker = sqlite3.connect(tmp_path / "loggerd.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        await writer.submit(samples(10))
+        more = asyncio.create_task(writer.submit(samples(3, start_us=1_790_000_000_000_000)))
+        async with asyncio.timeout(10):
+            await writer.wait_attempts(1)  # the writer tried and failed: the queue stays full
+        assert not more.done()  # back-pressure: submit waits instead of dropping
+        health = writer.health()
+        assert health.queued == 10 and health.capacity == 10
+        assert health.oldest_pending_age_s is not None and health.oldest_pending_age_s >= 0
+        blocker.execute("ROLLBACK")
+        async with asyncio.timeout(20):
+            await more
+            await writer.flushed()
+        health = writer.health()
+        assert health.queued == 0 and health.oldest_pending_age_s is None
+        assert health.written == 13 and health.last_flush_duration_s is not None
+    finally:
+        blocker.close()
+        await writer.stop()
+    assert store.count() == 13
+    store.close()
