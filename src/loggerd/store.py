@@ -608,15 +608,15 @@ class Store:
     def _stored(result: Any, keys: dict[int, str]) -> Iterator[StoredSample]:
         for r in result:
             yield StoredSample(
-                    channel_id=keys[r.channel_key],
-                    timestamp_us=r.ts_us,
-                    value=r.value,
-                    raw_value=r.raw_value,
-                    quality=Quality(r.quality),
-                    time_source=TimeSource(r.time_source),
-                    sequence=r.sequence,
-                    calibration_version=r.calibration_version,
-                )
+                channel_id=keys[r.channel_key],
+                timestamp_us=r.ts_us,
+                value=r.value,
+                raw_value=r.raw_value,
+                quality=Quality(r.quality),
+                time_source=TimeSource(r.time_source),
+                sequence=r.sequence,
+                calibration_version=r.calibration_version,
+            )
 
     def count(
         self,
