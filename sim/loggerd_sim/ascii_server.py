@@ -32,7 +32,7 @@ from .logger import RegisterError, SimulatedLogger
 
 # The Modbus servers' lock keeps a logger's state consistent between servers that run in
 # other threads (the Modbus RTU server) and this one on the event loop.
-from .modbus_server import _DEVICE_LOCK as DEVICE_LOCK
+from .modbus_server import DEVICE_LOCK
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .ascii_server import AsciiPtyServer
 from .chamber import Chamber
 from .faults import FaultPlan, FaultRates
 from .logger import LoggerSettings, SimClock, SimulatedLogger
@@ -30,6 +31,7 @@ class SimOptions:
     faults: FaultRates | None = None  # seeded fault injection on both transports
     fault_seed: int = 0
     rtu_link: Path | None = None  # a symlink to the pty, like /dev/serial/by-id/…
+    ascii: bool = False  # also serve each logger's RS-232 ASCII protocol on a pty of its own
     logger_settings: dict[int, LoggerSettings] = field(default_factory=dict)
 
 
@@ -54,6 +56,7 @@ class SimulatorHost:
         self.faults = FaultPlan(options.faults, seed=options.fault_seed) if options.faults else None
         self.tcp: ModbusTcpServer | None = None
         self.rtu: ModbusRtuPtyServer | None = None
+        self.ascii: dict[int, AsciiPtyServer] = {}
 
     async def start(self) -> None:
         if self.options.tcp:
@@ -72,7 +75,18 @@ class SimulatorHost:
             )
             await self.rtu.start()
 
+        if self.options.ascii:
+            for address, logger in self.loggers.items():
+                # RS-232 is point to point: one pty per logger. Continuous output (CONT 1)
+                # is pushed as simulated time passes, checked ten times a second.
+                server = AsciiPtyServer(logger, wake_every_s=0.1)
+                await server.start()
+                self.ascii[address] = server
+
     async def stop(self) -> None:
+        for server in self.ascii.values():
+            await server.stop()
+        self.ascii.clear()
         if self.tcp is not None:
             await self.tcp.stop()
         if self.rtu is not None:
@@ -84,4 +98,6 @@ class SimulatorHost:
             out["modbus-tcp"] = self.tcp.url
         if self.rtu is not None:
             out["modbus-rtu"] = self.rtu.url
+        for address, server in self.ascii.items():
+            out[f"ascii-rs232 (logger {address})"] = server.url
         return out

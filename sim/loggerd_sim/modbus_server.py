@@ -37,12 +37,12 @@ class RegisterDevice(Protocol):
 
 # The TCP server answers on the event loop and the RTU server in its own thread; one lock
 # keeps a device's state consistent between them.
-_DEVICE_LOCK = threading.Lock()
+DEVICE_LOCK = threading.Lock()
 
 
 def handle_pdu(logger: RegisterDevice, pdu: bytes) -> bytes:
     """Answer one request PDU: a response PDU or an exception PDU, never an error."""
-    with _DEVICE_LOCK:
+    with DEVICE_LOCK:
         return _handle_pdu(logger, pdu)
 
 

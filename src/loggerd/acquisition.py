@@ -21,8 +21,6 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[list[Sample]], Awaitable[None]]
 
-BUSY = 6  # Modbus exception: server device busy
-
 
 def utc_now_us() -> int:
     return time.time_ns() // 1000
@@ -161,7 +159,7 @@ class DevicePoller:
                 after = self.now_us()
                 return (before + after) // 2, readings
             except DeviceException as exc:
-                if exc.code != BUSY or attempt >= self.policy.retries:
+                if not exc.busy or attempt >= self.policy.retries:
                     raise
                 time.sleep(self.policy.busy_retry_delay_s)
             except NoReply:

@@ -32,8 +32,13 @@ class ProtocolError(DriverError):
 
 
 class DeviceException(ProtocolError):
-    """The device answered with a Modbus exception."""
+    """The device answered with an exception (a Modbus exception code, or a protocol's own)."""
 
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
+
+    @property
+    def busy(self) -> bool:
+        """The device asks to be asked again shortly (Modbus exception 06)."""
+        return self.code == 6

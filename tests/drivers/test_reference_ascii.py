@@ -271,3 +271,54 @@ async def test_err_replies_are_device_errors_with_the_ascii_code(
         await call(driver.read)
     assert info.value.code == 4 and info.value.busy
     assert len(await call(driver.read)) == len(DEFN.points)
+
+
+async def test_busy_logger_is_retried_by_acquisition(
+    server: AsciiPtyServer, driver: ReferenceAsciiDriver
+) -> None:
+    from loggerd.acquisition import ChannelBinding, DevicePoller, PollPolicy
+    from loggerd.samples import Sample
+
+    got: list[Sample] = []
+
+    async def sink(samples: list[Sample]) -> None:
+        got.extend(samples)
+
+    poller = DevicePoller(
+        "c",
+        "d",
+        driver,
+        [ChannelBinding("t1", "temperature_1")],
+        1.0,
+        sink,
+        policy=PollPolicy(retries=1, busy_retry_delay_s=0.001),
+    )
+    await poller.poll_once()  # opens the device (IDN?, CONT 0)
+    server.busy_replies = 1  # the next command is answered ERR 4 busy
+    await poller.poll_once()
+    assert [s.quality for s in got] == [Quality.GOOD, Quality.GOOD]
+    assert poller.health.retries == 1
+
+
+async def test_simulator_host_serves_ascii_per_logger(manual_clock: ManualClock) -> None:
+    from loggerd_sim.host import SimOptions, SimulatorHost
+
+    host = SimulatorHost(
+        SimOptions(addresses=(1, 2), tcp=False, rtu=False, ascii=True), clock=manual_clock
+    )
+    await host.start()
+    try:
+        assert set(host.ascii) == {1, 2}
+        assert [k for k in host.endpoints() if k.startswith("ascii")] == [
+            "ascii-rs232 (logger 1)",
+            "ascii-rs232 (logger 2)",
+        ]
+        cls = load_driver("reference-ascii")
+        d = cls(cls.config_model.model_validate({"url": host.ascii[2].url}))
+        try:
+            info = await call(d.open)
+        finally:
+            d.close()
+        assert info.serial_number == str(host.loggers[2].settings.serial_number)
+    finally:
+        await host.stop()
