@@ -29,6 +29,48 @@ class ChannelConfig(_Strict):
     name: str | None = None
     quantity: str | None = None  # taken from the driver's point when absent
     unit: str | None = None
+    certificate: Path | None = Field(
+        default=None,
+        description="Calibration certificate (TOML) applied to this channel; relative paths "
+        "are relative to the configuration file",
+    )
+    probe_temperature_channel: str | None = Field(
+        default=None,
+        description="For a 2-D RH certificate: the channel measuring the probe's temperature",
+    )
+
+
+class DerivedConfig(_Strict):
+    """A channel computed from a chamber's temperature and RH channels."""
+
+    id: str = Field(pattern=_ID)
+    name: str | None = None
+    quantity: Literal[
+        "dew_point",
+        "frost_point",
+        "frost_dew_point",
+        "rh_over_ice",
+        "ppmv",
+        "mole_fraction",
+        "mixing_ratio",
+        "absolute_humidity",
+    ]
+    temperature: str = Field(description="Channel id of the air temperature")
+    rh: str = Field(description="Channel id of the relative humidity (w.r.t. water)")
+    formulation: Literal["hardy1998", "sonntag1990", "hyland_wexler1983", "murphy_koop2005"] = (
+        "hardy1998"
+    )
+    pressure: str | None = Field(default=None, description="Channel id of the pressure, hPa")
+    pressure_hpa: float = Field(default=1013.25, gt=0, le=2000)
+    max_input_age_s: float = Field(default=10.0, gt=0)
+    u_temperature_k: float | None = Field(
+        default=None, ge=0, description="Expanded (k=2) uncertainty when uncertified"
+    )
+    u_rh_pct: float | None = Field(default=None, ge=0)
+    check: str | None = Field(
+        default=None, description="Channel id of the device's own value to cross-check"
+    )
+    check_limit: float = Field(default=1.0, gt=0, description="In the derived channel's unit")
 
 
 class DeviceConfig(BaseModel):
@@ -55,11 +97,29 @@ class ChamberConfig(_Strict):
     id: str = Field(pattern=_ID)
     name: str | None = None
     devices: list[DeviceConfig] = Field(alias="device", min_length=1)
+    derived: list[DerivedConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ChamberConfig:
         _no_duplicates([d.id for d in self.devices], "device id")
-        _no_duplicates([c.id for d in self.devices for c in d.channels], "channel id")
+        measured = [c.id for d in self.devices for c in d.channels]
+        _no_duplicates(measured + [d.id for d in self.derived], "channel id")
+        known = set(measured)
+        for d in self.derived:
+            for key in ("temperature", "rh", "pressure", "check"):
+                ref = getattr(d, key)
+                if ref is not None and ref not in known:
+                    raise ValueError(
+                        f"derived channel {d.id!r}: {key} = {ref!r} is not a measured channel "
+                        f"of chamber {self.id!r} (its channels: {', '.join(measured)})"
+                    )
+        for c in (c for dev in self.devices for c in dev.channels):
+            ref = c.probe_temperature_channel
+            if ref is not None and ref not in known:
+                raise ValueError(
+                    f"channel {c.id!r}: probe_temperature_channel = {ref!r} is not a channel "
+                    f"of chamber {self.id!r}"
+                )
         return self
 
 
@@ -235,7 +295,48 @@ def load_config(path: str | Path) -> DaemonConfig:
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read the configuration file: {exc.strerror}") from None
     config = parse_config(text, str(p))
+    # Relative paths are relative to the configuration file, not to the working directory.
     if not config.data_dir.is_absolute():
-        # Relative paths are relative to the configuration file, not to the working directory.
         config = config.model_copy(update={"data_dir": (p.parent / config.data_dir).resolve()})
+    chambers = []
+    for chamber in config.chambers:
+        devices = []
+        for device in chamber.devices:
+            channels = []
+            for channel in device.channels:
+                cert = channel.certificate
+                if cert is not None and not cert.is_absolute():
+                    channel = channel.model_copy(update={"certificate": (p.parent / cert)})
+                channels.append(channel)
+            devices.append(device.model_copy(update={"channels": channels}))
+        chambers.append(chamber.model_copy(update={"devices": devices}))
+    config = config.model_copy(update={"chambers": chambers})
+    check_certificates(config, str(p), text)
     return config
+
+
+def check_certificates(config: DaemonConfig, source: str, text: str) -> None:
+    """Load every channel's certificate once, so that a bad one stops the start-up."""
+    from .calibration import CertificateError, load_certificate
+
+    for chamber in config.chambers:
+        for device in chamber.devices:
+            for channel in device.channels:
+                if channel.certificate is None:
+                    continue
+                line = _line_of(text, "certificate")
+                where = f"{source}{f':{line}' if line else ''}"
+                try:
+                    cert = load_certificate(channel.certificate)
+                except (CertificateError, OSError) as exc:
+                    raise ConfigError(
+                        f"{where}: chamber {chamber.id!r} channel {channel.id!r}: certificate "
+                        f"{channel.certificate}: {exc}"
+                    ) from None
+                if cert.rows is not None and channel.probe_temperature_channel is None:
+                    raise ConfigError(
+                        f"{where}: chamber {chamber.id!r} channel {channel.id!r}: certificate "
+                        f"{cert.id!r} is a table in (RH, temperature): set "
+                        "probe_temperature_channel to the channel that measures the probe's "
+                        "temperature"
+                    )

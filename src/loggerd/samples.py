@@ -8,13 +8,23 @@ from enum import StrEnum
 
 
 class Quality(StrEnum):
-    """How far a sample can be trusted. Anything but GOOD carries no usable value."""
+    """How far a sample can be trusted.
+
+    GOOD, and the two flags SUPERSATURATED and INCONSISTENT, carry a value; every other
+    quality means there is no usable value (NaN here, NULL in the store, null in the API).
+    """
 
     GOOD = "good"
     SENSOR_FAULT = "sensor_fault"  # the device answered but flags the channel (open, short…)
-    OUT_OF_RANGE = "out_of_range"  # the device answered with a value outside the sensor range
+    OUT_OF_RANGE = "out_of_range"  # outside the sensor's range, or a formulation's range
     MISSING = "missing"  # the device did not answer in time, or the link is down
     INVALID = "invalid"  # the device answered with a frame we could not use
+    CAL_OUT_OF_RANGE = "cal_out_of_range"  # outside the calibration table: never extrapolated
+    SUPERSATURATED = "supersaturated"  # RH over ice above 100 %: frost forming or a wet probe
+    INCONSISTENT = "inconsistent"  # the device's own value disagrees with ours beyond the limit
+
+
+VALUED_QUALITIES = frozenset({Quality.GOOD, Quality.SUPERSATURATED, Quality.INCONSISTENT})
 
 
 class TimeSource(StrEnum):
@@ -46,7 +56,10 @@ class Sample:
     quality: Quality
     time_source: TimeSource
     sequence: int | None = None  # the logger's record sequence number, when known
+    calibration_version: int | None = None  # the certificate version that corrected value
+    uncertainty: float | None = None  # expanded uncertainty (k = 2) of value, when known
+    method: str | None = None  # how a derived value was computed (the formulation)
 
     @property
     def has_value(self) -> bool:
-        return self.quality is Quality.GOOD and not math.isnan(self.value)
+        return self.quality in VALUED_QUALITIES and not math.isnan(self.value)
