@@ -189,8 +189,8 @@ class Workarounds(_Row):
     max_span: int = Field(default=MAX_READ_REGISTERS, ge=1, le=MAX_READ_REGISTERS)
     gap_fill_allowed: bool = Field(
         default=False,
-        description="a read may cover registers no row defines (inside a declared block, when "
-        "blocks are declared); false: requests split at every gap",
+        description="a read may cover registers no row defines (inside one declared block, "
+        "when the profile declares blocks); false: requests split at every gap",
     )
     min_request_interval_s: float = Field(default=0.0, ge=0.0, le=10.0)
 
@@ -507,6 +507,27 @@ def in_range(point: Point, decoded: Decoded) -> bool:
     return point.range is None or point.range[0] <= v <= point.range[1]
 
 
+def implausible_by_order(
+    points: Iterable[Point], words: Mapping[str, Sequence[int]]
+) -> dict[Order, tuple[str, ...]]:
+    """For each word order, the points whose registers would read as a value that is neither
+    "unavailable" nor in its row's range. Where a device has no test register this is the
+    evidence of a wrong order: a misread float is out of range or subnormal far more often
+    than not, and over a dozen values almost surely. Points whose reading cannot depend on
+    the order (one register and no range) are left out."""
+    considered = [p for p in points if p.words > 1 or p.range is not None]
+    out: dict[Order, tuple[str, ...]] = {}
+    for order in ORDERS:
+        bad = []
+        for p in considered:
+            q = replace(p, order=order) if p.inherits_order else p
+            d = decode_point(q, words[p.name])
+            if not d.unavailable and not in_range(q, d):
+                bad.append(p.name)
+        out[order] = tuple(bad)
+    return out
+
+
 def unavailable_raw(point: Point) -> int | float:
     """What the device sends when it has no value: the first sentinel, or a quiet NaN."""
     if point.nan_sentinel or (not point.sentinels and point.type in FLOAT_TYPES):
@@ -611,7 +632,7 @@ def plan_reads(
 
     A request never splits a value, never reads more than `max_span` registers (nor 125),
     and reads registers between values (a gap) only when `gap_fill` allows it and, where
-    `blocks` are declared for the function, only inside one block. Taking each value into the
+    `blocks` are declared, only inside one block of the function. Taking each value into the
     current request while it fits is optimal here: whatever one request may cover, it may
     also cover any run of consecutive values inside it, so the greedy cut is never later
     than the best one (the classic interval-cover argument).
@@ -629,19 +650,21 @@ def plan_reads(
         fn_blocks = [b for b in blocks if b.function == function]
         ordered = sorted(by_function[function], key=lambda s: (s.address, s.end, s.name))
         start, end, names = ordered[0].address, ordered[0].end, [ordered[0].name]
+        gapped = False  # the current request reads registers no value occupies
         for s in ordered[1:]:
             new_end = max(end, s.end)
+            new_gapped = gapped or s.address > end
             fits = new_end - start <= limit
-            if s.address > end:  # a gap: only where the device lets us read through it
+            if new_gapped:  # only where the device lets us read through, inside one block
                 fits = fits and gap_fill
-                if fits and fn_blocks:
+                if fits and blocks:
                     fits = any(b.contains(function, start, new_end) for b in fn_blocks)
             if fits:
-                end = new_end
+                end, gapped = new_end, new_gapped
                 names.append(s.name)
             else:
                 requests.append(ReadRequest(function, start, end - start, tuple(names)))
-                start, end, names = s.address, s.end, [s.name]
+                start, end, names, gapped = s.address, s.end, [s.name], False
         requests.append(ReadRequest(function, start, end - start, tuple(names)))
     return tuple(requests)
 
@@ -1035,11 +1058,12 @@ class _Resolver:
             if end > 0x10000:
                 self.fail(loc, "the value runs past register 65535")
             declared = [b for b in blocks if b.function == function]
-            if declared and not any(b.contains(function, first, end) for b in declared):
+            if blocks and not any(b.contains(function, first, end) for b in declared):
+                known = ", ".join(f"{b.name} {b.first}..{b.last}" for b in declared)
                 self.fail(
                     loc,
                     f"{function} registers {first}..{end - 1} are in no [[block]] "
-                    f"({', '.join(f'{b.name} {b.first}..{b.last}' for b in declared)})",
+                    f"({known or f'none is declared for {function} registers'})",
                 )
 
 

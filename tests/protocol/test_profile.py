@@ -40,6 +40,7 @@ from loggerd_protocol.profile import (
     encode_identity,
     encode_point,
     encode_registers,
+    implausible_by_order,
     in_range,
     load_profile,
     parse_profile,
@@ -266,7 +267,7 @@ def allowed(
     if covered == set(range(start, end)):
         return True
     fn_blocks = [b for b in blocks if b.function == function]
-    return gap_fill and (not fn_blocks or any(b.contains(function, start, end) for b in fn_blocks))  # type: ignore[arg-type]
+    return gap_fill and (not blocks or any(b.contains(function, start, end) for b in fn_blocks))  # type: ignore[arg-type]
 
 
 def fewest_requests(
@@ -556,3 +557,17 @@ def test_profiles_are_found_by_name_or_path(tmp_path: Path) -> None:
     path.write_text(GOOD.replace('type = "float32"', 'type = "float33"', 1), "utf-8")
     with pytest.raises(ProfileError, match=rf"^{path}:15: point\[0\] \(name 't'\)\.type"):
         load_profile(path)
+
+
+def test_a_wrong_word_order_shows_as_implausible_values() -> None:
+    """What a device without a test register is checked with at connect time."""
+    p = builtin_profile("vaisala_hmt330")
+    truth = {"rh": 38.74, "temperature": 22.5, "frost_point": 7.8, "ppmv": 10900.0}
+    points = [p.point(name) for name in truth]
+    words = {name: encode_point(p.point(name), value) for name, value in truth.items()}
+    words["dew_point"] = encode_point(p.point("dew_point"), math.nan)  # unavailable
+    points.append(p.point("dew_point"))
+    found = implausible_by_order(points, words)
+    assert found["CDAB"] == ()
+    # One value may land in range by chance (7.8 °C misread is -1.6e-23 °C): hence all of them.
+    assert set(found["ABCD"]) == {"rh", "temperature", "ppmv", "dew_point"}
