@@ -58,18 +58,24 @@ class Partials:
             )
         )
 
-    def columns(self) -> list[list[int] | list[float]]:
+    def array_literals(self) -> list[str]:
+        """Each column as a PostgreSQL array literal: psycopg adapts a Python list element by
+        element, which cost 3x the server's time for the merge (measured); a text literal is
+        parsed by the server at once. repr() of a float round-trips exactly."""
         return [
-            self.channel_key.tolist(),
-            self.bucket_us.tolist(),
-            self.count.tolist(),
-            self.total.tolist(),
-            self.minimum.tolist(),
-            self.maximum.tolist(),
-            self.first_ts_us.tolist(),
-            self.first_value.tolist(),
-            self.last_ts_us.tolist(),
-            self.last_value.tolist(),
+            "{" + ",".join(map(repr, column.tolist())) + "}"
+            for column in (
+                self.channel_key,
+                self.bucket_us,
+                self.count,
+                self.total,
+                self.minimum,
+                self.maximum,
+                self.first_ts_us,
+                self.first_value,
+                self.last_ts_us,
+                self.last_value,
+            )
         ]
 
 

@@ -16,6 +16,7 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SAMPLE_COLUMNS = (
     "channel_key, ts_us, value, raw_value, quality, time_source, sequence, calibration_version"
 )
+COPY_SAMPLES = f"COPY samples ({_SAMPLE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _COPY_TYPES = ["int4", "int8", "float8", "float8", "varchar", "varchar", "int8", "int4"]
 
 Row = tuple[int, int, float | None, float | None, str, str, int | None, int | None]
@@ -127,9 +129,12 @@ class _KeyMap(dict[tuple[str, str], int]):
         return key
 
 
-def _distinct(batch: Iterable[Sample]) -> list[Sample]:
-    """One sample of each channel in the batch."""
-    return list({(s.chamber_id, s.channel_id): s for s in batch}.values())
+_CHAMBER_ID = attrgetter("chamber_id")
+
+
+def _lock_id(chamber_id: str) -> int:
+    """A chamber's advisory lock id (int4); a collision only makes two chambers take turns."""
+    return zlib.crc32(chamber_id.encode()) - 2**31
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -449,40 +454,47 @@ class Store:
     ) -> tuple[int, int]:
         import psycopg
 
-        keys = sorted({self.channel(s.chamber_id, s.channel_id).key for s in _distinct(batch)})
+        # Writers of one chamber take turns (each loggerd owns its chambers, so they only meet
+        # on overlapping retries): the duplicate check then sees every committed sample.
+        locks = sorted({_lock_id(c) for c in set(map(_CHAMBER_ID, batch))})
         sent: list[Row] = []
         with conn.cursor() as cur:
-            # Writers of one channel take turns (each loggerd owns its channels, so they only
-            # meet on overlapping retries): the duplicate check then sees every committed
-            # sample, and rollup rows are only ever merged by one transaction at a time.
+            # One round trip (the ids are integers computed here, not input).
             cur.execute(
-                "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int4[]) AS k",
-                (self._lock_namespace, keys),
+                "".join(
+                    f"SELECT pg_advisory_xact_lock({self._lock_namespace}, {k});" for k in locks
+                )
+                + "SAVEPOINT batch"
             )
-            cur.execute("SAVEPOINT batch")
             pending = self._rows(batch, cutoff_us)
             try:
                 # Rows are made while COPY streams, so the server works as Python converts.
-                self._copy(cur, pending, sent)
+                with cur.copy(COPY_SAMPLES) as copy:
+                    copy.set_types(_COPY_TYPES)
+                    write_row, keep = copy.write_row, sent.append
+                    for r in pending:
+                        keep(r)
+                        write_row(r)
+                    partials = self._partials(sent)  # while the server finishes the COPY
                 rows = sent
             except psycopg.errors.UniqueViolation:
                 sent.extend(pending)  # the server may stop reading before the end
                 cur.execute("ROLLBACK TO SAVEPOINT batch")
                 rows = self._new_only(cur, sent, "%s")
                 self._copy(cur, rows, [])
-            cur.execute("RELEASE SAVEPOINT batch")
-            partials = self._partials(rows)
-            with conn.pipeline():  # one round trip for every tier's merge
+                partials = self._partials(rows)
+            with conn.pipeline():  # one round trip for the rest of the transaction
+                cur.execute("RELEASE SAVEPOINT batch")
                 for tier, p in partials:
                     if len(p):
-                        cur.execute(self._postgres_merge[tier.name], p.columns())
-        conn.commit()
+                        cur.execute(self._postgres_merge[tier.name], p.array_literals())
+                conn.commit()
         return len(sent), len(rows)
 
     @staticmethod
     def _copy(cur: Any, rows: Iterable[Row], sent: list[Row]) -> None:
         """COPY rows into samples (one binary stream), keeping each sent row in `sent`."""
-        with cur.copy(f"COPY samples ({_SAMPLE_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        with cur.copy(COPY_SAMPLES) as copy:
             copy.set_types(_COPY_TYPES)
             write_row, keep = copy.write_row, sent.append
             for r in rows:
