@@ -16,6 +16,7 @@ from loggerd_protocol.profile import (
     decode_registers,
     parse_profile,
 )
+from loggerd_sim import profile_device as pd
 from loggerd_sim.chamber import Chamber
 from loggerd_sim.logger import ManualClock, RegisterError
 from loggerd_sim.profile import builtin_profile as chamber_profile
@@ -146,3 +147,18 @@ def test_undefined_registers_are_exception_02_when_gaps_are_not_readable(
     dev.unavailable.clear()
     dev.overrides["b"] = -5.0  # does not fit a uint16: sent as the type's limit
     assert dev.read_registers("holding", 12, 1) == (0,)
+
+
+def test_the_fallback_formulas_agree_with_loggerd_humidity() -> None:
+    """Used where loggerd.humidity lacks a function: within its enhancement factor (about 1 %)."""
+    for t, rh in [(-40.0, 30.0), (0.0, 50.0), (23.0, 45.0), (60.0, 90.0)]:
+        for fallback, name in [
+            (pd._ppmv, "ppmv"),
+            (pd._mixing_ratio, "mixing_ratio_g_per_kg"),
+            (pd._absolute_humidity, "absolute_humidity_g_m3"),
+        ]:
+            reference = getattr(humidity, name, None)
+            if reference is not None:
+                assert fallback(t, rh, 1013.25) == pytest.approx(
+                    reference(t, rh, 1013.25), rel=1e-2
+                )
