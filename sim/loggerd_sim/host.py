@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loggerd_protocol.profile import resolve_profile
+
 from .ascii_server import AsciiPtyServer
 from .chamber import Chamber
 from .faults import FaultPlan, FaultRates
 from .logger import LoggerSettings, SimClock, SimulatedLogger
-from .modbus_server import ModbusRtuPtyServer, ModbusTcpServer
+from .modbus_server import ModbusRtuPtyServer, ModbusTcpServer, RegisterDevice
 from .profile import builtin_profile, load_profile
+from .profile_device import ProfileDevice
 
 
 @dataclass
@@ -32,6 +35,9 @@ class SimOptions:
     fault_seed: int = 0
     rtu_link: Path | None = None  # a symlink to the pty, like /dev/serial/by-id/…
     ascii: bool = False  # also serve each logger's RS-232 ASCII protocol on a pty of its own
+    # Third-party devices on the same lines, built from a device profile:
+    # address -> built-in profile name or a profile TOML path (e.g. {240: "vaisala_hmt330"}).
+    profile_devices: dict[int, str] = field(default_factory=dict)
     logger_settings: dict[int, LoggerSettings] = field(default_factory=dict)
 
 
@@ -53,6 +59,13 @@ class SimulatorHost:
             )
             chamber = Chamber(profile, channel_count=settings.channel_count, seed=options.seed + i)
             self.loggers[address] = SimulatedLogger(chamber, self.clock, settings)
+        self.devices: dict[int, ProfileDevice] = {}
+        for i, (address, name) in enumerate(sorted(options.profile_devices.items())):
+            if address in self.loggers:
+                raise ValueError(f"address {address} is taken by a simulated logger")
+            chamber = Chamber(profile, seed=options.seed + 100 + i)
+            self.devices[address] = ProfileDevice(resolve_profile(name), chamber, self.clock)
+        self._served: dict[int, RegisterDevice] = {**self.loggers, **self.devices}
         self.faults = FaultPlan(options.faults, seed=options.fault_seed) if options.faults else None
         self.tcp: ModbusTcpServer | None = None
         self.rtu: ModbusRtuPtyServer | None = None
@@ -61,12 +74,12 @@ class SimulatorHost:
     async def start(self) -> None:
         if self.options.tcp:
             self.tcp = ModbusTcpServer(
-                self.loggers, self.options.host, self.options.tcp_port, faults=self.faults
+                self._served, self.options.host, self.options.tcp_port, faults=self.faults
             )
             await self.tcp.start()
         if self.options.rtu:
             self.rtu = ModbusRtuPtyServer(
-                self.loggers,
+                self._served,
                 self.options.baudrate,
                 turnaround_s=self.options.turnaround_s,
                 emulate_timing=self.options.emulate_timing,
