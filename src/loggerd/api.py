@@ -189,11 +189,6 @@ def create_app(daemon: Daemon) -> FastAPI:
     )
     config = daemon.config
 
-    def chamber_or_404(chamber_id: str) -> None:
-        if chamber_id not in daemon.channels:
-            known = ", ".join(sorted(daemon.channels))
-            raise HTTPException(404, f"no chamber {chamber_id!r}; known chambers: {known}")
-
     @app.get("/api/v1/health", response_model=HealthOut)
     async def health() -> HealthOut:
         devices = []
@@ -236,48 +231,42 @@ def create_app(daemon: Daemon) -> FastAPI:
         )
 
     @app.get("/api/v1/chambers", response_model=ChambersOut)
-    async def list_chambers() -> ChambersOut:
+    def list_chambers() -> ChambersOut:
+        # From the database: every chamber any loggerd registered, so replicas agree.
+        try:
+            daemon.store.refresh_catalog()
+        except StoreError as exc:
+            raise HTTPException(503, str(exc)) from exc
         return ChambersOut(
             chambers=[
                 ChamberOut(
-                    id=c.id,
-                    name=c.name,
+                    id=cid,
+                    name=name,
                     channels=[
                         ChannelOut(
-                            id=i.channel_id,
-                            name=i.name,
-                            quantity=i.quantity,
-                            unit=i.unit,
-                            device_id=i.device_id,
+                            id=m.channel_id,
+                            name=m.name or m.channel_id,
+                            quantity=m.quantity,
+                            unit=m.unit,
+                            device_id=m.device_id,
                         )
-                        for i in daemon.channels[c.id]
+                        for m in daemon.store.chamber_channels(cid, refresh=False)
                     ],
                 )
-                for c in config.chambers
+                for cid, name in daemon.store.chamber_names().items()
             ]
         )
 
     @app.get("/api/v1/chambers/{chamber_id}/latest", response_model=LatestOut)
-    async def latest(chamber_id: str) -> LatestOut:
-        chamber_or_404(chamber_id)
+    def latest(chamber_id: str) -> LatestOut:
+        if chamber_id not in daemon.channels:
+            return _latest_from_store(chamber_id)
         now_us = datetime.now(UTC).timestamp() * 1e6
         readings = []
         for info in daemon.channels[chamber_id]:
             w = daemon.ring.channel(chamber_id, info.channel_id).latest()
             if len(w) == 0:
-                readings.append(
-                    ReadingOut(
-                        channel=info.channel_id,
-                        quantity=info.quantity,
-                        value=None,
-                        raw_value=None,
-                        unit=info.unit,
-                        timestamp=None,
-                        time_source=None,
-                        quality="no_data",
-                        age_s=None,
-                    )
-                )
+                readings.append(_no_data(info.channel_id, info.quantity, info.unit))
                 continue
             ts = int(w.timestamp_us[0])
             readings.append(
@@ -291,6 +280,35 @@ def create_app(daemon: Daemon) -> FastAPI:
                     time_source=w.time_source[0].value,
                     quality=w.quality[0].value,
                     age_s=round((now_us - ts) / 1e6, 3),
+                )
+            )
+        return LatestOut(chamber_id=chamber_id, readings=readings)
+
+    def _latest_from_store(chamber_id: str) -> LatestOut:
+        """A chamber this process does not poll (an API replica): its newest stored samples."""
+        metas = channels_or_404(chamber_id, None)
+        try:
+            newest = daemon.store.latest(chamber_id)
+        except StoreError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        now_us = datetime.now(UTC).timestamp() * 1e6
+        readings = []
+        for m in metas:
+            s = newest.get(m.channel_id)
+            if s is None:
+                readings.append(_no_data(m.channel_id, m.quantity, m.unit))
+                continue
+            readings.append(
+                ReadingOut(
+                    channel=m.channel_id,
+                    quantity=m.quantity,
+                    value=s.value,
+                    raw_value=s.raw_value,
+                    unit=m.unit,
+                    timestamp=iso(s.timestamp_us),
+                    time_source=s.time_source.value,
+                    quality=s.quality.value,
+                    age_s=round((now_us - s.timestamp_us) / 1e6, 3),
                 )
             )
         return LatestOut(chamber_id=chamber_id, readings=readings)
@@ -401,6 +419,20 @@ def create_app(daemon: Daemon) -> FastAPI:
         )
 
     return app
+
+
+def _no_data(channel: str, quantity: str, unit: str) -> ReadingOut:
+    return ReadingOut(
+        channel=channel,
+        quantity=quantity,
+        value=None,
+        raw_value=None,
+        unit=unit,
+        timestamp=None,
+        time_source=None,
+        quality="no_data",
+        age_s=None,
+    )
 
 
 def _series_points(s: Series) -> list[dict[str, Any]]:

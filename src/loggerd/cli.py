@@ -146,6 +146,28 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _api(args: argparse.Namespace) -> int:
+    from .daemon import Daemon
+    from .runtime import install_stop_signals, serve
+
+    config = load_config(args.config)
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    daemon = Daemon(config, acquire=False)
+
+    def ready(url: str) -> None:
+        print(f"loggerd API (no acquisition) is running: {url}/api/v1/chambers", flush=True)
+
+    await serve(
+        daemon,
+        args.host or config.api.host,
+        config.api.port if args.port is None else args.port,
+        stop,
+        ready,
+    )
+    return 0
+
+
 async def _sim(args: argparse.Namespace) -> int:
     from loggerd_sim.host import SimOptions, SimulatorHost
 
@@ -302,6 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="override the API address")
     p.add_argument("--port", type=int, help="override the API port")
 
+    p = sub.add_parser(
+        "api", help="serve the API from the configured store only (a replica; polls nothing)"
+    )
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--host", help="override the API address")
+    p.add_argument("--port", type=int, help="override the API port")
+
     p = sub.add_parser("sim", help="run the simulator alone and print its endpoints")
     p.add_argument("--profile", type=Path, help="chamber profile TOML (default: cold soak)")
     p.add_argument("--speed", type=float, default=1.0)
@@ -352,6 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_run(args))
         if args.command == "sim":
             return asyncio.run(_sim(args))
+        if args.command == "api":
+            return asyncio.run(_api(args))
         if args.command == "config":
             return _config_check(args)
         if args.command == "db":

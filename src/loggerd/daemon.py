@@ -17,10 +17,15 @@ log = logging.getLogger(__name__)
 
 
 class Daemon:
-    """The acquisition side of loggerd. The API reads its ring, store and health."""
+    """The acquisition side of loggerd. The API reads its ring, store and health.
 
-    def __init__(self, config: DaemonConfig) -> None:
+    With acquire=False it polls nothing and writes nothing: an API replica in front of a
+    shared database, serving whatever chambers other loggerds have registered there.
+    """
+
+    def __init__(self, config: DaemonConfig, acquire: bool = True) -> None:
         self.config = config
+        self.acquire = acquire
         self.ring = RingBuffer(config.ring_size)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = open_store(config)
@@ -34,7 +39,7 @@ class Daemon:
         self._tasks: list[asyncio.Task[None]] = []
         self.accepted = 0
         self._accepted_changed: asyncio.Condition | None = None
-        self.acquisition = Acquisition(config.chambers, self._accept)
+        self.acquisition = Acquisition(config.chambers if acquire else [], self._accept)
         self.pollers = self.acquisition.pollers
         for info in self.acquisition.channels:
             self.channels.setdefault(info.chamber_id, []).append(info)
@@ -62,6 +67,9 @@ class Daemon:
         )
 
     async def start(self) -> None:
+        if not self.acquire:
+            await asyncio.to_thread(self._open_read_only)
+            return
         rows = [
             ChannelRow(c.chamber_id, c.channel_id, c.device_id, c.point, c.quantity, c.unit, c.name)
             for infos in self.channels.values()
@@ -84,6 +92,13 @@ class Daemon:
             len(self.pollers),
             self.store.engine.url.render_as_string(hide_password=True),
         )
+
+    def _open_read_only(self) -> None:
+        if self.store.is_sqlite:
+            self.store.upgrade()
+        else:
+            self.store.check_schema()
+        self.store.refresh_catalog()
 
     async def _prune_loop(self) -> None:
         while True:

@@ -630,6 +630,25 @@ class Store:
                 calibration_version=r.calibration_version,
             )
 
+    def latest(self, chamber_id: str) -> dict[str, StoredSample | None]:
+        """The newest stored sample of each of the chamber's channels (for API replicas that
+        run no acquisition, and so have no ring)."""
+        metas = self.chamber_channels(chamber_id)
+        out: dict[str, StoredSample | None] = {}
+        try:
+            with self.engine.connect() as conn:
+                for m in metas:
+                    rows = conn.execute(
+                        select(samples)
+                        .where(samples.c.channel_key == m.key)
+                        .order_by(samples.c.ts_us.desc())
+                        .limit(1)
+                    )
+                    out[m.channel_id] = next(self._stored(rows, {m.key: m.channel_id}), None)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the store at {self.url}: {exc}") from exc
+        return out
+
     def count(
         self,
         chamber_id: str | None = None,

@@ -11,7 +11,8 @@ from loggerd.daemon import Daemon
 from loggerd_sim.host import SimulatorHost
 from tests.daemon.test_daemon import CHANNELS, client, device_toml, settle
 
-from .conftest import PG_URL
+from .conftest import PG_URL, StoreFactory, sample
+from .test_history import iso_s
 
 
 async def test_daemon_writes_and_serves_on_either_engine(
@@ -55,3 +56,51 @@ async def test_daemon_writes_and_serves_on_either_engine(
         assert daemon.store.count() == daemon.accepted == daemon.writer.written
     finally:
         daemon.store.close()
+
+
+async def test_an_api_replica_serves_what_another_loggerd_stored(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    """`loggerd api`: no acquisition, no ring; chambers, latest and history from the database."""
+    writer = stores()
+    writer.write([sample(t, 20.0 + t / 100) for t in range(600)] + [sample(0, 1.0, "t2")])
+    url = writer.engine.url.render_as_string(hide_password=False)
+    store_toml = f'url = "{url}"\n' + (f'schema = "{writer.schema}"\n' if writer.schema else "")
+    # The replica's own configuration names an unrelated chamber: it serves the database's.
+    config = parse_config(
+        f'data_dir = "{tmp_path.as_posix()}"\n[store]\n{store_toml}\n'
+        '[[chamber]]\nid = "elsewhere"\n[[chamber.device]]\nid = "d"\ndriver = "simulated"\n',
+        "replica.toml",
+    )
+    replica = Daemon(config, acquire=False)
+    await replica.start()
+    try:
+        assert replica.pollers == []
+        async with client(replica) as http:
+            chambers = (await http.get("/api/v1/chambers")).json()["chambers"]
+            latest = (await http.get("/api/v1/chambers/c1/latest")).json()["readings"]
+            history = (
+                await http.get(
+                    "/api/v1/chambers/c1/history",
+                    params={
+                        "channel": "t1",
+                        "start": iso_s(0),
+                        "end": iso_s(600),
+                        "max_points": 60,
+                    },
+                )
+            ).json()
+            missing = await http.get("/api/v1/chambers/elsewhere/latest")
+    finally:
+        await replica.stop()
+    assert [c["id"] for c in chambers] == ["c1"]
+    assert [c["id"] for c in chambers[0]["channels"]] == ["t1", "t2", "t3"]
+    by_channel = {r["channel"]: r for r in latest}
+    assert (
+        by_channel["t1"]["value"] == pytest.approx(25.99) and by_channel["t1"]["quality"] == "good"
+    )
+    assert by_channel["t1"]["timestamp"] == iso_s(599)
+    assert by_channel["t3"]["quality"] == "no_data"
+    assert history["series"]["t1"]["source"] == "raw_buckets"
+    assert sum(p["count"] for p in history["points"]) == 600
+    assert missing.status_code == 404 and "known chambers: c1" in missing.json()["detail"]
