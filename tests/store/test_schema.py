@@ -84,3 +84,16 @@ def test_a_loggerd_0_1_database_is_adopted(tmp_path: Path) -> None:
         assert tuple(row) == (2, 4.0, 1.5, 2.5, 1.5, 2.5)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(("synchronous", "level"), [("FULL", 2), ("NORMAL", 1)])
+def test_sqlite_runs_in_wal_with_full_sync_unless_normal_is_chosen(
+    tmp_path: Path, synchronous: str, level: int
+) -> None:
+    store = Store(sqlite_url(tmp_path), synchronous)
+    try:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
+    finally:
+        store.close()
