@@ -77,19 +77,42 @@ class ChambersOut(BaseModel):
     chambers: list[ChamberOut]
 
 
+class CalibrationOut(BaseModel):
+    certificate_id: str
+    version: int
+    laboratory: str
+    issued: str
+    due: str
+    past_due: bool = Field(description="The certificate's due date has passed: recalibrate")
+
+
 class ReadingOut(BaseModel):
     channel: str
     quantity: str
-    value: float | None = Field(description="In `unit`; null when quality is not good")
-    raw_value: float | None
+    value: float | None = Field(
+        description="In `unit`, corrected with the channel's certificate when it has one; "
+        "null when there is no usable value"
+    )
+    raw_value: float | None = Field(description="As the device sent it, never corrected")
     unit: str
     timestamp: str | None = Field(description="ISO 8601, UTC")
     time_source: str | None = Field(description="Whose clock stamped it: host or logger")
     quality: str = Field(
-        description="good, sensor_fault, out_of_range, missing or invalid; "
+        description="good; supersaturated or inconsistent (flagged, value kept); "
+        "sensor_fault, out_of_range, cal_out_of_range, missing or invalid (no value); "
         "no_data before the first poll"
     )
     age_s: float | None
+    uncertainty: float | None = Field(
+        default=None, description="Expanded uncertainty (k = 2) of value, in `unit`"
+    )
+    method: str | None = Field(
+        default=None, description="Derived channels: the formulation used (e.g. hardy1998)"
+    )
+    calibration_version: int | None = None
+    calibration: CalibrationOut | None = Field(
+        default=None, description="The channel's certificate, with its due date"
+    )
 
 
 class LatestOut(BaseModel):
@@ -105,6 +128,9 @@ class PointOut(BaseModel):
     quality: str | None = None
     time_source: str | None = None
     sequence: int | None = None
+    uncertainty: float | None = Field(default=None, description="Expanded (k = 2), in the unit")
+    calibration_version: int | None = None
+    method: str | None = None
     min: float | None = Field(default=None, description="Aggregated points: smallest value")
     max: float | None = Field(default=None, description="Aggregated points: largest value")
     count: int | None = Field(default=None, description="Aggregated points: good values in it")
@@ -269,17 +295,23 @@ def create_app(daemon: Daemon) -> FastAPI:
                 readings.append(_no_data(info.channel_id, info.quantity, info.unit))
                 continue
             ts = int(w.timestamp_us[0])
+            last = daemon.last_sample.get((chamber_id, info.channel_id))
+            extra = last if last is not None and last.timestamp_us == ts else None
             readings.append(
                 ReadingOut(
                     channel=info.channel_id,
                     quantity=info.quantity,
-                    value=_f32(w.value[0]),
-                    raw_value=_f32(w.raw_value[0]),
+                    value=_f32(w.value[0]) if extra is None else _num(extra.value),
+                    raw_value=_f32(w.raw_value[0]) if extra is None else _num(extra.raw_value),
                     unit=info.unit,
                     timestamp=iso(ts),
                     time_source=w.time_source[0].value,
                     quality=w.quality[0].value,
                     age_s=round((now_us - ts) / 1e6, 3),
+                    uncertainty=None if extra is None else _num(extra.uncertainty),
+                    method=None if extra is None else extra.method,
+                    calibration_version=None if extra is None else extra.calibration_version,
+                    calibration=_calibration(chamber_id, info.channel_id),
                 )
             )
         return LatestOut(chamber_id=chamber_id, readings=readings)
@@ -309,9 +341,33 @@ def create_app(daemon: Daemon) -> FastAPI:
                     time_source=s.time_source.value,
                     quality=s.quality.value,
                     age_s=round((now_us - s.timestamp_us) / 1e6, 3),
+                    uncertainty=s.uncertainty,
+                    method=s.method,
+                    calibration_version=s.calibration_version,
                 )
             )
         return LatestOut(chamber_id=chamber_id, readings=readings)
+
+    def _past_due(chamber_id: str) -> dict[str, bool] | None:
+        processor = daemon.processors.get(chamber_id)
+        if processor is None:
+            return None
+        return {c: processor.past_due(c) for c in processor.calibrations}
+
+    def _calibration(chamber_id: str, channel_id: str) -> CalibrationOut | None:
+        processor = daemon.processors.get(chamber_id)
+        cal = processor.calibrations.get(channel_id) if processor is not None else None
+        if processor is None or cal is None:
+            return None
+        cert = cal.certificate
+        return CalibrationOut(
+            certificate_id=cert.id,
+            version=cert.version,
+            laboratory=cert.laboratory,
+            issued=cert.issued.isoformat(),
+            due=cert.due.isoformat(),
+            past_due=processor.past_due(channel_id),
+        )
 
     def channels_or_404(chamber_id: str, wanted: list[str] | None) -> list[ChannelMeta]:
         # From the database, not this process's configuration: any replica serves any chamber.
@@ -383,7 +439,16 @@ def create_app(daemon: Daemon) -> FastAPI:
                     422, f"format={format} exports raw samples; max_points is for format=json"
                 )
             return StreamingResponse(
-                export_chunks(daemon.store, chamber_id, wanted, start_us, end_us, format, limit),
+                export_chunks(
+                    daemon.store,
+                    chamber_id,
+                    wanted,
+                    start_us,
+                    end_us,
+                    format,
+                    limit,
+                    past_due=_past_due(chamber_id),
+                ),
                 media_type=MEDIA_TYPES[format],
                 headers={
                     "Content-Disposition": f'attachment; filename="{chamber_id}-history.{format}"'
@@ -401,6 +466,9 @@ def create_app(daemon: Daemon) -> FastAPI:
                 quality=s.quality.value,
                 time_source=s.time_source.value,
                 sequence=s.sequence,
+                uncertainty=s.uncertainty,
+                calibration_version=s.calibration_version,
+                method=s.method,
             )
             for s in daemon.store.history(chamber_id, wanted, start_us, end_us, cap + 1)
         ]

@@ -253,6 +253,19 @@ def _utc(name: str, value: str) -> int:
     return int(t.timestamp() * 1e6)
 
 
+def _past_due(args: argparse.Namespace, chamber_id: str) -> dict[str, bool] | None:
+    """Per channel, whether its certificate is past due (known only from a configuration)."""
+    if args.config is None:
+        return None
+    from .processing import build_processors
+
+    config = load_config(args.config)
+    processor = build_processors(config.chambers).get(chamber_id)
+    if processor is None:
+        return None
+    return {c: processor.past_due(c) for c in processor.calibrations}
+
+
 def _export(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -284,7 +297,15 @@ def _export(args: argparse.Namespace) -> int:
                 bar.update(samples)
 
             for chunk in export_chunks(
-                store, args.chamber, channel_ids, start_us, end_us, args.format, None, progress
+                store,
+                args.chamber,
+                channel_ids,
+                start_us,
+                end_us,
+                args.format,
+                None,
+                progress,
+                _past_due(args, args.chamber),
             ):
                 f.write(chunk)
         print(f"{out}: {total} samples of {', '.join(channel_ids)} ({args.format})")

@@ -8,12 +8,16 @@ import logging
 
 from .acquisition import Acquisition, ChannelInfo
 from .config import DaemonConfig
+from .processing import UNIT_OF, build_processors
 from .ring import RingBuffer
 from .samples import Sample
 from .store import ChannelRow, DeviceRow, Retention, Store, StoreError, sqlite_url
 from .writer import Writer
 
 log = logging.getLogger(__name__)
+
+# The device id under which a chamber's derived channels are catalogued: loggerd computes them.
+DERIVED_DEVICE = "derived"
 
 
 class Daemon:
@@ -38,15 +42,39 @@ class Daemon:
         self.channels: dict[str, list[ChannelInfo]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.accepted = 0
+        self.last_sample: dict[tuple[str, str], Sample] = {}
         self._accepted_changed: asyncio.Condition | None = None
         self.acquisition = Acquisition(config.chambers if acquire else [], self._accept)
         self.pollers = self.acquisition.pollers
-        for info in self.acquisition.channels:
+        # Calibration corrections and derived channels, per chamber (processing.py).
+        self.processors = build_processors(config.chambers if acquire else [])
+        derived = [
+            ChannelInfo(
+                chamber.id,
+                d.id,
+                DERIVED_DEVICE,
+                d.quantity,
+                d.name or d.id,
+                d.quantity,
+                UNIT_OF[d.quantity],
+            )
+            for chamber in (config.chambers if acquire else [])
+            for d in chamber.derived
+        ]
+        for info in [*self.acquisition.channels, *derived]:
             self.channels.setdefault(info.chamber_id, []).append(info)
             self.ring.add_channel(info.chamber_id, info.channel_id)
 
     async def _accept(self, samples: list[Sample]) -> None:
+        if samples:
+            processor = self.processors.get(samples[0].chamber_id)
+            if processor is not None:  # a poll's samples all belong to one chamber
+                samples = processor.process(samples)
         for s in samples:
+            key = (s.chamber_id, s.channel_id)
+            last = self.last_sample.get(key)
+            if last is None or s.timestamp_us >= last.timestamp_us:
+                self.last_sample[key] = s  # with what the ring does not keep (uncertainty…)
             self.ring.append(s)  # a backfilled sample older than the ring's newest: history only
         await self.writer.submit(samples)
         self.accepted += len(samples)
@@ -79,7 +107,7 @@ class Daemon:
             DeviceRow(chamber.id, d.id, d.driver)
             for chamber in self.config.chambers
             for d in chamber.devices
-        ]
+        ] + [DeviceRow(c.id, DERIVED_DEVICE, "loggerd") for c in self.config.chambers if c.derived]
         names = {c.id: c.name for c in self.config.chambers}
         await asyncio.to_thread(self.store.open, names, rows, devices)
         await self.writer.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -23,6 +23,9 @@ COLUMNS = [
     "time_source",
     "sequence",
     "calibration_version",
+    "calibration_past_due",
+    "uncertainty",
+    "method",
 ]
 CSV_ROWS_PER_CHUNK = 2000
 PARQUET_ROWS_PER_GROUP = 100_000
@@ -43,11 +46,18 @@ def _batches(rows: Iterable[StoredSample], size: int) -> Iterator[list[StoredSam
         yield batch
 
 
+def _flag(past_due: Mapping[str, bool], channel_id: str) -> bool | None:
+    """Whether the channel's certificate is past due; None where no certificate is known."""
+    return past_due.get(channel_id)
+
+
 def csv_chunks(
     rows: Iterable[StoredSample],
     units: dict[str, str],
     progress: Callable[[int], None] | None = None,
+    past_due: Mapping[str, bool] | None = None,
 ) -> Iterator[bytes]:
+    due = past_due or {}
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\n")
     out.writerow(COLUMNS)
@@ -66,6 +76,9 @@ def csv_chunks(
                 s.time_source.value,
                 "" if s.sequence is None else s.sequence,
                 "" if s.calibration_version is None else s.calibration_version,
+                {True: "true", False: "false", None: ""}[_flag(due, s.channel_id)],
+                "" if s.uncertainty is None else repr(s.uncertainty),
+                s.method or "",
             ]
             for s in batch
         )
@@ -116,7 +129,9 @@ def parquet_chunks(
     rows: Iterable[StoredSample],
     units: dict[str, str],
     progress: Callable[[int], None] | None = None,
+    past_due: Mapping[str, bool] | None = None,
 ) -> Iterator[bytes]:
+    due = past_due or {}
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -131,6 +146,9 @@ def parquet_chunks(
             pa.field("time_source", pa.string(), nullable=False),
             pa.field("sequence", pa.int64()),
             pa.field("calibration_version", pa.int32()),
+            pa.field("calibration_past_due", pa.bool_()),
+            pa.field("uncertainty", pa.float64()),
+            pa.field("method", pa.string()),
         ]
     )
     sink = _Chunks()
@@ -148,6 +166,9 @@ def parquet_chunks(
                     "time_source": [s.time_source.value for s in batch],
                     "sequence": [s.sequence for s in batch],
                     "calibration_version": [s.calibration_version for s in batch],
+                    "calibration_past_due": [_flag(due, s.channel_id) for s in batch],
+                    "uncertainty": [s.uncertainty for s in batch],
+                    "method": [s.method for s in batch],
                 },
                 schema=schema,
             )
@@ -169,9 +190,13 @@ def export_chunks(
     fmt: Format,
     limit: int | None = None,
     progress: Callable[[int], None] | None = None,
+    past_due: Mapping[str, bool] | None = None,
 ) -> Iterator[bytes]:
-    """The raw samples of some channels in [start_us, end_us), encoded, by time then channel."""
+    """The raw samples of some channels in [start_us, end_us), encoded, by time then channel.
+
+    `past_due` flags, per channel, a calibration certificate whose due date has passed.
+    """
     units = {c: store.channel(chamber_id, c).unit for c in channel_ids}
     rows = store.history(chamber_id, channel_ids, start_us, end_us, limit)
     encode = csv_chunks if fmt == "csv" else parquet_chunks
-    return encode(rows, units, progress)
+    return encode(rows, units, progress, past_due)

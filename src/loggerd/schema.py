@@ -70,6 +70,8 @@ samples = Table(
     Column("time_source", String(8), nullable=False),
     Column("sequence", BigInteger),  # the logger's record sequence number, when known
     Column("calibration_version", Integer),  # the calibration applied to value, when known
+    Column("uncertainty", Float(precision=53)),  # expanded (k = 2) uncertainty of value
+    Column("method", String(32)),  # how a derived value was computed (its formulation)
     # One row per channel and instant, and per channel and logger record: a retried write or
     # an overlapping download of the logger's memory can never duplicate a sample.
     PrimaryKeyConstraint("channel_key", "ts_us", name="pk_samples"),

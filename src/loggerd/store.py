@@ -15,7 +15,7 @@ import re
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import rollups
 from .errors import LoggerdError
-from .samples import Quality, Sample, TimeSource
+from .samples import VALUED_QUALITIES, Quality, Sample, TimeSource
 from .schema import TIERS, Tier, chambers, channels, devices, rollup_tables, samples
 
 log = logging.getLogger(__name__)
@@ -37,12 +37,37 @@ __all__ = ["ChannelMeta", "ChannelRow", "DeviceRow", "Retention", "Store", "Stor
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SAMPLE_COLUMNS = (
-    "channel_key, ts_us, value, raw_value, quality, time_source, sequence, calibration_version"
+    "channel_key, ts_us, value, raw_value, quality, time_source, sequence, calibration_version, "
+    "uncertainty, method"
 )
 COPY_SAMPLES = f"COPY samples ({_SAMPLE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-_COPY_TYPES = ["int4", "int8", "float8", "float8", "varchar", "varchar", "int8", "int4"]
+_COPY_TYPES = [
+    "int4",
+    "int8",
+    "float8",
+    "float8",
+    "varchar",
+    "varchar",
+    "int8",
+    "int4",
+    "float8",
+    "varchar",
+]
+# Qualities whose value counts (in rollups too): see samples.VALUED_QUALITIES.
+_VALUED = frozenset(q.value for q in VALUED_QUALITIES)
 
-Row = tuple[int, int, float | None, float | None, str, str, int | None, int | None]
+Row = tuple[
+    int,
+    int,
+    float | None,
+    float | None,
+    str,
+    str,
+    int | None,
+    int | None,
+    float | None,
+    str | None,
+]
 
 
 class StoreError(LoggerdError):
@@ -95,6 +120,8 @@ class StoredSample:
     time_source: TimeSource
     sequence: int | None
     calibration_version: int | None = None
+    uncertainty: float | None = None
+    method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +141,6 @@ class WriteResult:
 
 # The calibration work will stamp each sample with the calibration it was corrected with;
 # until Sample has that field, the column stays NULL.
-_SAMPLES_HAVE_CALIBRATION = "calibration_version" in {f.name for f in fields(Sample)}
 
 
 class _KeyMap(dict[tuple[str, str], int]):
@@ -383,8 +409,9 @@ class Store:
                 s.quality,
                 s.time_source,
                 s.sequence,
-                # Filled in once samples carry the calibration they were corrected with.
-                getattr(s, "calibration_version", None) if _SAMPLES_HAVE_CALIBRATION else None,
+                s.calibration_version,
+                s.uncertainty if s.uncertainty is None or s.uncertainty == s.uncertainty else None,
+                s.method,
             )
 
     def write(self, batch: Sequence[Sample]) -> WriteResult:
@@ -425,7 +452,7 @@ class Store:
             return 0, 0
         kept = len(rows)
         cur = conn.cursor()
-        insert = f"INSERT INTO samples ({_SAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        insert = f"INSERT INTO samples ({_SAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         # IMMEDIATE: take the write lock now, so the duplicate check below sees every sample
         # and no other writer can slip in between check and insert.
         cur.execute("BEGIN IMMEDIATE")
@@ -543,9 +570,10 @@ class Store:
         n = len(rows)
         key = np.fromiter((r[0] for r in rows), np.int64, n)
         ts = np.fromiter((r[1] for r in rows), np.int64, n)
-        # Only good values count; a value without GOOD quality is not a value (samples.py).
+        # Only values count: good ones, and flagged ones that keep their value (samples.py).
+        valued = _VALUED
         value = np.fromiter(
-            (r[2] if r[2] is not None and r[4] == "good" else math.nan for r in rows),
+            (r[2] if r[2] is not None and r[4] in valued else math.nan for r in rows),
             np.float64,
             n,
         )
@@ -628,6 +656,8 @@ class Store:
                 time_source=TimeSource(r.time_source),
                 sequence=r.sequence,
                 calibration_version=r.calibration_version,
+                uncertainty=r.uncertainty,
+                method=r.method,
             )
 
     def latest(self, chamber_id: str) -> dict[str, StoredSample | None]:
