@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import load_config, parse_config
@@ -175,7 +175,21 @@ async def _sim(args: argparse.Namespace) -> int:
 
     stop = asyncio.Event()
     install_stop_signals(stop)
+    from loggerd_sim.faults import FaultRates
+
     addresses = tuple(int(a) for a in args.addresses.split(","))
+    devices: dict[int, str] = {}
+    for spec in args.device:
+        address, sep, name = spec.partition("=")
+        if not sep or not address.isdigit():
+            raise ConfigError(
+                f"--device {spec!r}: expected ADDRESS=PROFILE, e.g. 240=vaisala_hmt330"
+            )
+        devices[int(address)] = name
+    try:
+        faults = FaultRates.parse(args.faults) if args.faults else None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     sim = SimulatorHost(
         SimOptions(
             profile=args.profile,
@@ -188,6 +202,14 @@ async def _sim(args: argparse.Namespace) -> int:
             rtu=not args.no_rtu,
             host=args.host,
             tcp_port=args.tcp_port,
+            baudrate=args.baud,
+            turnaround_s=args.turnaround_ms / 1000,
+            emulate_timing=not args.no_wire_timing,
+            faults=faults,
+            fault_seed=args.fault_seed,
+            rtu_link=args.link,
+            ascii=args.ascii,
+            profile_devices=devices,
         )
     )
     await sim.start()
@@ -251,6 +273,58 @@ def _utc(name: str, value: str) -> int:
         ) from None
     t = t.replace(tzinfo=UTC) if t.tzinfo is None else t
     return int(t.timestamp() * 1e6)
+
+
+def _calibration_apply(args: argparse.Namespace) -> int:
+    import time
+
+    from .calibration import CertificateError, correct, load_certificate
+    from .daemon import open_store
+
+    config = load_config(args.config)
+    try:
+        cert = load_certificate(args.certificate)
+    except CertificateError as exc:
+        raise ConfigError(str(exc)) from None
+    chamber = next((c for c in config.chambers if c.id == args.chamber), None)
+    if chamber is None:
+        raise ConfigError(f"{args.config}: no chamber {args.chamber!r}")
+    channel = next(
+        (ch for d in chamber.devices for ch in d.channels if ch.id == args.channel), None
+    )
+    if channel is None:
+        raise ConfigError(
+            f"{args.config}: chamber {args.chamber!r} has no channel {args.channel!r}"
+        )
+    probe = channel.probe_temperature_channel
+    if cert.rows is not None and probe is None:
+        raise ConfigError(
+            f"certificate {cert.id!r} is a table in (RH, temperature): set "
+            f"probe_temperature_channel of channel {args.channel!r} in {args.config}"
+        )
+    start_us = _utc("start", args.start) if args.start else 0
+    end_us = _utc("end", args.end) if args.end else time.time_ns() // 1000 + 1
+
+    def recorrect(raw: Any, probe_c: Any) -> Any:
+        c = correct(cert, raw, probe_c if cert.rows is not None else None)
+        return c.corrected, c.expanded_uncertainty, c.out_of_range, cert.version
+
+    store = open_store(config)
+    try:
+        store.check_schema()
+        n = store.recorrect(args.chamber, args.channel, recorrect, start_us, end_us, probe)
+    finally:
+        store.close()
+    print(
+        f"{args.chamber}/{args.channel}: {n} samples corrected again with certificate "
+        f"{cert.id} version {cert.version}; raw values unchanged, rollups rebuilt"
+    )
+    if channel.certificate is None or channel.certificate.resolve() != args.certificate.resolve():
+        print(
+            f"note: {args.config} still names {channel.certificate or 'no certificate'} for "
+            "this channel; point it at the new certificate for new samples"
+        )
+    return 0
 
 
 def _past_due(args: argparse.Namespace, chamber_id: str) -> dict[str, bool] | None:
@@ -363,6 +437,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tcp-port", type=int, default=0, help="Modbus TCP port (default: any)")
     p.add_argument("--no-tcp", action="store_true")
     p.add_argument("--no-rtu", action="store_true")
+    p.add_argument("--baud", type=int, default=19200, help="RTU line speed (default 19200)")
+    p.add_argument(
+        "--turnaround-ms",
+        type=float,
+        default=2.0,
+        help="the loggers' reply delay after the 3.5-character silence",
+    )
+    p.add_argument(
+        "--no-wire-timing",
+        action="store_true",
+        help="answer RTU requests at once instead of at wire speed",
+    )
+    p.add_argument(
+        "--faults",
+        default="",
+        help="seeded fault rates, e.g. crc=0.05,drop=0.02,late=0.01 "
+        "(also garbage, busy, reboot, late_delay_s, reboot_s)",
+    )
+    p.add_argument("--fault-seed", type=int, default=0)
+    p.add_argument(
+        "--link", type=Path, help="make a symlink to the RTU pty here (like /dev/serial/by-id/…)"
+    )
+    p.add_argument(
+        "--ascii",
+        action="store_true",
+        help="also serve each logger's RS-232 ASCII protocol on a pty of its own",
+    )
+    p.add_argument(
+        "--device",
+        action="append",
+        default=[],
+        metavar="ADDRESS=PROFILE",
+        help="a third-party device from a profile on the same lines, e.g. "
+        "240=vaisala_hmt330 (repeat for several)",
+    )
 
     p = sub.add_parser("config", help="configuration tools")
     csub = p.add_subparsers(dest="config_command", required=True)
@@ -380,6 +489,19 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = p.add_subparsers(dest="db_command", required=True)
     store_args(dsub.add_parser("upgrade", help="create or migrate the schema to the newest"))
     store_args(dsub.add_parser("status", help="print the schema revision"))
+
+    p = sub.add_parser("calibration", help="calibration certificates")
+    calsub = p.add_subparsers(dest="calibration_command", required=True)
+    c = calsub.add_parser(
+        "apply",
+        help="correct a channel's stored history again with a (new) certificate",
+    )
+    c.add_argument("--config", type=Path, required=True)
+    c.add_argument("--chamber", required=True)
+    c.add_argument("--channel", required=True)
+    c.add_argument("--certificate", type=Path, required=True, help="the certificate TOML")
+    c.add_argument("--start", help="ISO 8601, UTC when no offset (default: the beginning)")
+    c.add_argument("--end", help="ISO 8601, UTC when no offset (default: now)")
 
     p = sub.add_parser("export", help="export raw history of a time range to a file")
     store_args(p)
@@ -410,6 +532,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _db(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "calibration":
+            return _calibration_apply(args)
         return _drivers(args)
     except LoggerdError as exc:
         print(f"loggerd: error: {exc}", file=sys.stderr)

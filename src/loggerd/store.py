@@ -14,14 +14,14 @@ import math
 import re
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -55,6 +55,17 @@ _COPY_TYPES = [
 ]
 # Qualities whose value counts (in rollups too): see samples.VALUED_QUALITIES.
 _VALUED = frozenset(q.value for q in VALUED_QUALITIES)
+
+# raw values, probe temperatures -> (values, uncertainties, out-of-range mask, version)
+Recorrection = Callable[
+    [np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.float64]]],
+    tuple[
+        np.ndarray[Any, np.dtype[np.float64]],
+        np.ndarray[Any, np.dtype[np.float64]],
+        np.ndarray[Any, np.dtype[np.bool_]],
+        int,
+    ],
+]
 
 Row = tuple[
     int,
@@ -697,6 +708,127 @@ class Store:
             query = query.where(samples.c.ts_us < end_us)
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+    # --- re-correction -----------------------------------------------------------------------
+
+    def recorrect(
+        self,
+        chamber_id: str,
+        channel_id: str,
+        correct: Recorrection,
+        start_us: int,
+        end_us: int,
+        probe_channel_id: str | None = None,
+    ) -> int:
+        """Correct a channel's stored samples again from their raw values; how many changed.
+
+        For a replaced calibration certificate: `correct(raw, probe)` gives the new values,
+        their uncertainties, an out-of-range mask and the certificate version (`probe` is the
+        probe-temperature channel's value at the same instant, NaN where there is none, for a
+        2-D RH table). Raw values are not touched; samples without one (missing, faults) are
+        left alone. The rollup buckets the range touches are rebuilt from the samples, in the
+        same transaction.
+        """
+        key = self.channel(chamber_id, channel_id).key
+        candidates = (Quality.GOOD.value, Quality.CAL_OUT_OF_RANGE.value)
+        where = (
+            (samples.c.channel_key == key)
+            & (samples.c.ts_us >= start_us)
+            & (samples.c.ts_us < end_us)
+            & samples.c.raw_value.is_not(None)
+            & samples.c.quality.in_(candidates)
+        )
+        try:
+            with self.engine.begin() as conn:
+                found = conn.execute(
+                    select(samples.c.ts_us, samples.c.raw_value)
+                    .where(where)
+                    .order_by(samples.c.ts_us)
+                ).all()
+                if not found:
+                    return 0
+                ts = np.array([r.ts_us for r in found], dtype=np.int64)
+                raw = np.array([r.raw_value for r in found], dtype=np.float64)
+                probe = np.full(len(ts), np.nan)
+                if probe_channel_id is not None:
+                    pkey = self.channel(chamber_id, probe_channel_id).key
+                    rows = conn.execute(
+                        select(samples.c.ts_us, samples.c.value).where(
+                            (samples.c.channel_key == pkey)
+                            & (samples.c.ts_us >= int(ts[0]))
+                            & (samples.c.ts_us <= int(ts[-1]))
+                        )
+                    ).all()
+                    at = {r.ts_us: r.value for r in rows if r.value is not None}
+                    probe = np.array([at.get(int(t), np.nan) for t in ts], dtype=np.float64)
+                value, uncertainty, outside, version = correct(raw, probe)
+                params = [
+                    {
+                        "k": key,
+                        "t": int(t),
+                        "v": None if o or math.isnan(v) else float(v),
+                        "u": None if o or math.isnan(u) else float(u),
+                        "q": Quality.CAL_OUT_OF_RANGE.value if o else Quality.GOOD.value,
+                        "c": version,
+                    }
+                    for t, v, u, o in zip(ts, value, uncertainty, outside, strict=True)
+                ]
+                conn.execute(
+                    update(samples)
+                    .where(
+                        (samples.c.channel_key == bindparam("k"))
+                        & (samples.c.ts_us == bindparam("t"))
+                    )
+                    .values(
+                        value=bindparam("v"),
+                        uncertainty=bindparam("u"),
+                        quality=bindparam("q"),
+                        calibration_version=bindparam("c"),
+                    ),
+                    params,
+                )
+                self._rebuild_rollups(conn, key, int(ts[0]), int(ts[-1]) + 1)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"re-correction of {chamber_id}/{channel_id} failed: {exc}") from exc
+        return len(params)
+
+    def _rebuild_rollups(self, conn: Any, key: int, start_us: int, end_us: int) -> None:
+        """Recompute a channel's rollup buckets over [start_us, end_us) from its samples."""
+        widest = TIERS[-1].width_us
+        lo = start_us // widest * widest
+        hi = -(-end_us // widest) * widest
+        for tier in TIERS:
+            table = rollup_tables[tier.name]
+            conn.execute(
+                delete(table).where(
+                    (table.c.channel_key == key)
+                    & (table.c.bucket_us >= lo)
+                    & (table.c.bucket_us < hi)
+                )
+            )
+        rows = conn.execute(
+            select(samples.c.ts_us, samples.c.value, samples.c.quality).where(
+                (samples.c.channel_key == key) & (samples.c.ts_us >= lo) & (samples.c.ts_us < hi)
+            )
+        ).all()
+        if not rows:
+            return
+        ts = np.array([r.ts_us for r in rows], dtype=np.int64)
+        value = np.array(
+            [r.value if r.value is not None and r.quality in _VALUED else math.nan for r in rows],
+            dtype=np.float64,
+        )
+        order = np.argsort(ts, kind="stable")
+        keys = np.full(len(ts), key, dtype=np.int64)
+        for tier, partials in rollups.per_tier(keys, ts[order], value[order]):
+            if not len(partials):
+                continue
+            if self.is_sqlite:
+                conn.exec_driver_sql(self._sqlite_merge[tier.name], partials.rows())
+            else:
+                conn.exec_driver_sql(
+                    self._postgres_merge[tier.name], tuple(partials.array_literals())
+                )
 
     def close(self) -> None:
         self.engine.dispose()
