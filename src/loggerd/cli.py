@@ -29,8 +29,12 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
+DEMO_TRANSMITTER_ADDRESS = 240
+
+
 def demo_config_text(rtu_path: str, tcp_url: str, data_dir: Path, host: str, port: int) -> str:
-    """Two chambers: one logger on the simulated RS-485 line, one over Modbus TCP."""
+    """Two chambers: a logger and a humidity transmitter sharing the simulated RS-485 line,
+    and a logger over Modbus TCP; derived humidity channels computed by loggerd."""
     channels = "".join(
         f'[[chamber.device.channel]]\nid = "{name}"\npoint = "{point}"\n\n'
         for name, point in [
@@ -60,7 +64,48 @@ baudrate = 19200
 parity = "E"
 poll_interval_s = 1.0
 
-{channels}[[chamber]]
+{channels}# A Vaisala HMT330-class transmitter on the same RS-485 line, read through its profile.
+[[chamber.device]]
+id = "transmitter-1"
+driver = "modbus-profile"
+profile = "vaisala_hmt330"
+url = "{rtu_path}"
+address = {DEMO_TRANSMITTER_ADDRESS}
+baudrate = 19200
+parity = "E"
+poll_interval_s = 1.0
+
+[[chamber.device.channel]]
+id = "rh_hmt"
+point = "rh"
+
+[[chamber.device.channel]]
+id = "tdf_hmt"
+point = "frost_point"
+
+# Computed by loggerd from t1 and rh, with the formulation named; the logger's own frost
+# point is cross-checked against it.
+[[chamber.derived]]
+id = "frost_point_calc"
+quantity = "frost_dew_point"
+temperature = "t1"
+rh = "rh"
+formulation = "hardy1998"
+u_temperature_k = 0.1
+u_rh_pct = 1.0
+check = "frost_point"
+check_limit = 0.1
+
+[[chamber.derived]]
+id = "h2o_ppmv"
+quantity = "ppmv"
+temperature = "t1"
+rh = "rh"
+pressure_hpa = 1013.25
+u_temperature_k = 0.1
+u_rh_pct = 1.0
+
+[[chamber]]
 id = "chamber-2"
 name = "Climatic chamber 2 (logger on Ethernet, Modbus TCP)"
 
@@ -89,6 +134,7 @@ async def _demo(args: argparse.Namespace) -> int:
             seed=args.seed,
             addresses=(1, 2),
             interval_s=args.interval,
+            profile_devices={DEMO_TRANSMITTER_ADDRESS: "vaisala_hmt330"},
         )
     )
     await sim.start()

@@ -69,7 +69,15 @@ class Daemon:
         if samples:
             processor = self.processors.get(samples[0].chamber_id)
             if processor is not None:  # a poll's samples all belong to one chamber
-                samples = processor.process(samples)
+                try:
+                    samples = processor.process(samples)
+                except Exception:
+                    # A bug in a correction or derivation must not cost the measurements:
+                    # keep the samples as they came (raw, uncorrected) and say so loudly.
+                    log.exception(
+                        "processing %s failed; storing its samples uncorrected",
+                        samples[0].chamber_id,
+                    )
         for s in samples:
             key = (s.chamber_id, s.channel_id)
             last = self.last_sample.get(key)

@@ -205,11 +205,19 @@ class ChamberProcessor:
         )
         if not ok:
             return self._derived_sample(spec, now_us, math.nan, Quality.OUT_OF_RANGE, None)
-        value = self._compute(spec, t.value, rh.value, pressure)
-        quality = Quality.GOOD
-        if humidity.rh_over_ice_pct(t.value, rh.value, formulation=spec.formulation) > 100.0:
-            quality = Quality.SUPERSATURATED  # over ice: frost is forming, or the probe is wet
-        uncertainty = self._uncertainty(spec, t, rh, pressure)
+        try:
+            value = self._compute(spec, t.value, rh.value, pressure)
+            uncertainty = self._uncertainty(spec, t, rh, pressure)
+            # Over ice (at or below 0 °C) more than 100 %RH: frost forming, or a wet probe.
+            supersaturated = (
+                t.value <= 0.0
+                and humidity.rh_over_ice_pct(t.value, rh.value, formulation=spec.formulation)
+                > 100.0
+            )
+        except humidity.HumidityRangeError:
+            # valid_input_mask should have caught it; a flag is still better than a lost poll.
+            return self._derived_sample(spec, now_us, math.nan, Quality.OUT_OF_RANGE, None)
+        quality = Quality.SUPERSATURATED if supersaturated else Quality.GOOD
         return self._derived_sample(spec, now_us, value, quality, uncertainty)
 
     @staticmethod

@@ -123,3 +123,11 @@ def test_past_due_certificate() -> None:
     assert not p.past_due("t")  # 2025-06-01 is before the due date
     late = ChamberProcessor("c", {"t": Calibration(PT100)}, [], today=lambda: date(2026, 11, 26))
     assert late.past_due("t") and not late.past_due("rh")
+
+
+def test_derivation_above_zero_celsius() -> None:
+    # Warm and humid: a dew point, no ice anywhere; RH over ice is not defined above 0 °C.
+    p = ChamberProcessor("c", {}, [DerivedSpec("td", "frost_dew_point", "t", "rh")])
+    td = by_id(p.process([sample("t", 25.0), sample("rh", 38.0)]))["td"]
+    assert td.quality is Quality.GOOD
+    assert td.value == pytest.approx(humidity.dew_point_c(25.0, 38.0))
