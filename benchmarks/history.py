@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from loggerd.samples import Quality, Sample, TimeSource
-from loggerd.store import ChannelRow, Store, sqlite_url
+from loggerd.store import COPY_SAMPLES, COPY_TYPES, SAMPLE_COLUMNS, ChannelRow, Store, sqlite_url
 from loggerd.writer import Writer
 
 T0_US = 1_780_000_000_000_000 - 1_780_000_000_000_000 % 86_400_000_000  # a UTC midnight
@@ -100,10 +100,9 @@ def sqlite_raw(tmp: Path, name: str, channels: int, data: list[Sample]) -> float
     db = sqlite3.connect(str(path), isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
-    sql = (
-        "INSERT INTO samples (channel_key, ts_us, value, raw_value, quality, time_source, "
-        "sequence, calibration_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    )
+    # The same columns loggerd writes, so the baseline does the same work per row.
+    marks = ", ".join("?" * (SAMPLE_COLUMNS.count(",") + 1))
+    sql = f"INSERT INTO samples ({SAMPLE_COLUMNS}) VALUES ({marks})"
     t = time.perf_counter()
     for i in range(0, len(rows), CHUNK):
         db.execute("BEGIN")
@@ -133,11 +132,8 @@ def pg_raw(url: str, channels: int, data: list[Sample]) -> float:
     fairy = store.engine.raw_connection()
     conn = fairy.driver_connection
     assert conn is not None
-    copy_sql = (
-        "COPY samples (channel_key, ts_us, value, raw_value, quality, time_source, sequence, "
-        "calibration_version) FROM STDIN (FORMAT BINARY)"
-    )
-    types = ["int4", "int8", "float8", "float8", "varchar", "varchar", "int8", "int4"]
+    copy_sql = COPY_SAMPLES
+    types = COPY_TYPES
     t = time.perf_counter()
     for i in range(0, len(rows), CHUNK):
         with conn.cursor() as cur, cur.copy(copy_sql) as copy:

@@ -10,11 +10,11 @@ from typing import Literal, Self
 from pydantic import Field as PydanticField
 from pydantic import field_validator, model_validator
 
-from loggerd.bus import BusPool, LineSettings
-from loggerd.driver import DeviceInfo, Driver, DriverConfig, PointInfo
+from loggerd.bus import BusPool
+from loggerd.driver import DeviceInfo, Driver, PointInfo
 from loggerd.errors import ProtocolError
+from loggerd.modbus_config import ModbusDeviceConfig
 from loggerd.samples import Quality, Reading
-from loggerd.transport import SerialSettings
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.profile import (
     ORDERS,
@@ -38,24 +38,11 @@ from loggerd_protocol.profile import (
 WordOrderSetting = Literal["auto", "ABCD", "CDAB", "BADC", "DCBA"]
 
 
-class ProfileModbusConfig(DriverConfig):
-    url: str = PydanticField(
-        description="tcp://HOST:PORT for Modbus TCP; any pyserial URL (a device path such as "
-        "/dev/ttyUSB0, socket://, rfc2217://) for Modbus RTU",
-        min_length=1,
-    )
-    address: int = PydanticField(default=1, ge=1, le=247, description="Modbus address / unit id")
+class ProfileModbusConfig(ModbusDeviceConfig):
     profile: str = PydanticField(
         min_length=1,
         description="a built-in profile (reference_logger, vaisala_hmt330, …) or the path of a "
         "profile TOML file",
-    )
-    baudrate: int = PydanticField(default=19200, gt=0)
-    parity: Literal["N", "E", "O"] = "E"
-    stopbits: Literal[1, 2] = 1
-    timeout_s: float = PydanticField(default=0.5, gt=0, le=30, description="reply timeout")
-    late_reply_guard_s: float = PydanticField(
-        default=0.05, ge=0, le=5, description="quiet time on the line after a timeout (RTU)"
     )
     max_span: int | None = PydanticField(
         default=None,
@@ -118,10 +105,7 @@ class ProfileModbusDriver(Driver):
     def __init__(self, config: ProfileModbusConfig, buses: BusPool | None = None) -> None:
         super().__init__(config, buses)
         self.profile: Profile = resolve_profile(config.profile)
-        serial = SerialSettings(
-            baudrate=config.baudrate, parity=config.parity, stopbits=config.stopbits
-        )
-        self.master = self.buses.modbus(config.url, LineSettings(serial, config.late_reply_guard_s))
+        self.master = self.buses.modbus(config.url, config.line_settings())
         self.max_span = config.max_span or self.profile.workarounds.max_span
         order = self.profile.order if config.word_order == "auto" else config.word_order
         self._device = self.profile.with_order(order)  # the profile as this device speaks it

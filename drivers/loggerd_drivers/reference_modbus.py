@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
-from typing import Literal
 
-from pydantic import Field as PydanticField
-
-from loggerd.bus import BusPool, LineSettings
-from loggerd.driver import DeviceInfo, Driver, DriverConfig, PointInfo
+from loggerd.bus import BusPool
+from loggerd.driver import DeviceInfo, Driver, PointInfo
+from loggerd.modbus_config import ModbusDeviceConfig
 from loggerd.samples import Quality, Reading
-from loggerd.transport import SerialSettings
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.definition import Definition, reference_logger
 from loggerd_protocol.values import Record, decode_block, decode_record, encode_field
@@ -19,20 +16,8 @@ from loggerd_protocol.values import Record, decode_block, decode_record, encode_
 _DEFN = reference_logger()
 
 
-class ReferenceModbusConfig(DriverConfig):
-    url: str = PydanticField(
-        description="tcp://HOST:PORT for Modbus TCP; any pyserial URL (a device path such as "
-        "/dev/ttyUSB0, socket://, rfc2217://) for Modbus RTU",
-        min_length=1,
-    )
-    address: int = PydanticField(default=1, ge=1, le=247, description="Modbus address / unit id")
-    baudrate: int = PydanticField(default=19200, gt=0)
-    parity: Literal["N", "E", "O"] = "E"
-    stopbits: Literal[1, 2] = 1
-    timeout_s: float = PydanticField(default=0.5, gt=0, le=30, description="reply timeout")
-    late_reply_guard_s: float = PydanticField(
-        default=0.05, ge=0, le=5, description="quiet time on the line after a timeout (RTU)"
-    )
+class ReferenceModbusConfig(ModbusDeviceConfig):
+    """The reference logger needs nothing beyond its line and address."""
 
 
 def _block_span(defn: Definition, names: Sequence[str]) -> tuple[int, int]:
@@ -47,10 +32,7 @@ class ReferenceModbusDriver(Driver):
 
     def __init__(self, config: ReferenceModbusConfig, buses: BusPool | None = None) -> None:
         super().__init__(config, buses)
-        serial = SerialSettings(
-            baudrate=config.baudrate, parity=config.parity, stopbits=config.stopbits
-        )
-        self.master = self.buses.modbus(config.url, LineSettings(serial, config.late_reply_guard_s))
+        self.master = self.buses.modbus(config.url, config.line_settings())
         names = [*_DEFN.point_names(), "device_status"]
         names += [_DEFN.status_field(p).name for p in _DEFN.point_names()]
         self._live_start, self._live_count = _block_span(_DEFN, names)

@@ -170,39 +170,19 @@ async def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(args: argparse.Namespace, acquire: bool = True) -> int:
+    """`loggerd run` (acquisition and API) or, with acquire=False, `loggerd api` (a replica)."""
     from .daemon import Daemon
     from .runtime import install_stop_signals, serve
 
     config = load_config(args.config)
     stop = asyncio.Event()
     install_stop_signals(stop)
-    daemon = Daemon(config)
+    daemon = Daemon(config, acquire=acquire)
+    what = "loggerd" if acquire else "loggerd API (no acquisition)"
 
     def ready(url: str) -> None:
-        print(f"loggerd is running: {url}/api/v1/chambers  (API docs: {url}/docs)", flush=True)
-
-    await serve(
-        daemon,
-        args.host or config.api.host,
-        config.api.port if args.port is None else args.port,
-        stop,
-        ready,
-    )
-    return 0
-
-
-async def _api(args: argparse.Namespace) -> int:
-    from .daemon import Daemon
-    from .runtime import install_stop_signals, serve
-
-    config = load_config(args.config)
-    stop = asyncio.Event()
-    install_stop_signals(stop)
-    daemon = Daemon(config, acquire=False)
-
-    def ready(url: str) -> None:
-        print(f"loggerd API (no acquisition) is running: {url}/api/v1/chambers", flush=True)
+        print(f"{what} is running: {url}/api/v1/chambers  (API docs: {url}/docs)", flush=True)
 
     await serve(
         daemon,
@@ -571,7 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sim":
             return asyncio.run(_sim(args))
         if args.command == "api":
-            return asyncio.run(_api(args))
+            return asyncio.run(_run(args, acquire=False))
         if args.command == "config":
             return _config_check(args)
         if args.command == "db":

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .driver import DriverConfig
 from .errors import ConfigError, DriverLoadError
+from .humidity import Formulation
 from .plugins import load_driver
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -40,26 +41,27 @@ class ChannelConfig(_Strict):
     )
 
 
+DerivedQuantity = Literal[
+    "dew_point",
+    "frost_point",
+    "frost_dew_point",
+    "rh_over_ice",
+    "ppmv",
+    "mole_fraction",
+    "mixing_ratio",
+    "absolute_humidity",
+]
+
+
 class DerivedConfig(_Strict):
     """A channel computed from a chamber's temperature and RH channels."""
 
     id: str = Field(pattern=_ID)
     name: str | None = None
-    quantity: Literal[
-        "dew_point",
-        "frost_point",
-        "frost_dew_point",
-        "rh_over_ice",
-        "ppmv",
-        "mole_fraction",
-        "mixing_ratio",
-        "absolute_humidity",
-    ]
+    quantity: DerivedQuantity
     temperature: str = Field(description="Channel id of the air temperature")
     rh: str = Field(description="Channel id of the relative humidity (w.r.t. water)")
-    formulation: Literal["hardy1998", "sonntag1990", "hyland_wexler1983", "murphy_koop2005"] = (
-        "hardy1998"
-    )
+    formulation: Formulation = Formulation.HARDY1998
     pressure: str | None = Field(default=None, description="Channel id of the pressure, hPa")
     pressure_hpa: float = Field(default=1013.25, gt=0, le=2000)
     max_input_age_s: float = Field(default=10.0, gt=0)

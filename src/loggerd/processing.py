@@ -12,23 +12,11 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Literal
 
 from . import humidity
 from .calibration import Certificate, correct, is_past_due, load_certificate
-from .config import ChamberConfig
+from .config import ChamberConfig, DerivedQuantity
 from .samples import Quality, Sample, TimeSource
-
-DerivedQuantity = Literal[
-    "dew_point",
-    "frost_point",
-    "frost_dew_point",
-    "rh_over_ice",
-    "ppmv",
-    "mole_fraction",
-    "mixing_ratio",
-    "absolute_humidity",
-]
 
 UNIT_OF: dict[str, str] = {
     "dew_point": "degC",
@@ -311,7 +299,7 @@ def build_processors(chambers: Sequence[ChamberConfig]) -> dict[str, ChamberProc
                 quantity=d.quantity,
                 temperature_channel=d.temperature,
                 rh_channel=d.rh,
-                formulation=humidity.Formulation(d.formulation),
+                formulation=d.formulation,
                 pressure_channel=d.pressure,
                 pressure_hpa=d.pressure_hpa,
                 max_input_age_s=d.max_input_age_s,

@@ -36,12 +36,12 @@ log = logging.getLogger(__name__)
 __all__ = ["ChannelMeta", "ChannelRow", "DeviceRow", "Retention", "Store", "StoreError"]
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_SAMPLE_COLUMNS = (
+SAMPLE_COLUMNS = (
     "channel_key, ts_us, value, raw_value, quality, time_source, sequence, calibration_version, "
     "uncertainty, method"
 )
-COPY_SAMPLES = f"COPY samples ({_SAMPLE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-_COPY_TYPES = [
+COPY_SAMPLES = f"COPY samples ({SAMPLE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+COPY_TYPES = [
     "int4",
     "int8",
     "float8",
@@ -463,7 +463,7 @@ class Store:
             return 0, 0
         kept = len(rows)
         cur = conn.cursor()
-        insert = f"INSERT INTO samples ({_SAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        insert = f"INSERT INTO samples ({SAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         # IMMEDIATE: take the write lock now, so the duplicate check below sees every sample
         # and no other writer can slip in between check and insert.
         cur.execute("BEGIN IMMEDIATE")
@@ -508,7 +508,7 @@ class Store:
             try:
                 # Rows are made while COPY streams, so the server works as Python converts.
                 with cur.copy(COPY_SAMPLES) as copy:
-                    copy.set_types(_COPY_TYPES)
+                    copy.set_types(COPY_TYPES)
                     write_row, keep = copy.write_row, sent.append
                     for r in pending:
                         keep(r)
@@ -533,7 +533,7 @@ class Store:
     def _copy(cur: Any, rows: Iterable[Row], sent: list[Row]) -> None:
         """COPY rows into samples (one binary stream), keeping each sent row in `sent`."""
         with cur.copy(COPY_SAMPLES) as copy:
-            copy.set_types(_COPY_TYPES)
+            copy.set_types(COPY_TYPES)
             write_row, keep = copy.write_row, sent.append
             for r in rows:
                 keep(r)
