@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field as PydanticField
 from pydantic import field_validator, model_validator
@@ -39,6 +39,8 @@ WordOrderSetting = Literal["auto", "ABCD", "CDAB", "BADC", "DCBA"]
 
 
 class ProfileModbusConfig(ModbusDeviceConfig):
+    path_fields: ClassVar[tuple[str, ...]] = ("profile",)
+
     profile: str = PydanticField(
         min_length=1,
         description="a built-in profile (reference_logger, vaisala_hmt330, …) or the path of a "

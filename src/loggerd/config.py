@@ -241,12 +241,39 @@ def _format(source: str, text: str, doc: Any, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_config(text: str, source: str = "<config>") -> DaemonConfig:
-    """Parse and validate a configuration, including each device's driver settings."""
+def _resolve_driver_paths(doc: Any, base_dir: Path) -> None:
+    """Make the file paths in drivers' settings (their `path_fields`) relative to base_dir."""
+    chambers = doc.get("chamber") if isinstance(doc, dict) else None
+    for chamber in chambers if isinstance(chambers, list) else []:
+        devices = chamber.get("device") if isinstance(chamber, dict) else None
+        for device in devices if isinstance(devices, list) else []:
+            if not isinstance(device, dict) or not isinstance(device.get("driver"), str):
+                continue
+            try:
+                driver = load_driver(device["driver"])
+            except DriverLoadError:
+                continue  # reported with its line by the validation that follows
+            for key in driver.config_model.path_fields:
+                value = device.get(key)
+                if not isinstance(value, str):
+                    continue
+                looks_like_path = value.endswith(".toml") or "/" in value or "\\" in value
+                if looks_like_path and not Path(value).is_absolute():
+                    device[key] = str(base_dir / value)
+
+
+def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None) -> DaemonConfig:
+    """Parse and validate a configuration, including each device's driver settings.
+
+    Relative file paths in driver settings are taken relative to `base_dir` (the directory of
+    the configuration file) when it is given.
+    """
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    if base_dir is not None:
+        _resolve_driver_paths(doc, base_dir)
     try:
         config = DaemonConfig.model_validate(doc)
     except ValidationError as exc:
@@ -296,8 +323,8 @@ def load_config(path: str | Path) -> DaemonConfig:
         text = p.read_text("utf-8")
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read the configuration file: {exc.strerror}") from None
-    config = parse_config(text, str(p))
     # Relative paths are relative to the configuration file, not to the working directory.
+    config = parse_config(text, str(p), base_dir=p.parent)
     if not config.data_dir.is_absolute():
         config = config.model_copy(update={"data_dir": (p.parent / config.data_dir).resolve()})
     chambers = []

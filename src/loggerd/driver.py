@@ -18,6 +18,9 @@ class DriverConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Settings that name files: a relative path is taken from the configuration file's folder.
+    path_fields: ClassVar[tuple[str, ...]] = ()
+
 
 @dataclass(frozen=True)
 class PointInfo:

@@ -98,3 +98,28 @@ def test_duplicate_channel_ids_are_rejected() -> None:
 def test_missing_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the configuration file"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_a_profile_path_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    from importlib import resources
+
+    shipped = resources.files("loggerd_protocol").joinpath("profiles", "vaisala_hmt330.toml")
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "acme.toml").write_text(shipped.read_text("utf-8"))
+    path = tmp_path / "lab.toml"
+    path.write_text("""
+[[chamber]]
+id = "c1"
+[[chamber.device]]
+id = "hmt"
+driver = "modbus-profile"
+profile = "profiles/acme.toml"
+url = "/dev/ttyUSB1"
+address = 240
+[[chamber.device.channel]]
+id = "rh"
+point = "rh"
+""")
+    config = load_config(path)  # the working directory is elsewhere: the path still resolves
+    device = config.chambers[0].devices[0]
+    assert device.driver_settings()["profile"] == str(tmp_path / "profiles" / "acme.toml")
