@@ -7,9 +7,18 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import ManualClock
+
+# In CI the property tests run a fixed sequence of examples (a failure there is reproducible
+# and never a matter of luck); developers' runs keep exploring new ones.
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def _open_endpoints() -> set[str]:
