@@ -193,6 +193,7 @@ class ModbusRtuPtyServer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._fd_lock = threading.Lock()
+        self._generation = 0  # changes whenever the pty is closed or replaced
 
     @property
     def url(self) -> str:
@@ -236,6 +237,7 @@ class ModbusRtuPtyServer:
             # Keeping our own handle on the slave side means a driver closing the port does
             # not hang up the line (reads on the master would then fail with EIO).
             self._master_fd, self._slave_fd = master, slave
+            self._generation += 1
             self.path = os.ttyname(slave)
             if self.link is not None:
                 with contextlib.suppress(FileNotFoundError):
@@ -251,14 +253,19 @@ class ModbusRtuPtyServer:
                 if fd >= 0:
                     os.close(fd)
             self._master_fd = self._slave_fd = -1
+            self._generation += 1
 
     def _run(self) -> None:
         buf = b""
         frame_started = 0.0
         last_rx = 0.0
         while not self._stop.is_set():
-            fd = self._master_fd
-            ready, _, _ = select.select([self._wake_r] + ([fd] if fd >= 0 else []), [], [], 1.0)
+            with self._fd_lock:
+                fd, generation = self._master_fd, self._generation
+            try:
+                ready, _, _ = select.select([self._wake_r] + ([fd] if fd >= 0 else []), [], [], 1.0)
+            except (OSError, ValueError):
+                continue  # vanish() closed the pty between our look and the select
             if self._wake_r in ready:
                 os.read(self._wake_r, 64)
                 continue
@@ -283,10 +290,10 @@ class ModbusRtuPtyServer:
                 if needed is None or len(buf) < needed:
                     break
                 frame, buf = buf[:needed], buf[needed:]
-                self._answer(fd, frame, frame_started)
+                self._answer(fd, generation, frame, frame_started)
                 frame_started = time.monotonic()
 
-    def _answer(self, fd: int, frame: bytes, started: float) -> None:
+    def _answer(self, fd: int, generation: int, frame: bytes, started: float) -> None:
         try:
             unit, pdu = mb.rtu_unframe(frame)
         except mb.FrameError:
@@ -322,6 +329,7 @@ class ModbusRtuPtyServer:
         if wait > 0:
             time.sleep(wait)
         with self._fd_lock:
-            if fd == self._master_fd:
+            # A new pty may reuse the old fd number: answer only on the line that asked.
+            if generation == self._generation:
                 with contextlib.suppress(OSError):
                     os.write(fd, reply)
