@@ -9,6 +9,7 @@ Unix epoch (BIGINT) on both engines.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
@@ -449,7 +450,9 @@ class Store:
             else:
                 kept, inserted = self._write_postgres(fairy.driver_connection, batch, cutoff_us)
         except dbapi.Error as exc:
-            fairy.rollback()
+            # On a dropped connection the rollback fails too: the error to report is the first.
+            with contextlib.suppress(dbapi.Error):
+                fairy.rollback()
             raise StoreError(f"write of {len(batch)} samples to {self.url} failed: {exc}") from exc
         finally:
             fairy.close()
@@ -768,7 +771,15 @@ class Store:
                         "t": int(t),
                         "v": None if o or math.isnan(v) else float(v),
                         "u": None if o or math.isnan(u) else float(u),
-                        "q": Quality.CAL_OUT_OF_RANGE.value if o else Quality.GOOD.value,
+                        # NaN without the out-of-range flag: the correction had no input (a
+                        # 2-D table with no probe temperature at that instant): no value.
+                        "q": (
+                            Quality.CAL_OUT_OF_RANGE.value
+                            if o
+                            else Quality.INVALID.value
+                            if math.isnan(v)
+                            else Quality.GOOD.value
+                        ),
                         "c": version,
                     }
                     for t, v, u, o in zip(ts, value, uncertainty, outside, strict=True)

@@ -54,8 +54,11 @@ class Writer:
         batch_size: int = 5000,
         flush_interval_s: float = 1.0,
         max_queued: int = 100_000,
+        stop_timeout_s: float = 60.0,
     ) -> None:
         self.store = store
+        # How long stop() keeps retrying an unavailable store before it gives up.
+        self.stop_timeout_s = stop_timeout_s
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.max_queued = max_queued
@@ -70,6 +73,7 @@ class Writer:
         self._stopping = False
         self._flush_requested = False  # someone waits in flushed(): no waiting for age
         self._stop_requested = asyncio.Event()
+        self._stop_started = 0.0
         self.written = 0
         self.duplicates = 0
         self.expired = 0
@@ -115,6 +119,7 @@ class Writer:
     async def stop(self) -> None:
         """Write everything queued, then stop."""
         self._stopping = True
+        self._stop_started = time.monotonic()
         self._stop_requested.set()
         self._wake.set()
         if self._task is not None:
@@ -159,9 +164,10 @@ class Writer:
 
     async def _run(self) -> None:
         backoff_s = 0.0
-        failures_in_row = 0
         while True:
-            if backoff_s:
+            if backoff_s and self._stopping:
+                await asyncio.sleep(backoff_s)  # stopping: keep trying, at the back-off's pace
+            elif backoff_s:
                 # After a failure, wait out the back-off: new samples do not hurry a retry.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop_requested.wait(), backoff_s)
@@ -179,28 +185,29 @@ class Writer:
             started = time.monotonic()
             try:
                 result = await asyncio.to_thread(self.store.write, batch)
-            except StoreError as exc:
+            except Exception as exc:
+                # Any failure keeps the batch queued: a StoreError as expected, anything else
+                # (a driver-level error the store did not wrap) must not kill the writer.
                 self.failed_flushes += 1
-                failures_in_row += 1
-                self.last_error = str(exc)
+                self.last_error = str(exc) if isinstance(exc, StoreError) else repr(exc)
                 await self._count_attempt()
                 backoff_s = min(max(2 * backoff_s, 0.5), 30.0)
                 log.error(
                     "%s; keeping %d samples queued, retrying in %.1f s",
-                    exc,
+                    self.last_error,
                     self._queued,
                     backoff_s,
                 )
-                if self._stopping and failures_in_row > 10:
+                if self._stopping and time.monotonic() - self._stop_started > self.stop_timeout_s:
                     log.critical(
-                        "store unavailable at shutdown: %d queued samples not "
-                        "written (the logger's memory still holds them)",
+                        "store still unavailable %.0f s after the stop was asked for: %d queued "
+                        "samples were not written",
+                        self.stop_timeout_s,
                         self._queued,
                     )
                     return
                 continue
             backoff_s = 0.0
-            failures_in_row = 0
             self.last_error = None
             self._drop_written(len(batch))
             self.written += result.inserted + result.duplicates

@@ -112,3 +112,47 @@ async def test_a_full_queue_makes_acquisition_wait_and_health_shows_the_lag(
         await writer.stop()
     assert store.count() == 13
     store.close()
+
+
+async def test_stop_keeps_retrying_a_store_that_comes_back(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    writer = Writer(store, batch_size=10, flush_interval_s=60, stop_timeout_s=30)
+    await writer.start()
+    blocker = sqlite3.connect(tmp_path / "loggerd.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        await writer.submit(samples(25))
+        stopping = asyncio.create_task(writer.stop())  # the store is down while we stop
+        async with asyncio.timeout(20):
+            await writer.wait_attempts(3)  # the first tries fail, and stop() has not given up
+        assert not stopping.done() and writer.health().queued == 25
+        blocker.execute("ROLLBACK")  # the store is back
+        async with asyncio.timeout(60):
+            await stopping
+    finally:
+        blocker.close()
+    assert store.count() == 25
+    store.close()
+
+
+async def test_an_unexpected_store_error_does_not_kill_the_writer(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    real_write = store.write
+    calls = 0
+
+    def flaky_write(batch):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("driver blew up")  # not a StoreError
+        return real_write(batch)
+
+    store.write = flaky_write  # type: ignore[method-assign]
+    writer = Writer(store, batch_size=10, flush_interval_s=0.01)
+    await writer.start()
+    await writer.submit(samples(5))
+    async with asyncio.timeout(20):
+        await writer.flushed()
+    await writer.stop()
+    assert store.count() == 5 and writer.failed_flushes == 1
+    store.close()
