@@ -185,6 +185,11 @@ class DevicePoller:
                 timestamp_us, readings = await asyncio.to_thread(self._read_blocking, groups)
             except DriverError as exc:
                 samples = self._failed(started, exc)
+            except Exception as exc:
+                # A driver bug (a third-party driver raising something unexpected) must not
+                # end this device's polling: record it as a bad read and carry on.
+                log.exception("%s/%s: driver failed", self.chamber_id, self.device_id)
+                samples = self._failed(started, ProtocolError(f"driver error: {exc!r}"))
             else:
                 samples = self._succeeded(timestamp_us, readings, groups)
         await self.sink(samples)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import math
+from dataclasses import replace
 
 from .acquisition import Acquisition, ChannelInfo
 from .config import DaemonConfig
 from .processing import UNIT_OF, build_processors
 from .ring import RingBuffer
-from .samples import Sample
+from .samples import Quality, Sample
 from .store import ChannelRow, DeviceRow, Retention, Store, StoreError, sqlite_url
 from .writer import Writer
 
@@ -72,12 +73,19 @@ class Daemon:
                 try:
                     samples = processor.process(samples)
                 except Exception:
-                    # A bug in a correction or derivation must not cost the measurements:
-                    # keep the samples as they came (raw, uncorrected) and say so loudly.
+                    # A bug in a correction or derivation must not cost the measurements: keep
+                    # every raw value, but a channel that should have been corrected has no
+                    # trustworthy value (invalid), and say so loudly.
                     log.exception(
-                        "processing %s failed; storing its samples uncorrected",
+                        "processing %s failed; raw values kept, calibrated channels invalid",
                         samples[0].chamber_id,
                     )
+                    samples = [
+                        replace(s, value=math.nan, quality=Quality.INVALID)
+                        if s.channel_id in processor.calibrations
+                        else s
+                        for s in samples
+                    ]
         for s in samples:
             key = (s.chamber_id, s.channel_id)
             last = self.last_sample.get(key)
@@ -151,9 +159,12 @@ class Daemon:
         """Stop polling, then write every accepted sample before returning."""
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        # Whatever a task died of, the flush below must still happen.
+        for t, result in zip(
+            self._tasks, await asyncio.gather(*self._tasks, return_exceptions=True), strict=True
+        ):
+            if isinstance(result, Exception):
+                log.error("%s had failed: %r", t.get_name(), result)
         self._tasks.clear()
         await asyncio.to_thread(self.acquisition.close)
         await self.writer.stop()
