@@ -18,7 +18,7 @@ from typing import Literal
 
 from loggerd_protocol import modbus as mb
 
-from .errors import DeviceException, LinkError, NoReply, ProtocolError
+from .errors import DeviceException, NoReply, ProtocolError
 from .transport import Transport
 
 Framing = Literal["rtu", "tcp"]
@@ -52,6 +52,13 @@ class RtuTiming:
 
     def frame_s(self, n_bytes: int) -> float:
         return n_bytes * self.character_s
+
+
+def _expected_reply_length(pdu: bytes) -> int:
+    """Bytes of the RTU reply a request asks for: a read returns its registers."""
+    if pdu[0] in (mb.READ_HOLDING, mb.READ_INPUT) and len(pdu) >= 5:
+        return 5 + 2 * int.from_bytes(pdu[3:5], "big")
+    return 8
 
 
 class ModbusMaster:
@@ -136,15 +143,19 @@ class ModbusMaster:
         self.transport.discard_input()
         sent_at = time.monotonic()
         self.transport.write(frame)
-        deadline = sent_at + self.timing.frame_s(len(frame)) + timeout_s
+        # The timeout runs from when the reply could be complete: request and (for a read) the
+        # reply itself on the wire, so a long reply at a slow baud rate is not cut short.
+        wire_s = self.timing.frame_s(len(frame) + _expected_reply_length(pdu))
+        deadline = sent_at + wire_s + timeout_s
+        ok = False
         try:
             reply = self._read_rtu(unit, pdu[0], deadline, timeout_s)
-        except LinkError:
-            # A late reply may still be on its way: let it land in the bin, not in the next
-            # exchange, by keeping the line quiet a little longer.
-            self._quiet_at = time.monotonic() + self.late_reply_guard_s
-            raise
-        self._quiet_at = time.monotonic() + self.timing.silence_s
+            ok = True
+        finally:
+            # After a failure (timeout or garbage) a late reply may still be on its way: let it
+            # land in the bin, not in the next exchange, by keeping the line quiet longer.
+            quiet_s = self.timing.silence_s if ok else self.late_reply_guard_s
+            self._quiet_at = time.monotonic() + quiet_s
         return reply
 
     def _read_rtu(self, unit: int, function: int, deadline: float, timeout_s: float) -> bytes:
@@ -200,6 +211,8 @@ class ModbusMaster:
 
     def _transact_tcp(self, unit: int, pdu: bytes, timeout_s: float) -> bytes:
         self.transport.discard_input()
+        if not self.transport.is_open:  # the peer had closed it: connect again before asking
+            self.transport.open()
         self._tid = (self._tid + 1) & 0xFFFF
         tid = self._tid
         self.transport.write(mb.mbap_frame(tid, unit, pdu))

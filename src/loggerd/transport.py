@@ -251,8 +251,12 @@ class TcpTransport(Transport):
         sock = self._require()
         sock.setblocking(False)
         try:
-            while sock.recv(4096):
-                pass
+            while True:
+                if not sock.recv(4096):
+                    # The peer closed the connection (an idle timeout, a gateway reboot):
+                    # close our end, so the next request connects afresh.
+                    self.close()
+                    return
         except (BlockingIOError, InterruptedError):
             pass
         except OSError as exc:
