@@ -155,3 +155,20 @@ def test_sim_prints_its_endpoints_and_stops_on_ctrl_c() -> None:
         if proc.p.poll() is None:
             proc.p.kill()
             proc.p.communicate()
+
+
+def test_a_taken_api_port_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            loggerd("demo", "--port", str(port), "--data-dir", str(tmp_path / "d")),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stderr
+    assert f"loggerd: error: the API could not start on 127.0.0.1:{port}" in result.stderr

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__
 from .daemon import Daemon
@@ -214,6 +215,18 @@ def create_app(daemon: Daemon) -> FastAPI:
         description="Live and historical readings of climatic test chambers. Times are UTC.",
     )
     config = daemon.config
+
+    @app.exception_handler(StoreError)
+    @app.exception_handler(SQLAlchemyError)
+    async def store_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # The database is down or refused the query: say so, and that it is temporary.
+        return JSONResponse(
+            status_code=503,
+            content={
+                "detail": f"the history store is unavailable: {exc}; live readings "
+                "(latest) are still served; retry shortly"
+            },
+        )
 
     @app.get("/api/v1/health", response_model=HealthOut)
     async def health() -> HealthOut:

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, select
 
+from .samples import VALUED_QUALITIES
 from .schema import TIERS, Tier, rollup_tables, samples
 from .store import ChannelMeta, Store, StoreError
 
@@ -103,6 +104,9 @@ def _fetch_rollup(conn: Connection, tier: Tier, key: int, lo: int, hi: int, part
         parts.hi.append(np.array(cols[4], dtype=np.float64))
 
 
+VALUED = sorted(q.value for q in VALUED_QUALITIES)  # values that count, as in the rollups
+
+
 def _fetch_raw(conn: Connection, key: int, lo: int, hi: int, parts: _Parts) -> None:
     rows = conn.execute(
         select(samples.c.ts_us, samples.c.value)
@@ -111,7 +115,7 @@ def _fetch_raw(conn: Connection, key: int, lo: int, hi: int, parts: _Parts) -> N
             samples.c.ts_us >= lo,
             samples.c.ts_us < hi,
             samples.c.value.is_not(None),
-            samples.c.quality == "good",
+            samples.c.quality.in_(VALUED),
         )
         .order_by(samples.c.ts_us)
     ).all()

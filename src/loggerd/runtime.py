@@ -12,6 +12,7 @@ import uvicorn
 
 from .api import create_app
 from .daemon import Daemon
+from .errors import LoggerdError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,18 @@ def install_stop_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
+async def _serve_api(server: uvicorn.Server, host: str, port: int) -> None:
+    try:
+        await server.serve()
+    except SystemExit:
+        # uvicorn exits the process when it cannot bind; we stop the daemon cleanly instead.
+        raise LoggerdError(
+            f"the API could not start on {host}:{port} (is the port taken by another program, "
+            "or the address not on this machine?); choose another with --port or [api] port "
+            "in the configuration"
+        ) from None
+
+
 async def serve(
     daemon: Daemon,
     host: str,
@@ -45,12 +58,12 @@ async def serve(
             create_app(daemon), host=host, port=port, log_level="warning", lifespan="off"
         )
     )
-    api = asyncio.create_task(server.serve(), name="loggerd-api")
+    api = asyncio.create_task(_serve_api(server, host, port), name="loggerd-api")
     try:
         while not server.started:
             if api.done():
-                await api  # startup failed (port taken…): raise its error
-                raise RuntimeError(f"the API server on {host}:{port} stopped during start-up")
+                api.result()  # raises why the API could not start
+                raise LoggerdError(f"the API on {host}:{port} stopped during start-up")
             await asyncio.sleep(0.02)
         bound = server.servers[0].sockets[0].getsockname()
         url = f"http://{host}:{bound[1]}"
@@ -63,4 +76,4 @@ async def serve(
         server.should_exit = True
         with contextlib.suppress(Exception):
             await api
-        await daemon.stop()
+        await daemon.stop()  # always: every accepted sample is written before we return

@@ -196,3 +196,22 @@ async def test_naive_times_are_utc(running: Daemon) -> None:
         body = r.json()
         assert body["start"] == "2000-01-01T00:00:00Z"
         assert body["end"] == now.isoformat(timespec="seconds") + "Z"
+
+
+async def test_history_while_the_store_is_unavailable_is_a_503(running: Daemon) -> None:
+    async with client(running) as http:
+        url = running.store.engine.url
+        # Point the engine at a file that cannot be opened: the store is down.
+        from sqlalchemy import create_engine
+
+        original = running.store.engine
+        running.store.engine = create_engine("sqlite:////nonexistent-dir/loggerd.db")
+        try:
+            r = await http.get("/api/v1/chambers/tcp-chamber/history")
+        finally:
+            running.store.engine.dispose()
+            running.store.engine = original
+        assert r.status_code == 503, (r.status_code, r.text, url)
+        assert "history store is unavailable" in r.json()["detail"]
+        latest = await http.get("/api/v1/chambers/tcp-chamber/latest")
+        assert latest.status_code == 200
