@@ -115,6 +115,7 @@ class DevicePoller:
             for name, every in driver.poll_groups().items()
         }
         self._tick = 0
+        self._inflight: asyncio.Future[tuple[int, list[Reading]]] | None = None
         self.polls = 0
 
     async def run(self) -> None:
@@ -134,6 +135,11 @@ class DevicePoller:
                     due = t0 + k * self.interval_s
                 await asyncio.sleep(due - now)
         finally:
+            # A read in its worker thread does not stop when we are cancelled: let it finish
+            # (it is bounded by the device timeout) before the line is closed under it.
+            if self._inflight is not None and not self._inflight.done():
+                with contextlib.suppress(Exception):
+                    await self._inflight
             await asyncio.to_thread(self._close)
 
     def _close(self) -> None:
@@ -182,7 +188,10 @@ class DevicePoller:
             samples = self._missing(started, Quality.MISSING)
         else:
             try:
-                timestamp_us, readings = await asyncio.to_thread(self._read_blocking, groups)
+                self._inflight = asyncio.ensure_future(
+                    asyncio.to_thread(self._read_blocking, groups)
+                )
+                timestamp_us, readings = await asyncio.shield(self._inflight)
             except DriverError as exc:
                 samples = self._failed(started, exc)
             except Exception as exc:

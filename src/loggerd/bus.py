@@ -54,8 +54,9 @@ class BusPool:
         return transport
 
     def close(self) -> None:
+        """Close every line; a request still under way finishes first (the master's lock)."""
         for _, master in self._masters.values():
-            master.transport.close()
+            master.close()
         for _, transport in self._transports.values():
             transport.close()
 

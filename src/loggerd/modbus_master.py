@@ -18,7 +18,7 @@ from typing import Literal
 
 from loggerd_protocol import modbus as mb
 
-from .errors import DeviceException, NoReply, ProtocolError
+from .errors import DeviceException, LinkError, NoReply, ProtocolError
 from .transport import Transport
 
 Framing = Literal["rtu", "tcp"]
@@ -78,6 +78,7 @@ class ModbusMaster:
         self.timing = RtuTiming(baudrate)
         self.late_reply_guard_s = late_reply_guard_s
         self.lock = threading.Lock()
+        self.closed = False
         self._tid = 0
         self._quiet_at = 0.0  # monotonic time from which the line counts as silent
         self.transactions = 0
@@ -86,11 +87,19 @@ class ModbusMaster:
     def description(self) -> str:
         return self.transport.description
 
+    def close(self) -> None:
+        """Close the line for good: later requests fail instead of opening it again."""
+        with self.lock:
+            self.closed = True
+            self.transport.close()
+
     def transact(
         self, unit: int, request: mb.Request, timeout_s: float | None = None
     ) -> mb.RegistersResponse | mb.WriteResponse:
         timeout = self.timeout_s if timeout_s is None else timeout_s
         with self.lock:
+            if self.closed:
+                raise LinkError(f"{self.transport.description} has been closed (shutting down)")
             if not self.transport.is_open:
                 self.transport.open()
             if self.framing == "rtu":
