@@ -151,10 +151,6 @@ class WriteResult:
     expired: int  # samples older than the raw retention: not stored
 
 
-# The calibration work will stamp each sample with the calibration it was corrected with;
-# until Sample has that field, the column stays NULL.
-
-
 class _KeyMap(dict[tuple[str, str], int]):
     """(chamber, channel) -> channel key for one batch; a miss asks the store's catalog."""
 
