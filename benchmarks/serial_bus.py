@@ -147,10 +147,11 @@ async def run_pollers(
     timeout_s: float,
     retries: int,
     guard_s: float,
-) -> tuple[dict[int, list[tuple[float, list[Sample]]]], list[DevicePoller]]:
+) -> tuple[dict[int, list[tuple[float, int, list[Sample]]]], list[DevicePoller]]:
     pool = BusPool()
-    got: dict[int, list[tuple[float, list[Sample]]]] = defaultdict(list)
+    got: dict[int, list[tuple[float, int, list[Sample]]]] = defaultdict(list)
     pollers = []
+    by_address: dict[int, DevicePoller] = {}
     loop = asyncio.get_running_loop()
     for address in addresses:
         config = ReferenceModbusConfig(
@@ -165,21 +166,22 @@ async def run_pollers(
 
         def sink_for(a: int) -> Any:
             async def sink(samples: list[Sample]) -> None:
-                got[a].append((loop.time(), samples))
+                # The tick this poll belongs to: polls so far plus the ticks skipped before it.
+                tick = len(got[a]) + by_address[a].health.missed_ticks
+                got[a].append((loop.time(), tick, samples))
 
             return sink
 
-        pollers.append(
-            DevicePoller(
-                "bench",
-                f"logger-{address}",
-                driver,
-                BINDINGS,
-                interval_s,
-                sink_for(address),
-                policy=PollPolicy(retries=retries),
-            )
+        by_address[address] = DevicePoller(
+            "bench",
+            f"logger-{address}",
+            driver,
+            BINDINGS,
+            interval_s,
+            sink_for(address),
+            policy=PollPolicy(retries=retries),
         )
+        pollers.append(by_address[address])
     t0 = loop.time()
     tasks = [asyncio.create_task(p.run()) for p in pollers]
     await asyncio.sleep(seconds)
@@ -188,7 +190,7 @@ async def run_pollers(
     await asyncio.gather(*tasks, return_exceptions=True)
     pool.close()
     for a in got:
-        got[a] = [(t - t0, s) for t, s in got[a]]
+        got[a] = [(t - t0, tick, s) for t, tick, s in got[a]]
     return got, pollers
 
 
@@ -209,11 +211,13 @@ def dead_peer(seconds: float) -> dict[str, float]:
         polls = got[address]
         ticks = int(seconds / interval_s)
         scheduled += ticks
-        # poll k is due at k * interval; on time if it completed before tick k + 1
+        # the poll of tick k is due at k * interval; on time if it completed before tick k + 1
         on_time += sum(
             1
-            for k, (t, samples) in enumerate(polls[:ticks])
-            if t < (k + 1) * interval_s and all(s.quality is Quality.GOOD for s in samples)
+            for t, k, samples in polls
+            if k < ticks
+            and t < (k + 1) * interval_s
+            and all(s.quality is Quality.GOOD for s in samples)
         )
     dead = next(p for p in pollers if p.device_id == "logger-8")
     return {
@@ -263,7 +267,7 @@ def faults(seconds: float) -> dict[str, float]:
         truthful[unit].add(value)
     good = corrupt = missing = 0
     for address, polls in got.items():
-        for _, samples in polls:
+        for _, _, samples in polls:
             for s in samples:
                 if s.channel_id != "t1":
                     continue
