@@ -9,8 +9,11 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+from loggerd_sim.ascii_server import AsciiPtyServer
+from loggerd_sim.chamber import Chamber
 from loggerd_sim.host import SimOptions, SimulatorHost
-from loggerd_sim.logger import ManualClock
+from loggerd_sim.logger import LoggerSettings, ManualClock, SimulatedLogger
+from loggerd_sim.profile import builtin_profile
 
 # In CI the property tests run a fixed sequence of examples (a failure there is reproducible
 # and never a matter of luck); developers' runs keep exploring new ones.
@@ -64,3 +67,21 @@ async def sim(manual_clock: ManualClock) -> AsyncIterator[SimulatorHost]:
         yield host
     finally:
         await host.stop()
+
+
+@pytest.fixture
+def ascii_logger(manual_clock: ManualClock) -> SimulatedLogger:
+    """One simulated logger (8 channels, 10 s interval) on a manual clock."""
+    chamber = Chamber(builtin_profile(), channel_count=8, seed=7)
+    return SimulatedLogger(chamber, manual_clock, LoggerSettings(interval_s=10))
+
+
+@pytest.fixture
+async def ascii_server(ascii_logger: SimulatedLogger) -> AsyncIterator[AsciiPtyServer]:
+    """That logger's RS-232 ASCII protocol on a pty."""
+    srv = AsciiPtyServer(ascii_logger)
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -21,9 +21,7 @@ from loggerd_drivers.reference_ascii import (
 from loggerd_protocol import ascii as asc
 from loggerd_protocol.definition import reference_logger
 from loggerd_sim.ascii_server import AsciiPtyServer
-from loggerd_sim.chamber import Chamber
-from loggerd_sim.logger import LoggerSettings, ManualClock, SimulatedLogger
-from loggerd_sim.profile import builtin_profile
+from loggerd_sim.logger import ManualClock, SimulatedLogger
 
 DEFN = reference_logger()
 HUNDREDTH = 0.005 + 1e-9  # the protocol's two decimals, rounded to the nearest
@@ -36,24 +34,8 @@ async def call(fn: Callable[..., T], *args: Any) -> T:
 
 
 @pytest.fixture
-def logger(manual_clock: ManualClock) -> SimulatedLogger:
-    chamber = Chamber(builtin_profile(), channel_count=8, seed=7)
-    return SimulatedLogger(chamber, manual_clock, LoggerSettings(interval_s=10))
-
-
-@pytest.fixture
-async def server(logger: SimulatedLogger) -> AsyncIterator[AsciiPtyServer]:
-    srv = AsciiPtyServer(logger)
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
-
-
-@pytest.fixture
-def driver(server: AsciiPtyServer) -> Iterator[ReferenceAsciiDriver]:
-    d = ReferenceAsciiDriver(ReferenceAsciiConfig(url=server.path, timeout_s=1.0))
+def driver(ascii_server: AsciiPtyServer) -> Iterator[ReferenceAsciiDriver]:
+    d = ReferenceAsciiDriver(ReferenceAsciiConfig(url=ascii_server.path, timeout_s=1.0))
     try:
         yield d
     finally:
@@ -75,26 +57,26 @@ def test_the_driver_is_registered_and_speaks_9600_8n1() -> None:
 
 
 async def test_identity(
-    driver: ReferenceAsciiDriver, server: AsciiPtyServer, logger: SimulatedLogger
+    driver: ReferenceAsciiDriver, ascii_server: AsciiPtyServer, ascii_logger: SimulatedLogger
 ) -> None:
-    server.continuous = True  # left running by someone: open() stops it
+    ascii_server.continuous = True  # left running by someone: open() stops it
     info = await call(driver.open)
     assert info.model == "RL-1600"
-    assert info.serial_number == str(logger.settings.serial_number)
-    assert info.channel_count == logger.settings.channel_count
+    assert info.serial_number == str(ascii_logger.settings.serial_number)
+    assert info.channel_count == ascii_logger.settings.channel_count
     assert info.firmware_version == "1.2"
     assert info.calibration_date == "20260115"
-    assert not server.continuous
+    assert not ascii_server.continuous
 
 
 async def test_live_values_match_the_simulated_logger_at_two_decimals(
-    driver: ReferenceAsciiDriver, logger: SimulatedLogger, manual_clock: ManualClock
+    driver: ReferenceAsciiDriver, ascii_logger: SimulatedLogger, manual_clock: ManualClock
 ) -> None:
     manual_clock.advance(1800)  # half an hour into the cold-soak ramp
     await call(driver.open)
     readings = {r.point: r for r in await call(driver.read)}
-    truth = logger.point_values()
-    fitted = logger.settings.channel_count
+    truth = ascii_logger.point_values()
+    fitted = ascii_logger.settings.channel_count
     for i in range(1, 17):
         r = readings[f"temperature_{i}"]
         if i <= fitted:
@@ -109,9 +91,9 @@ async def test_live_values_match_the_simulated_logger_at_two_decimals(
 
 
 async def test_sensor_fault_is_flagged_not_zero(
-    driver: ReferenceAsciiDriver, logger: SimulatedLogger
+    driver: ReferenceAsciiDriver, ascii_logger: SimulatedLogger
 ) -> None:
-    logger.settings.sensor_faults["temperature_3"] = "open"
+    ascii_logger.settings.sensor_faults["temperature_3"] = "open"
     readings = {r.point: r for r in await call(driver.read)}
     bad = readings["temperature_3"]
     assert bad.quality is Quality.SENSOR_FAULT
@@ -120,14 +102,14 @@ async def test_sensor_fault_is_flagged_not_zero(
 
 
 async def test_a_value_outside_its_range_is_flagged_with_its_raw_value(
-    driver: ReferenceAsciiDriver, logger: SimulatedLogger, monkeypatch: pytest.MonkeyPatch
+    driver: ReferenceAsciiDriver, ascii_logger: SimulatedLogger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    measured = logger.point_values
+    measured = ascii_logger.point_values
 
     def hot_channel_5() -> dict[str, float]:
         return measured() | {"temperature_5": 181.25}
 
-    monkeypatch.setattr(logger, "point_values", hot_channel_5)
+    monkeypatch.setattr(ascii_logger, "point_values", hot_channel_5)
     readings = {r.point: r for r in await call(driver.read)}
     hot = readings["temperature_5"]
     assert hot.quality is Quality.OUT_OF_RANGE
@@ -147,14 +129,14 @@ def test_quality_rules() -> None:
 
 
 async def test_memory_dump_equals_the_loggers_memory(
-    driver: ReferenceAsciiDriver, logger: SimulatedLogger, manual_clock: ManualClock
+    driver: ReferenceAsciiDriver, ascii_logger: SimulatedLogger, manual_clock: ManualClock
 ) -> None:
-    logger.settings.sensor_faults["rh"] = "short"
+    ascii_logger.settings.sensor_faults["rh"] = "short"
     manual_clock.advance(125)  # records at 0, 10, …, 120 s: 13 records
     await call(driver.open)
     oldest, newest = await call(driver.memory_range)
     records = await call(driver.read_records, oldest, newest)
-    memory = list(logger.memory)
+    memory = list(ascii_logger.memory)
     assert (oldest, newest) == (1, 13) == (memory[0].sequence, memory[-1].sequence)
     assert len(records) == len(memory)
     for got, want in zip(records, memory, strict=True):
@@ -170,10 +152,10 @@ async def test_memory_dump_equals_the_loggers_memory(
 
 
 async def test_a_bad_checksum_is_a_protocol_error_naming_the_record(
-    driver: ReferenceAsciiDriver, server: AsciiPtyServer, manual_clock: ManualClock
+    driver: ReferenceAsciiDriver, ascii_server: AsciiPtyServer, manual_clock: ManualClock
 ) -> None:
     manual_clock.advance(60)
-    server.corrupt_next_checksum = True
+    ascii_server.corrupt_next_checksum = True
     with pytest.raises(ProtocolError, match=r"record 3: checksum .* b'REC 3,") as info:
         await call(driver.read_records, 3, 5)
     assert isinstance(info.value.__cause__, asc.ChecksumError)
@@ -182,10 +164,10 @@ async def test_a_bad_checksum_is_a_protocol_error_naming_the_record(
 
 
 async def test_a_logger_that_does_not_answer_is_a_link_error(
-    server: AsciiPtyServer,
+    ascii_server: AsciiPtyServer,
 ) -> None:
-    driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=server.path, timeout_s=0.2))
-    server.answering = False
+    driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=ascii_server.path, timeout_s=0.2))
+    ascii_server.answering = False
     try:
         with pytest.raises(NoReply, match=r"no reply to 'IDN\?' from .* within 0.2 s") as info:
             await call(driver.open)
@@ -195,10 +177,10 @@ async def test_a_logger_that_does_not_answer_is_a_link_error(
 
 
 async def test_a_logger_that_goes_away_is_a_link_error(
-    driver: ReferenceAsciiDriver, server: AsciiPtyServer
+    driver: ReferenceAsciiDriver, ascii_server: AsciiPtyServer
 ) -> None:
     await call(driver.open)
-    await server.stop()  # the pty is gone under the open port
+    await ascii_server.stop()  # the pty is gone under the open port
     with pytest.raises(LinkError):
         await call(driver.read)
     driver.close()
@@ -215,44 +197,44 @@ async def test_missing_serial_port_is_a_link_error(tmp_path) -> None:  # type: i
 
 async def test_continuous_output_between_commands_is_not_taken_for_a_reply(
     driver: ReferenceAsciiDriver,
-    server: AsciiPtyServer,
-    logger: SimulatedLogger,
+    ascii_server: AsciiPtyServer,
+    ascii_logger: SimulatedLogger,
     manual_clock: ManualClock,
 ) -> None:
     await call(driver.open)
     assert await call(driver.transact, asc.ContCommand(True)) == [asc.OkReply()]
     manual_clock.advance(30)
-    server.pump()  # records at 10, 20 and 30 s go out as VAL lines, unasked
+    ascii_server.pump()  # records at 10, 20 and 30 s go out as VAL lines, unasked
     manual_clock.advance(5)
     # READ? is answered by a VAL line too: only throwing away what came unasked tells them apart.
     readings = {r.point: r.value for r in await call(driver.read)}
-    truth, stale = logger.point_values(), logger.memory[-1].values
+    truth, stale = ascii_logger.point_values(), ascii_logger.memory[-1].values
     assert same(readings["temperature_1"], truth["temperature_1"])
     assert not same(readings["temperature_1"], stale["temperature_1"], 0.01)
-    server.pump()  # nothing new: the next record falls due at 40 s
+    ascii_server.pump()  # nothing new: the next record falls due at 40 s
     manual_clock.advance(10)
-    server.pump()
+    ascii_server.pump()
     assert await call(driver.memory_range) == (1, 5)
 
     # A line that is not the reply, arriving between a command and its reply, is skipped.
     val = asc.encode_reply(asc.ValReply(1, 0, stale))
-    server.before_next_reply += [val, b"OK\r\n"]
+    ascii_server.before_next_reply += [val, b"OK\r\n"]
     assert await call(driver.memory_range) == (1, 5)
-    server.before_next_reply += [val]
+    ascii_server.before_next_reply += [val]
     assert [r.sequence for r in await call(driver.read_records, 2, 4)] == [2, 3, 4]
 
 
 async def test_a_line_of_garbage_is_a_protocol_error(
-    driver: ReferenceAsciiDriver, server: AsciiPtyServer
+    driver: ReferenceAsciiDriver, ascii_server: AsciiPtyServer
 ) -> None:
-    server.before_next_reply.append(b"#$%!\r\n")
+    ascii_server.before_next_reply.append(b"#$%!\r\n")
     with pytest.raises(ProtocolError, match="unknown reply keyword"):
         await call(driver.memory_range)
     assert await call(driver.memory_range) == (1, 1)
 
 
 async def test_err_replies_are_device_errors_with_the_ascii_code(
-    driver: ReferenceAsciiDriver, server: AsciiPtyServer, manual_clock: ManualClock
+    driver: ReferenceAsciiDriver, ascii_server: AsciiPtyServer, manual_clock: ManualClock
 ) -> None:
     manual_clock.advance(20)  # records 1 … 3
     with pytest.raises(AsciiDeviceError, match="ERR 2 bad argument to 'INTV 0'") as info:
@@ -266,7 +248,7 @@ async def test_err_replies_are_device_errors_with_the_ascii_code(
         await call(driver.read_records, 3, 2)
     assert info.value.code == 2
 
-    server.busy_replies = 1
+    ascii_server.busy_replies = 1
     with pytest.raises(AsciiDeviceError) as info:
         await call(driver.read)
     assert info.value.code == 4 and info.value.busy
@@ -274,7 +256,7 @@ async def test_err_replies_are_device_errors_with_the_ascii_code(
 
 
 async def test_busy_logger_is_retried_by_acquisition(
-    server: AsciiPtyServer, driver: ReferenceAsciiDriver
+    ascii_server: AsciiPtyServer, driver: ReferenceAsciiDriver
 ) -> None:
     from loggerd.acquisition import ChannelBinding, DevicePoller, PollPolicy
     from loggerd.samples import Sample
@@ -294,7 +276,7 @@ async def test_busy_logger_is_retried_by_acquisition(
         policy=PollPolicy(retries=1, busy_retry_delay_s=0.001),
     )
     await poller.poll_once()  # opens the device (IDN?, CONT 0)
-    server.busy_replies = 1  # the next command is answered ERR 4 busy
+    ascii_server.busy_replies = 1  # the next command is answered ERR 4 busy
     await poller.poll_once()
     assert [s.quality for s in got] == [Quality.GOOD, Quality.GOOD]
     assert poller.health.retries == 1

@@ -12,9 +12,7 @@ import pytest
 
 from loggerd_protocol import ascii as asc
 from loggerd_sim.ascii_server import AsciiPtyServer
-from loggerd_sim.chamber import Chamber
-from loggerd_sim.logger import LoggerSettings, ManualClock, SimulatedLogger
-from loggerd_sim.profile import builtin_profile
+from loggerd_sim.logger import ManualClock, SimulatedLogger
 
 REPLY_TIMEOUT_S = 2.0
 
@@ -54,24 +52,8 @@ class Terminal:
 
 
 @pytest.fixture
-def logger(manual_clock: ManualClock) -> SimulatedLogger:
-    chamber = Chamber(builtin_profile(), channel_count=8, seed=7)
-    return SimulatedLogger(chamber, manual_clock, LoggerSettings(interval_s=10))
-
-
-@pytest.fixture
-async def server(logger: SimulatedLogger) -> AsyncIterator[AsciiPtyServer]:
-    srv = AsciiPtyServer(logger)
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
-
-
-@pytest.fixture
-async def term(server: AsciiPtyServer) -> AsyncIterator[Terminal]:
-    t = Terminal(server.path)
+async def term(ascii_server: AsciiPtyServer) -> AsyncIterator[Terminal]:
+    t = Terminal(ascii_server.path)
     try:
         yield t
     finally:
@@ -84,8 +66,8 @@ def val(line: str) -> asc.ValReply:
     return reply
 
 
-async def test_identity_in_any_case(term: Terminal, logger: SimulatedLogger) -> None:
-    s = logger.settings
+async def test_identity_in_any_case(term: Terminal, ascii_logger: SimulatedLogger) -> None:
+    s = ascii_logger.settings
     expected = f"IDN RL-1600,1.2,{s.serial_number},{s.channel_count},{s.calibration_date}"
     assert await term.ask("IDN?") == expected
     assert await term.ask("idn?") == expected
@@ -94,14 +76,14 @@ async def test_identity_in_any_case(term: Terminal, logger: SimulatedLogger) -> 
 
 
 async def test_read_gives_the_live_values_at_two_decimals(
-    term: Terminal, logger: SimulatedLogger, manual_clock: ManualClock
+    term: Terminal, ascii_logger: SimulatedLogger, manual_clock: ManualClock
 ) -> None:
-    logger.settings.sensor_faults["temperature_2"] = "short"
+    ascii_logger.settings.sensor_faults["temperature_2"] = "short"
     manual_clock.advance(600)
     reply = val(await term.ask("READ?"))
-    assert reply.epoch_s == int(logger.logger_time_s())
-    assert reply.device_status == logger.device_status()
-    for point, want in logger.point_values().items():
+    assert reply.epoch_s == int(ascii_logger.logger_time_s())
+    assert reply.device_status == ascii_logger.device_status()
+    for point, want in ascii_logger.point_values().items():
         got = reply.values[point]
         assert (math.isnan(got) and math.isnan(want)) or abs(got - want) <= 0.005, point
     assert math.isnan(reply.values["temperature_2"])
@@ -129,42 +111,42 @@ async def test_errors(term: Terminal, command: str, reply: str) -> None:
     assert await term.ask(command) == reply
 
 
-async def test_a_blank_line_is_no_command(term: Terminal, server: AsciiPtyServer) -> None:
+async def test_a_blank_line_is_no_command(term: Terminal, ascii_server: AsciiPtyServer) -> None:
     term.send("")
     await term.nothing_more()
-    assert server.commands == 1
+    assert ascii_server.commands == 1
 
 
 async def test_settings_change_the_logger(
-    term: Terminal, logger: SimulatedLogger, manual_clock: ManualClock
+    term: Terminal, ascii_logger: SimulatedLogger, manual_clock: ManualClock
 ) -> None:
     assert await term.ask("INTV?") == "INTV 10"
     assert await term.ask("INTV 30") == "OK"
     assert await term.ask("INTV?") == "INTV 30"
-    assert logger.settings.interval_s == 30
+    assert ascii_logger.settings.interval_s == 30
 
-    logger.settings.clock_set = False
+    ascii_logger.settings.clock_set = False
     assert await term.ask("TIME 1700000500") == "OK"
     assert await term.ask("TIME?") == "TIME 1700000500"
-    assert logger.settings.clock_set
+    assert ascii_logger.settings.clock_set
     manual_clock.advance(7)
     assert await term.ask("TIME?") == "TIME 1700000507"
 
     assert await term.ask("LOG 0") == "OK"
-    assert not logger.settings.logging
+    assert not ascii_logger.settings.logging
     assert await term.ask("LOG 1") == "OK"
-    assert logger.settings.logging
+    assert ascii_logger.settings.logging
 
 
 async def test_dump_sends_the_memory_with_checksums(
-    term: Terminal, logger: SimulatedLogger, manual_clock: ManualClock
+    term: Terminal, ascii_logger: SimulatedLogger, manual_clock: ManualClock
 ) -> None:
     manual_clock.advance(125)  # records at 0, 10, …, 120 s
     assert await term.ask("MEM?") == "MEM 1,13,100000"
     term.send("DUMP 3 13")
     got = [asc.decode_reply((await term.line()).encode("ascii")) for _ in range(12)]
     assert got[-1] == asc.EndReply(11)
-    for reply, want in zip(got[:-1], list(logger.memory)[2:], strict=True):
+    for reply, want in zip(got[:-1], list(ascii_logger.memory)[2:], strict=True):
         assert isinstance(reply, asc.RecReply)
         assert reply.record.sequence == want.sequence
         assert reply.record.timestamp == want.timestamp
@@ -175,10 +157,10 @@ async def test_dump_sends_the_memory_with_checksums(
 
 
 async def test_a_corrupted_checksum_hook_breaks_one_line_only(
-    term: Terminal, server: AsciiPtyServer, manual_clock: ManualClock
+    term: Terminal, ascii_server: AsciiPtyServer, manual_clock: ManualClock
 ) -> None:
     manual_clock.advance(20)
-    server.corrupt_next_checksum = True
+    ascii_server.corrupt_next_checksum = True
     term.send("DUMP 1 3")
     lines = [(await term.line()).encode("ascii") for _ in range(4)]
     with pytest.raises(asc.ChecksumError) as info:
@@ -189,25 +171,28 @@ async def test_a_corrupted_checksum_hook_breaks_one_line_only(
 
 
 async def test_continuous_output_follows_the_simulated_logging_interval(
-    term: Terminal, server: AsciiPtyServer, logger: SimulatedLogger, manual_clock: ManualClock
+    term: Terminal,
+    ascii_server: AsciiPtyServer,
+    ascii_logger: SimulatedLogger,
+    manual_clock: ManualClock,
 ) -> None:
     assert await term.ask("CONT 1") == "OK"  # at t = 0: record 1 has just been taken
     manual_clock.advance(35)
-    server.pump()
+    ascii_server.pump()
     pushed = [val(await term.line()) for _ in range(3)]
-    records = list(logger.memory)[1:4]  # taken at 10, 20 and 30 s
+    records = list(ascii_logger.memory)[1:4]  # taken at 10, 20 and 30 s
     assert [v.epoch_s for v in pushed] == [r.timestamp for r in records]
     assert [v.epoch_s - pushed[0].epoch_s for v in pushed] == [0, 10, 20]
     for v, r in zip(pushed, records, strict=True):
         assert v.values["temperature_1"] == pytest.approx(r.values["temperature_1"], abs=0.005)
     await term.nothing_more()
 
-    server.pump()  # nothing new has fallen due
+    ascii_server.pump()  # nothing new has fallen due
     await term.nothing_more()
 
     assert await term.ask("CONT 0") == "OK"
     manual_clock.advance(60)
-    server.pump()
+    ascii_server.pump()
     await term.nothing_more()
 
 
@@ -222,49 +207,52 @@ async def test_lines_that_fell_due_unseen_follow_the_next_reply(
 
 
 async def test_continuous_output_while_logging_is_off_sends_live_values(
-    term: Terminal, server: AsciiPtyServer, logger: SimulatedLogger, manual_clock: ManualClock
+    term: Terminal,
+    ascii_server: AsciiPtyServer,
+    ascii_logger: SimulatedLogger,
+    manual_clock: ManualClock,
 ) -> None:
     assert await term.ask("LOG 0") == "OK"
     assert await term.ask("CONT 1") == "OK"
     manual_clock.advance(9)
-    server.pump()
+    ascii_server.pump()
     await term.nothing_more()
     manual_clock.advance(16)  # 25 s: two intervals passed, but the past is not on record
-    server.pump()
-    assert val(await term.line()).epoch_s == int(logger.logger_time_s())
+    ascii_server.pump()
+    assert val(await term.line()).epoch_s == int(ascii_logger.logger_time_s())
     await term.nothing_more()
 
 
 async def test_the_server_wakes_by_itself_when_asked_to(
-    logger: SimulatedLogger, manual_clock: ManualClock
+    ascii_logger: SimulatedLogger, manual_clock: ManualClock
 ) -> None:
-    server = AsciiPtyServer(logger, wake_every_s=0.01)
-    await server.start()
-    term = Terminal(server.path)
+    ascii_server = AsciiPtyServer(ascii_logger, wake_every_s=0.01)
+    await ascii_server.start()
+    term = Terminal(ascii_server.path)
     try:
         assert await term.ask("CONT 1") == "OK"
         manual_clock.advance(10)
-        assert val(await term.line()).epoch_s == logger.memory[-1].timestamp
+        assert val(await term.line()).epoch_s == ascii_logger.memory[-1].timestamp
     finally:
         term.close()
-        await server.stop()
+        await ascii_server.stop()
 
 
 async def test_an_unanswering_logger_counts_commands_but_says_nothing(
-    term: Terminal, server: AsciiPtyServer
+    term: Terminal, ascii_server: AsciiPtyServer
 ) -> None:
-    server.answering = False
+    ascii_server.answering = False
     term.send("IDN?")
     with pytest.raises(TimeoutError):
         await term.line(timeout_s=0.3)
-    assert server.commands == 1
-    server.answering = True
+    assert ascii_server.commands == 1
+    ascii_server.answering = True
     await term.nothing_more()
 
 
-async def test_busy_and_stray_lines_hooks(term: Terminal, server: AsciiPtyServer) -> None:
-    server.busy_replies = 1
+async def test_busy_and_stray_lines_hooks(term: Terminal, ascii_server: AsciiPtyServer) -> None:
+    ascii_server.busy_replies = 1
     assert await term.ask("MEM?") == "ERR 4 busy"
-    server.before_next_reply.append(b"OK\r\n")
+    ascii_server.before_next_reply.append(b"OK\r\n")
     assert await term.ask("MEM?") == "OK"
     assert (await term.line()).startswith("MEM ")
