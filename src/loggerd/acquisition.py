@@ -10,9 +10,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from .backfill import ClockPolicy, Emit, Ledger, MemoryFollower
 from .bus import BusPool
 from .config import ChamberConfig, driver_settings
-from .driver import DeviceInfo, Driver
+from .driver import DeviceInfo, Driver, MemoryDriver
 from .errors import DeviceException, DriverError, LinkError, NoReply, ProtocolError
 from .plugins import load_driver
 from .samples import Quality, Reading, Sample, TimeSource
@@ -97,6 +98,9 @@ class DevicePoller:
         sink: Sink,
         now_us: Callable[[], int] = utc_now_us,
         policy: PollPolicy | None = None,
+        follower: MemoryFollower | None = None,
+        live_sink: Sink | None = None,
+        backfill_duty: float = 0.5,
     ) -> None:
         self.chamber_id = chamber_id
         self.device_id = device_id
@@ -107,7 +111,13 @@ class DevicePoller:
         self.now_us = now_us
         self.policy = policy or PollPolicy()
         self.health = DeviceHealth()
+        # A logger with a memory of its own: its records are the history (the follower reads
+        # them into `sink`) and live reads go to `live_sink`, the live view only.
+        self.follower = follower
+        self.live_sink = live_sink
+        self.backfill_duty = backfill_duty
         self._opened = False
+        self._reopened = False
         self._backoff_s = 0.0
         self._quarantine_until = 0.0  # on the monotonic clock
         self._group_every: dict[str, int] = {
@@ -137,9 +147,11 @@ class DevicePoller:
         finally:
             # A read in its worker thread does not stop when we are cancelled: let it finish
             # (it is bounded by the device timeout) before the line is closed under it.
-            if self._inflight is not None and not self._inflight.done():
-                with contextlib.suppress(Exception):
-                    await self._inflight
+            follower_call = self.follower.inflight if self.follower is not None else None
+            for inflight in (self._inflight, follower_call):
+                if inflight is not None and not inflight.done():
+                    with contextlib.suppress(Exception):
+                        await inflight
             await asyncio.to_thread(self._close)
 
     def _close(self) -> None:
@@ -160,6 +172,7 @@ class DevicePoller:
                 if not self._opened:
                     self.health.info = self.driver.open()
                     self._opened = True
+                    self._reopened = True
                 before = self.now_us()
                 readings = self.driver.read(groups)
                 after = self.now_us()
@@ -201,9 +214,32 @@ class DevicePoller:
                 samples = self._failed(started, ProtocolError(f"driver error: {exc!r}"))
             else:
                 samples = self._succeeded(timestamp_us, readings, groups)
-        await self.sink(samples)
+        await (self.live_sink or self.sink)(samples)
+        if self.follower is not None and self.health.state == "ok":
+            await self._follow(started)
         self.polls += 1  # completed polls: their samples have been handed on
         return samples
+
+    async def _follow(self, started_us: int) -> None:
+        """Read what is new in the logger's memory, in what is left of this tick's share."""
+        assert self.follower is not None
+        if self._reopened:
+            self._reopened = False
+            self.follower.connected()
+        used_s = (self.now_us() - started_us) / 1e6
+        budget_s = max(0.0, self.interval_s * self.backfill_duty - used_s)
+        try:
+            await self.follower.step(budget_s)
+        except DriverError as exc:
+            kind = type(exc).__name__
+            self.health.errors_by_kind[kind] = self.health.errors_by_kind.get(kind, 0) + 1
+            self.follower.health.last_error = str(exc)
+            if isinstance(exc, LinkError):
+                self._opened = False  # reconnect, and check the clock again
+            log.warning("%s/%s: reading its memory: %s", self.chamber_id, self.device_id, exc)
+        except Exception as exc:
+            self.follower.health.last_error = repr(exc)
+            log.exception("%s/%s: reading its memory failed", self.chamber_id, self.device_id)
 
     def _succeeded(
         self, timestamp_us: int, readings: list[Reading], groups: frozenset[str] | None
@@ -288,7 +324,14 @@ class DevicePoller:
 class Acquisition:
     """Every device of every chamber: builds the drivers and pollers and starts them."""
 
-    def __init__(self, chambers: Sequence[ChamberConfig], sink: Sink) -> None:
+    def __init__(
+        self,
+        chambers: Sequence[ChamberConfig],
+        sink: Sink,
+        live_sink: Sink | None = None,
+        emit: Emit | None = None,
+        ledger: Ledger | None = None,
+    ) -> None:
         self.buses = BusPool()
         self.pollers: list[DevicePoller] = []
         self.channels: list[ChannelInfo] = []
@@ -312,6 +355,29 @@ class Acquisition:
                         )
                     )
                     bindings.append(ChannelBinding(ch.id, ch.point))
+                follower = None
+                if (
+                    isinstance(driver, MemoryDriver)
+                    and device.history == "memory"
+                    and emit is not None
+                    and ledger is not None
+                    and bindings
+                ):
+                    follower = MemoryFollower(
+                        chamber.id,
+                        device.id,
+                        driver,
+                        [(b.point, b.channel_id) for b in bindings],
+                        sink,
+                        emit,
+                        ledger,
+                        utc_now_us,
+                        ClockPolicy(
+                            device.clock_offset_limit_s,
+                            device.clock_drift_limit_ppm,
+                            device.clock_check_interval_s,
+                        ),
+                    )
                 self.pollers.append(
                     DevicePoller(
                         chamber.id,
@@ -326,6 +392,9 @@ class Acquisition:
                             backoff_initial_s=device.backoff_initial_s,
                             backoff_max_s=device.backoff_max_s,
                         ),
+                        follower=follower,
+                        live_sink=live_sink if follower is not None else None,
+                        backfill_duty=device.backfill_duty,
                     )
                 )
 

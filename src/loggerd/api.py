@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__
 from .daemon import Daemon
+from .events import EventKind
 from .export import MEDIA_TYPES, export_chunks, iso
 from .history import Series, downsample
 from .store import ChannelMeta, StoreError
@@ -129,6 +130,11 @@ class PointOut(BaseModel):
     quality: str | None = None
     time_source: str | None = None
     sequence: int | None = None
+    logger_time: str | None = Field(
+        default=None,
+        description="A logger record's own, uncorrected time (ISO 8601); timestamp is it "
+        "corrected by the clock offset measured against the host",
+    )
     uncertainty: float | None = Field(default=None, description="Expanded (k = 2), in the unit")
     calibration_version: int | None = None
     method: str | None = None
@@ -169,10 +175,16 @@ class DeviceHealthOut(BaseModel):
 
 
 class WriterHealthOut(BaseModel):
-    queued: int = Field(description="Queue depth: samples accepted and not yet in the store")
-    capacity: int = Field(description="Queue depth at which acquisition is made to wait")
+    state: Literal["ok", "degraded"]
+    reason: str | None = Field(description="Why degraded, and what to do")
+    queued: int = Field(description="Samples accepted and not yet in the store")
+    spooled: int = Field(description="Of those, samples safe in the spool on local disk")
+    held: int = Field(description="Of those, samples in memory only (the spool refused them)")
+    spool_bytes: int | None
+    capacity: int = Field(description="Samples held in memory at which acquisition waits")
     written: int
     duplicates: int
+    conflicts: int = Field(description="Logger records read again with another value")
     expired: int
     failed_flushes: int
     lag_s: float | None = Field(description="Age of the oldest sample not yet in the store")
@@ -187,8 +199,38 @@ class StoreHealthOut(BaseModel):
     schema_: str | None = Field(alias="schema")
 
 
+class EventOut(BaseModel):
+    time: str = Field(description="ISO 8601, UTC")
+    chamber_id: str | None
+    device_id: str | None
+    kind: str
+    severity: Literal["info", "warning", "error"]
+    message: str
+    details: dict[str, Any]
+
+
+class EventsOut(BaseModel):
+    events: list[EventOut] = Field(description="Newest first")
+
+
+class GapOut(BaseModel):
+    chamber_id: str
+    device_id: str
+    first_sequence: int
+    last_sequence: int
+    records: int = Field(description="Logger records lost for good")
+    start: str | None = Field(description="Time of the last record kept before the gap")
+    end: str | None = Field(description="Time of the first record kept after it")
+    detected: str
+
+
+class GapsOut(BaseModel):
+    gaps: list[GapOut]
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
+    reasons: list[str] = Field(description="Why degraded: one line per cause")
     version: str
     devices: list[DeviceHealthOut]
     writer: WriterHealthOut
@@ -232,29 +274,46 @@ def create_app(daemon: Daemon) -> FastAPI:
     async def health() -> HealthOut:
         devices = []
         drivers = {d.id: d.driver for c in config.chambers for d in c.devices}
+        reasons = []
         for p in daemon.pollers:
+            fields = _fields(p.health)
+            if p.follower is not None:
+                b = p.follower.health
+                fields["backfill"] = {**_fields(b), "progress": b.progress}
             devices.append(
                 DeviceHealthOut.model_validate(
                     {
                         "chamber_id": p.chamber_id,
                         "device_id": p.device_id,
                         "driver": drivers[p.device_id],
-                        **_fields(p.health),
+                        **fields,
                     }
                 )
             )
+            if p.health.state in ("error", "offline"):
+                reasons.append(
+                    f"{p.chamber_id}/{p.device_id} is {p.health.state}: {p.health.last_error}"
+                )
         w = daemon.writer.health()
-        degraded = w.last_error is not None or any(d.state in ("error", "offline") for d in devices)
+        if w.reason is not None:
+            reasons.append(w.reason)
         store = daemon.store
         return HealthOut(
-            status="degraded" if degraded else "ok",
+            status="degraded" if reasons else "ok",
+            reasons=reasons,
             version=__version__,
             devices=devices,
             writer=WriterHealthOut(
+                state="ok" if w.state == "ok" else "degraded",
+                reason=w.reason,
                 queued=w.queued,
+                spooled=w.spooled,
+                held=w.held,
+                spool_bytes=w.spool_bytes,
                 capacity=w.capacity,
                 written=w.written,
                 duplicates=w.duplicates,
+                conflicts=w.conflicts,
                 expired=w.expired,
                 failed_flushes=w.failed_flushes,
                 lag_s=w.oldest_pending_age_s,
@@ -267,6 +326,60 @@ def create_app(daemon: Daemon) -> FastAPI:
             store=StoreHealthOut.model_validate(
                 {"engine": store.engine_name, "url": store.url, "schema": store.schema}
             ),
+        )
+
+    @app.get("/api/v1/events", response_model=EventsOut)
+    def events(
+        chamber: Annotated[str | None, Query(description="Only this chamber's events")] = None,
+        kind: Annotated[list[str] | None, Query(description="Repeat for several kinds")] = None,
+        start: Annotated[str | None, Query(description="ISO 8601 (UTC when no offset)")] = None,
+        end: Annotated[str | None, Query(description="ISO 8601 (UTC when no offset)")] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> EventsOut:
+        known = {k.value for k in EventKind}
+        for k in kind or []:
+            if k not in known:
+                raise HTTPException(
+                    422, f"kind={k!r} is not an event kind; kinds: {', '.join(sorted(known))}"
+                )
+        far = datetime(1970, 1, 1, tzinfo=UTC)
+        start_us = (
+            None if start is None else int(_parse_time("start", start, far).timestamp() * 1e6)
+        )
+        end_us = None if end is None else int(_parse_time("end", end, far).timestamp() * 1e6)
+        found = daemon.store.events(chamber, start_us, end_us, kind or (), limit)
+        return EventsOut(
+            events=[
+                EventOut(
+                    time=iso(e.utc_us),
+                    chamber_id=e.chamber_id or None,
+                    device_id=e.device_id or None,
+                    kind=e.kind.value,
+                    severity=e.severity.value,
+                    message=e.message,
+                    details=e.details,
+                )
+                for e in found
+            ]
+        )
+
+    @app.get("/api/v1/chambers/{chamber_id}/gaps", response_model=GapsOut)
+    def gaps(chamber_id: str) -> GapsOut:
+        channels_or_404(chamber_id, None)
+        return GapsOut(
+            gaps=[
+                GapOut(
+                    chamber_id=g.chamber_id,
+                    device_id=g.device_id,
+                    first_sequence=g.first_sequence,
+                    last_sequence=g.last_sequence,
+                    records=g.records,
+                    start=None if g.start_us is None else iso(g.start_us),
+                    end=None if g.end_us is None else iso(g.end_us),
+                    detected=iso(g.detected_us),
+                )
+                for g in daemon.store.gaps(chamber_id)
+            ]
         )
 
     @app.get("/api/v1/chambers", response_model=ChambersOut)
@@ -479,6 +592,7 @@ def create_app(daemon: Daemon) -> FastAPI:
                 quality=s.quality.value,
                 time_source=s.time_source.value,
                 sequence=s.sequence,
+                logger_time=None if s.logger_time_us is None else iso(s.logger_time_us),
                 uncertainty=s.uncertainty,
                 calibration_version=s.calibration_version,
                 method=s.method,

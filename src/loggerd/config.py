@@ -89,6 +89,25 @@ class DeviceConfig(BaseModel):
     )
     backoff_initial_s: float = Field(default=5.0, gt=0, le=86400)
     backoff_max_s: float = Field(default=300.0, gt=0, le=86400)
+    # Where the history of a logger with a memory of its own comes from. "memory": its records
+    # (logger-stamped, numbered; backfilled after any outage), live reads feed the live view.
+    # "polls": the live reads (host-stamped). Devices without a memory always use "polls".
+    history: Literal["memory", "polls"] = "memory"
+    backfill_duty: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="share of each poll interval a download of the logger's memory may take",
+    )
+    clock_offset_limit_s: float = Field(
+        default=2.0, gt=0, description="raise an event when the logger's clock is further off"
+    )
+    clock_drift_limit_ppm: float = Field(
+        default=100.0, gt=0, description="raise an event when the logger's clock drifts faster"
+    )
+    clock_check_interval_s: float = Field(
+        default=3600.0, gt=0, description="measure the clock again this often (and on connect)"
+    )
     channels: list[ChannelConfig] = Field(default_factory=list, alias="channel")
 
     def driver_settings(self) -> dict[str, Any]:
@@ -152,6 +171,13 @@ class StoreConfig(_Strict):
         default_factory=dict, description="per rollup tier; a tier not named is kept for ever"
     )
     prune_interval_s: float = Field(default=3600.0, gt=0, description="how often to prune")
+    # Every accepted sample is spooled on local disk before the store gets it, so nothing
+    # accepted is lost to a crash or a store outage. NORMAL survives a crash of loggerd; FULL
+    # also a power cut (the logger's memory covers that too, by backfill).
+    spool_synchronous: Literal["FULL", "NORMAL"] = "NORMAL"
+    spool_max_mb: float | None = Field(
+        default=None, gt=0, description="cap on the spool file; the disk's free space when absent"
+    )
 
     @model_validator(mode="after")
     def _retention_order(self) -> StoreConfig:

@@ -9,9 +9,11 @@ from dataclasses import replace
 
 from .acquisition import Acquisition, ChannelInfo
 from .config import DaemonConfig
+from .events import ClockCheck
 from .processing import UNIT_OF, build_processors
 from .ring import RingBuffer
-from .samples import Quality, Sample
+from .samples import Quality, Sample, TimeSource
+from .spool import SPOOL_FILE, Spool
 from .store import ChannelRow, DeviceRow, Retention, Store, StoreError, sqlite_url
 from .writer import Writer
 
@@ -34,21 +36,39 @@ class Daemon:
         self.ring = RingBuffer(config.ring_size)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = open_store(config)
+        self.spool: Spool | None = None
+        if acquire:
+            max_mb = config.store.spool_max_mb
+            self.spool = Spool(
+                config.data_dir / SPOOL_FILE,
+                config.store.spool_synchronous,
+                None if max_mb is None else int(max_mb * 1e6),
+            )
         self.writer = Writer(
             self.store,
             config.store.batch_size,
             config.store.flush_interval_s,
             config.store.max_queued,
+            spool=self.spool,
         )
         self.channels: dict[str, list[ChannelInfo]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.accepted = 0
         self.last_sample: dict[tuple[str, str], Sample] = {}
         self._accepted_changed: asyncio.Condition | None = None
-        self.acquisition = Acquisition(config.chambers if acquire else [], self._accept)
+        self.acquisition = Acquisition(
+            config.chambers if acquire else [],
+            self._accept,
+            live_sink=self._accept_live,
+            emit=self.writer.submit_log,
+            ledger=_StoreLedger(self),
+        )
         self.pollers = self.acquisition.pollers
-        # Calibration corrections and derived channels, per chamber (processing.py).
+        # Calibration corrections and derived channels, per chamber (processing.py). Records
+        # from loggers' memories are processed apart from live reads: a derived value must
+        # never combine a record of an hour ago with a live reading of now.
         self.processors = build_processors(config.chambers if acquire else [])
+        self.record_processors = build_processors(config.chambers if acquire else [])
         derived = [
             ChannelInfo(
                 chamber.id,
@@ -66,9 +86,16 @@ class Daemon:
             self.channels.setdefault(info.chamber_id, []).append(info)
             self.ring.add_channel(info.chamber_id, info.channel_id)
 
-    async def _accept(self, samples: list[Sample]) -> None:
+    async def _accept_live(self, samples: list[Sample]) -> None:
+        """A live read of a logger whose history comes from its memory: live view only."""
+        await self._accept(samples, store=False)
+
+    async def _accept(self, samples: list[Sample], store: bool = True) -> None:
         if samples:
-            processor = self.processors.get(samples[0].chamber_id)
+            logged = samples[0].time_source is TimeSource.LOGGER
+            processor = (self.record_processors if logged else self.processors).get(
+                samples[0].chamber_id
+            )
             if processor is not None:  # a poll's samples all belong to one chamber
                 try:
                     samples = processor.process(samples)
@@ -92,7 +119,8 @@ class Daemon:
             if last is None or s.timestamp_us >= last.timestamp_us:
                 self.last_sample[key] = s  # with what the ring does not keep (uncertainty…)
             self.ring.append(s)  # a backfilled sample older than the ring's newest: history only
-        await self.writer.submit(samples)
+        if store:
+            await self.writer.submit(samples)
         self.accepted += len(samples)
         if self._accepted_changed is not None:
             async with self._accepted_changed:
@@ -168,8 +196,29 @@ class Daemon:
         self._tasks.clear()
         await asyncio.to_thread(self.acquisition.close)
         await self.writer.stop()
+        if self.spool is not None:
+            self.spool.close()
         await asyncio.to_thread(self.store.close)
         log.info("acquisition stopped; %d samples written", self.writer.written)
+
+
+class _StoreLedger:
+    """Where a device's history ends, for backfill: from the store, which must be reachable."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    async def cursor(self, chamber_id: str, device_id: str) -> int | None:
+        channels = [
+            c.channel_id
+            for c in self.daemon.channels.get(chamber_id, [])
+            if c.device_id == device_id
+        ]
+        return await asyncio.to_thread(self.daemon.store.device_cursor, chamber_id, channels)
+
+    async def last_clock_check(self, chamber_id: str, device_id: str) -> ClockCheck | None:
+        checks = await asyncio.to_thread(self.daemon.store.clock_checks, chamber_id, device_id, 1)
+        return checks[0] if checks else None
 
 
 def open_store(config: DaemonConfig) -> Store:

@@ -78,3 +78,49 @@ class Driver(ABC):
     @property
     def description(self) -> str:
         return type(self).__name__
+
+
+@dataclass(frozen=True)
+class MemoryRange:
+    """What a logger's own memory holds: sequence numbers `oldest`..`newest` (both 0: empty)."""
+
+    oldest: int
+    newest: int
+    capacity: int  # records the ring memory holds before it overwrites the oldest
+
+
+@dataclass(frozen=True)
+class LoggedRecord:
+    """One record of a logger's own memory, as a driver hands it on."""
+
+    sequence: int  # the logger's record number: increases by 1 per record
+    logger_time_us: int  # the logger's clock when it took the record, UTC µs, uncorrected
+    readings: list[Reading]  # one per point, with the same quality rules as a live read
+
+
+class MemoryDriver(Driver):
+    """A device that keeps records in its own memory and has a clock of its own.
+
+    Backfill reads the records (from the last one stored, after any outage), and the daemon
+    reads the clock on every connect to measure its offset. The daemon never sets the clock;
+    `loggerd clock set` does, on a person's request.
+    """
+
+    clock_resolution_s: ClassVar[float] = 1.0  # the clock's step as read_clock() reports it
+
+    @abstractmethod
+    def memory_range(self) -> MemoryRange: ...
+
+    @abstractmethod
+    def read_records(self, first: int, count: int) -> list[LoggedRecord]:
+        """Up to `count` records from sequence `first` on, in order (fewer at the newest;
+        the driver may return fewer than asked, e.g. one transaction's worth)."""
+
+    @abstractmethod
+    def read_clock(self) -> float:
+        """The logger's clock, UTC epoch seconds, as it reads now (a whole second when
+        clock_resolution_s is 1)."""
+
+    @abstractmethod
+    def set_clock(self, utc_s: int) -> None:
+        """Set the logger's clock to `utc_s` (UTC epoch seconds)."""

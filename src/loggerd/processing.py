@@ -125,10 +125,20 @@ class ChamberProcessor:
                 out[i] = self._correct(out[i])
                 self._remember(out[i])
         derived = []
+        # A derived value is stamped like the samples it comes from: a logger record's derived
+        # values carry its clock, sequence number and clock correction.
+        newest = max(samples, key=lambda s: s.timestamp_us)
         for spec in self.derived:
             if spec.temperature_channel in by_channel or spec.rh_channel in by_channel:
-                sample = self._derive(spec, max(s.timestamp_us for s in samples))
+                sample = self._derive(spec, newest.timestamp_us)
                 if sample is not None:
+                    if newest.time_source is not TimeSource.HOST:
+                        sample = replace(
+                            sample,
+                            time_source=newest.time_source,
+                            sequence=newest.sequence,
+                            clock_offset_us=newest.clock_offset_us,
+                        )
                     derived.append(sample)
                     self._remember(sample)
                     self._cross_check(spec, sample, out, by_channel)

@@ -59,6 +59,9 @@ class Sample:
     calibration_version: int | None = None  # the certificate version that corrected value
     uncertainty: float | None = None  # expanded uncertainty (k = 2) of value, when known
     method: str | None = None  # how a derived value was computed (the formulation)
+    # For a logger-stamped sample, the clock offset (logger minus host) its timestamp was
+    # corrected by: the logger's own time was timestamp_us + clock_offset_us.
+    clock_offset_us: int | None = None
 
     @property
     def has_value(self) -> bool:

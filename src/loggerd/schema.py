@@ -20,6 +20,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -72,6 +73,9 @@ samples = Table(
     Column("calibration_version", Integer),  # the calibration applied to value, when known
     Column("uncertainty", Float(precision=53)),  # expanded (k = 2) uncertainty of value
     Column("method", String(32)),  # how a derived value was computed (its formulation)
+    # For a record from a logger's memory, the clock offset (logger minus host) its timestamp
+    # was corrected by: the logger's own time is ts_us + clock_offset_us, kept exactly.
+    Column("clock_offset_us", BigInteger),
     # One row per channel and instant, and per channel and logger record: a retried write or
     # an overlapping download of the logger's memory can never duplicate a sample.
     PrimaryKeyConstraint("channel_key", "ts_us", name="pk_samples"),
@@ -85,6 +89,50 @@ samples = Table(
     ),
     # Keyed on (channel, time) and nothing else: measured smaller and faster (FIELD-NOTES).
     sqlite_with_rowid=False,
+)
+
+
+# What happened besides measurements (events.py). Keyed so that writing one twice (a spool
+# drained again after a crash) leaves one row. "" stands for "no chamber" or "no device".
+events = Table(
+    "events",
+    metadata,
+    Column("utc_us", BigInteger, nullable=False),
+    Column("chamber_id", String(64), nullable=False),
+    Column("device_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("details", Text, nullable=False),  # JSON
+    PrimaryKeyConstraint("chamber_id", "device_id", "kind", "utc_us", name="pk_events"),
+    Index("ix_events_utc", "utc_us"),
+)
+
+# Spans of a logger's records lost for good (overwritten in its memory before being read).
+gaps = Table(
+    "gaps",
+    metadata,
+    Column("chamber_id", String(64), nullable=False),
+    Column("device_id", String(64), nullable=False),
+    Column("first_sequence", BigInteger, nullable=False),
+    Column("last_sequence", BigInteger, nullable=False),
+    Column("start_us", BigInteger),
+    Column("end_us", BigInteger),
+    Column("detected_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("chamber_id", "device_id", "first_sequence", name="pk_gaps"),
+)
+
+# Every measurement of a logger's clock against the host's.
+clock_checks = Table(
+    "clock_checks",
+    metadata,
+    Column("chamber_id", String(64), nullable=False),
+    Column("device_id", String(64), nullable=False),
+    Column("utc_us", BigInteger, nullable=False),
+    Column("offset_us", BigInteger, nullable=False),  # logger minus host
+    Column("uncertainty_us", BigInteger, nullable=False),
+    Column("rtt_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("chamber_id", "device_id", "utc_us", name="pk_clock_checks"),
 )
 
 

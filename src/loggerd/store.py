@@ -10,6 +10,8 @@ Unix epoch (BIGINT) on both engines.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
 import math
 import re
@@ -27,8 +29,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import rollups
+from . import rollups, schema
 from .errors import LoggerdError
+from .events import ClockCheck, Event, EventKind, Gap, Severity
 from .samples import VALUED_QUALITIES, Quality, Sample, TimeSource
 from .schema import TIERS, Tier, chambers, channels, devices, rollup_tables, samples
 
@@ -39,7 +42,7 @@ __all__ = ["ChannelMeta", "ChannelRow", "DeviceRow", "Retention", "Store", "Stor
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 SAMPLE_COLUMNS = (
     "channel_key, ts_us, value, raw_value, quality, time_source, sequence, calibration_version, "
-    "uncertainty, method"
+    "uncertainty, method, clock_offset_us"
 )
 COPY_SAMPLES = f"COPY samples ({SAMPLE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 COPY_TYPES = [
@@ -53,6 +56,7 @@ COPY_TYPES = [
     "int4",
     "float8",
     "varchar",
+    "int8",
 ]
 # Qualities whose value counts (in rollups too): see samples.VALUED_QUALITIES.
 _VALUED = frozenset(q.value for q in VALUED_QUALITIES)
@@ -79,6 +83,7 @@ Row = tuple[
     int | None,
     float | None,
     str | None,
+    int | None,
 ]
 
 
@@ -134,6 +139,14 @@ class StoredSample:
     calibration_version: int | None = None
     uncertainty: float | None = None
     method: str | None = None
+    clock_offset_us: int | None = None
+
+    @property
+    def logger_time_us(self) -> int | None:
+        """The logger's own, uncorrected, time of a logger-stamped sample."""
+        if self.clock_offset_us is None:
+            return None
+        return self.timestamp_us + self.clock_offset_us
 
 
 @dataclass(frozen=True)
@@ -145,10 +158,25 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class Conflict:
+    """A logger record read again whose value or time differs from the one stored: the stored
+    one is kept (it was read first) and the difference is raised as an event."""
+
+    chamber_id: str
+    channel_id: str
+    sequence: int
+    stored_raw_value: float | None
+    stored_logger_time_us: int | None
+    new_raw_value: float | None
+    new_logger_time_us: int | None
+
+
+@dataclass(frozen=True)
 class WriteResult:
     inserted: int  # new samples stored (and folded into the rollups)
     duplicates: int  # samples already stored (same channel and time, or same logger record)
     expired: int  # samples older than the raw retention: not stored
+    conflicts: tuple[Conflict, ...] = ()
 
 
 class _KeyMap(dict[tuple[str, str], int]):
@@ -169,6 +197,18 @@ _CHAMBER_ID = attrgetter("chamber_id")
 def _lock_id(chamber_id: str) -> int:
     """A chamber's advisory lock id (int4); a collision only makes two chambers take turns."""
     return zlib.crc32(chamber_id.encode()) - 2**31
+
+
+def _differs(stored: Row, new: Row) -> bool:
+    """Whether a logger record read again differs from the stored one: raw value or the
+    logger's own time (the correction may differ between readings, the record may not)."""
+    if (stored[3] is None) != (new[3] is None):
+        return True
+    if stored[3] is not None and new[3] is not None and stored[3] != new[3]:
+        return True
+    stored_time = None if stored[10] is None else stored[1] + stored[10]
+    new_time = None if new[10] is None else new[1] + new[10]
+    return stored_time != new_time
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -420,6 +460,7 @@ class Store:
                 s.calibration_version,
                 s.uncertainty if s.uncertainty is None or s.uncertainty == s.uncertainty else None,
                 s.method,
+                s.clock_offset_us,
             )
 
     def write(self, batch: Sequence[Sample]) -> WriteResult:
@@ -440,11 +481,16 @@ class Store:
             fairy = self.engine.raw_connection()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot connect to the store at {self.url}: {exc}") from exc
+        conflicts: list[tuple[Row, Row]] = []
         try:
             if self.is_sqlite:
-                kept, inserted = self._write_sqlite(fairy.driver_connection, batch, cutoff_us)
+                kept, inserted = self._write_sqlite(
+                    fairy.driver_connection, batch, cutoff_us, conflicts
+                )
             else:
-                kept, inserted = self._write_postgres(fairy.driver_connection, batch, cutoff_us)
+                kept, inserted = self._write_postgres(
+                    fairy.driver_connection, batch, cutoff_us, conflicts
+                )
         except dbapi.Error as exc:
             # On a dropped connection the rollback fails too: the error to report is the first.
             with contextlib.suppress(dbapi.Error):
@@ -452,17 +498,40 @@ class Store:
             raise StoreError(f"write of {len(batch)} samples to {self.url} failed: {exc}") from exc
         finally:
             fairy.close()
-        return WriteResult(inserted, kept - inserted, len(batch) - kept)
+        return WriteResult(
+            inserted, kept - inserted, len(batch) - kept, tuple(map(self._conflict, conflicts))
+        )
+
+    def _conflict(self, pair: tuple[Row, Row]) -> Conflict:
+        stored, new = pair
+        meta = self._by_key[new[0]]
+
+        def logger_time(r: Row) -> int | None:
+            return None if r[10] is None else r[1] + r[10]
+
+        return Conflict(
+            meta.chamber_id,
+            meta.channel_id,
+            new[6] or 0,
+            stored[3],
+            logger_time(stored),
+            new[3],
+            logger_time(new),
+        )
 
     def _write_sqlite(
-        self, conn: Any, batch: Sequence[Sample], cutoff_us: int | None
+        self,
+        conn: Any,
+        batch: Sequence[Sample],
+        cutoff_us: int | None,
+        conflicts: list[tuple[Row, Row]],
     ) -> tuple[int, int]:
         rows = list(self._rows(batch, cutoff_us))
         if not rows:
             return 0, 0
         kept = len(rows)
         cur = conn.cursor()
-        insert = f"INSERT INTO samples ({SAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        insert = f"INSERT INTO samples ({SAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         # IMMEDIATE: take the write lock now, so the duplicate check below sees every sample
         # and no other writer can slip in between check and insert.
         cur.execute("BEGIN IMMEDIATE")
@@ -472,7 +541,7 @@ class Store:
                 cur.executemany(insert, rows)
             except conn.IntegrityError:
                 cur.execute("ROLLBACK TO batch")
-                rows = self._new_only(cur, rows, "?")
+                rows = self._new_only(cur, rows, "?", conflicts)
                 cur.executemany(insert, rows)
             cur.execute("RELEASE batch")
             for tier, partials in self._partials(rows):
@@ -487,7 +556,11 @@ class Store:
         return kept, len(rows)
 
     def _write_postgres(
-        self, conn: Any, batch: Sequence[Sample], cutoff_us: int | None
+        self,
+        conn: Any,
+        batch: Sequence[Sample],
+        cutoff_us: int | None,
+        conflicts: list[tuple[Row, Row]],
     ) -> tuple[int, int]:
         import psycopg
 
@@ -517,7 +590,7 @@ class Store:
             except psycopg.errors.UniqueViolation:
                 sent.extend(pending)  # the server may stop reading before the end
                 cur.execute("ROLLBACK TO SAVEPOINT batch")
-                rows = self._new_only(cur, sent, "%s")
+                rows = self._new_only(cur, sent, "%s", conflicts)
                 self._copy(cur, rows, [])
                 partials = self._partials(rows)
             with conn.pipeline():  # one round trip for the rest of the transaction
@@ -539,8 +612,15 @@ class Store:
                 write_row(r)
 
     @staticmethod
-    def _new_only(cur: Any, rows: list[Row], mark: str) -> list[Row]:
-        """The rows not yet stored, nor repeated earlier in the batch (under the write lock)."""
+    def _new_only(
+        cur: Any, rows: list[Row], mark: str, conflicts: list[tuple[Row, Row]]
+    ) -> list[Row]:
+        """The rows not yet stored, nor repeated earlier in the batch (under the write lock).
+
+        A logger record stored already and read again with another value or logger time is
+        not written; the pair goes to `conflicts` (the first reading stays, nothing is
+        overwritten in silence).
+        """
         span: dict[int, list[int]] = {}
         for r in rows:
             lo_hi = span.setdefault(r[0], [r[1], r[1], 2**62, -(2**62)])
@@ -548,7 +628,7 @@ class Store:
             if r[6] is not None:
                 lo_hi[2], lo_hi[3] = min(lo_hi[2], r[6]), max(lo_hi[3], r[6])
         seen_ts: set[tuple[int, int]] = set()
-        seen_seq: set[tuple[int, int]] = set()
+        seen_seq: dict[tuple[int, int], Row] = {}
         for key, (t0, t1, s0, s1) in span.items():
             cur.execute(
                 f"SELECT ts_us FROM samples WHERE channel_key = {mark} "
@@ -558,18 +638,24 @@ class Store:
             seen_ts.update((key, t) for (t,) in cur.fetchall())
             if s0 <= s1:
                 cur.execute(
-                    f"SELECT sequence FROM samples WHERE channel_key = {mark} "
+                    f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE channel_key = {mark} "
                     f"AND sequence >= {mark} AND sequence <= {mark}",
                     (key, s0, s1),
                 )
-                seen_seq.update((key, s) for (s,) in cur.fetchall())
+                seen_seq.update(((key, r[6]), tuple(r)) for r in cur.fetchall())
         new: list[Row] = []
         for r in rows:
-            if (r[0], r[1]) in seen_ts or (r[6] is not None and (r[0], r[6]) in seen_seq):
+            if r[6] is not None:
+                stored = seen_seq.get((r[0], r[6]))
+                if stored is not None:
+                    if _differs(stored, r):
+                        conflicts.append((stored, r))
+                    continue
+            if (r[0], r[1]) in seen_ts:
                 continue
             seen_ts.add((r[0], r[1]))
             if r[6] is not None:
-                seen_seq.add((r[0], r[6]))
+                seen_seq[(r[0], r[6])] = r
             new.append(r)
         return new
 
@@ -588,6 +674,129 @@ class Store:
             n,
         )
         return rollups.per_tier(key, ts, value)
+
+    def write_log(
+        self,
+        events: Sequence[Event] = (),
+        gaps: Sequence[Gap] = (),
+        clock_checks: Sequence[ClockCheck] = (),
+    ) -> None:
+        """Write events, gaps and clock checks in one transaction; ones already stored (the
+        same key: a spool drained again after a crash) are left as they are."""
+        insert = sqlite.insert if self.is_sqlite else postgresql.insert
+        work = [
+            (
+                schema.events,
+                [
+                    dict(
+                        utc_us=e.utc_us,
+                        chamber_id=e.chamber_id,
+                        device_id=e.device_id,
+                        kind=str(e.kind),
+                        severity=str(e.severity),
+                        message=e.message,
+                        details=json.dumps(e.details, sort_keys=True, default=str),
+                    )
+                    for e in events
+                ],
+            ),
+            (schema.gaps, [dataclasses.asdict(g) for g in gaps]),
+            (schema.clock_checks, [dataclasses.asdict(c) for c in clock_checks]),
+        ]
+        try:
+            with self.engine.begin() as conn:
+                for table, rows in work:
+                    if rows:
+                        conn.execute(insert(table).on_conflict_do_nothing(), rows)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"write of events to {self.url} failed: {exc}") from exc
+
+    def device_cursor(self, chamber_id: str, channel_ids: Sequence[str]) -> int | None:
+        """The logger record up to which every one of the device's channels is stored: the
+        smallest, over its channels, of the newest stored sequence number (None: none yet).
+
+        A record's samples can be split over two transactions, so a crash may leave the
+        newest record on some channels only; resuming from the smallest re-reads it, and the
+        store's keys make the re-read harmless."""
+        newest: list[int] = []
+        try:
+            with self.engine.connect() as conn:
+                for c in channel_ids:
+                    key = self.channel(chamber_id, c).key
+                    n = conn.execute(
+                        select(func.max(samples.c.sequence)).where(samples.c.channel_key == key)
+                    ).scalar()
+                    if n is not None:
+                        newest.append(int(n))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the store at {self.url}: {exc}") from exc
+        return min(newest) if newest else None
+
+    def events(
+        self,
+        chamber_id: str | None = None,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        kinds: Sequence[str] = (),
+        limit: int = 1000,
+    ) -> list[Event]:
+        """Events in [start_us, end_us), newest first."""
+        t = schema.events
+        query = select(t).order_by(t.c.utc_us.desc()).limit(limit)
+        if chamber_id is not None:
+            query = query.where(t.c.chamber_id == chamber_id)
+        if start_us is not None:
+            query = query.where(t.c.utc_us >= start_us)
+        if end_us is not None:
+            query = query.where(t.c.utc_us < end_us)
+        if kinds:
+            query = query.where(t.c.kind.in_(list(kinds)))
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the store at {self.url}: {exc}") from exc
+        return [
+            Event(
+                r.utc_us,
+                r.chamber_id,
+                r.device_id,
+                EventKind(r.kind),
+                Severity(r.severity),
+                r.message,
+                json.loads(r.details),
+            )
+            for r in rows
+        ]
+
+    def gaps(self, chamber_id: str | None = None, device_id: str | None = None) -> list[Gap]:
+        """Spans of logger records lost for good, oldest first."""
+        t = schema.gaps
+        query = select(t).order_by(t.c.chamber_id, t.c.device_id, t.c.first_sequence)
+        if chamber_id is not None:
+            query = query.where(t.c.chamber_id == chamber_id)
+        if device_id is not None:
+            query = query.where(t.c.device_id == device_id)
+        try:
+            with self.engine.connect() as conn:
+                return [Gap(**r._mapping) for r in conn.execute(query)]
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the store at {self.url}: {exc}") from exc
+
+    def clock_checks(self, chamber_id: str, device_id: str, limit: int = 100) -> list[ClockCheck]:
+        """A device's clock checks, newest first."""
+        t = schema.clock_checks
+        query = (
+            select(t)
+            .where((t.c.chamber_id == chamber_id) & (t.c.device_id == device_id))
+            .order_by(t.c.utc_us.desc())
+            .limit(limit)
+        )
+        try:
+            with self.engine.connect() as conn:
+                return [ClockCheck(**r._mapping) for r in conn.execute(query)]
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the store at {self.url}: {exc}") from exc
 
     # --- retention ----------------------------------------------------------------------------
 
@@ -668,6 +877,7 @@ class Store:
                 calibration_version=r.calibration_version,
                 uncertainty=r.uncertainty,
                 method=r.method,
+                clock_offset_us=r.clock_offset_us,
             )
 
     def latest(self, chamber_id: str) -> dict[str, StoredSample | None]:

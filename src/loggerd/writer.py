@@ -1,51 +1,133 @@
-"""Between acquisition and the store: a bounded queue, batched flushes, and no sample dropped."""
+"""Between acquisition and the store: a durable spool, batched flushes, and no sample dropped.
+
+Every accepted batch is appended to the spool on local disk first (spool.py), and a drain loop
+writes the spool's head to the store and only then removes it. A crash of loggerd loses nothing
+accepted (the next start drains what is left); a store that is down (PostgreSQL restarting,
+SQLite locked, a full disk) only makes the spool grow, and health says `degraded` and why.
+Writing an entry twice (a crash between the store's commit and the spool's removal) is harmless:
+the store keeps one row per channel and instant and per logger record.
+
+When the spool itself cannot take a batch (its disk is full), the batch is held in memory, an
+event is raised, and the batch moves to the spool as soon as it can; beyond `max_queued` held
+samples, submit() waits (back-pressure), so a logger's own memory keeps what cannot be taken.
+Without a spool (Writer(store) in tests and benchmarks) everything is held in memory.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
-from .samples import Sample
-from .store import Store, StoreError
+from .backfill import LogItem
+from .events import ClockCheck, Event, EventKind, Gap, Severity
+from .samples import Quality, Sample, TimeSource
+from .spool import Spool, SpoolError, SpoolFull
+from .store import Conflict, Store, StoreError
 
 log = logging.getLogger(__name__)
+
+SAMPLES = "samples"
+LOG = "log"
 
 
 @dataclass
 class WriterHealth:
-    queued: int  # queue depth: samples accepted and not yet in the store
-    capacity: int  # queue depth at which submit() waits (back-pressure)
+    state: str  # ok | degraded
+    reason: str | None  # why degraded: the store's or the spool's error, and what to do
+    queued: int  # samples accepted and not yet in the store (spooled and held)
+    spooled: int  # of those, samples safe in the spool on disk
+    held: int  # of those, samples only in memory (the spool refused them)
+    capacity: int  # held samples at which submit() waits (back-pressure)
     written: int  # samples now in the store (stored by us, or there already)
     duplicates: int  # of those, samples that were there already (retries, overlapping backfill)
+    conflicts: int  # logger records read again with another value (kept as first stored)
     expired: int  # samples older than the raw retention, not stored
     failed_flushes: int
     last_error: str | None
     last_flush_utc_s: float | None
     last_flush_duration_s: float | None
     oldest_pending_age_s: float | None  # the writer's lag: how long the oldest sample waits
+    spool_bytes: int | None
 
 
 @dataclass
-class _Chunk:
-    """One submitted list of samples; `offset` of them are already in the store."""
+class _Entry:
+    id: int  # spool id; for held entries a negative, increasing number
+    kind: str
+    items: list[Any]  # Samples, or LogItems
+    accepted_s: float  # wall clock (time.time) when accepted
 
-    submitted_s: float  # monotonic
-    samples: list[Sample]
-    offset: int = 0
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+
+# --- spool payloads -------------------------------------------------------------------------
+
+
+def _encode(kind: str, items: Sequence[Any]) -> bytes:
+    if kind == SAMPLES:
+        rows: list[Any] = [
+            [
+                s.chamber_id,
+                s.channel_id,
+                s.timestamp_us,
+                s.value,
+                s.raw_value,
+                str(s.quality),
+                str(s.time_source),
+                s.sequence,
+                s.calibration_version,
+                s.uncertainty,
+                s.method,
+                s.clock_offset_us,
+            ]
+            for s in items
+        ]
+    else:
+        rows = [[type(i).__name__, asdict(i)] for i in items]
+    return json.dumps(rows, separators=(",", ":")).encode()
+
+
+def _decode(kind: str, payload: bytes) -> list[Any]:
+    rows = json.loads(payload)
+    if kind == SAMPLES:
+        return [
+            Sample(c, ch, ts, v, raw, Quality(q), TimeSource(src), seq, cal, u, m, off)
+            for c, ch, ts, v, raw, q, src, seq, cal, u, m, off in rows
+        ]
+    out: list[Any] = []
+    for name, fields in rows:
+        if name == "Event":
+            fields["kind"] = EventKind(fields["kind"])
+            fields["severity"] = Severity(fields["severity"])
+            out.append(Event(**fields))
+        elif name == "Gap":
+            out.append(Gap(**fields))
+        else:
+            out.append(ClockCheck(**fields))
+    return out
+
+
+def _is_disk_full(message: str) -> bool:
+    text = message.lower()
+    return "disk is full" in text or "no space left" in text or "disk full" in text
 
 
 class Writer:
-    """Takes samples from acquisition, writes them to the store in batches.
+    """Takes samples and events from acquisition, keeps them durably, writes them in batches.
 
-    A flush is one transaction of up to `batch_size` samples, made when that many are queued or
-    `flush_interval_s` after the last one. submit() waits when `max_queued` samples are queued
-    (back-pressure) instead of dropping; a burst such as a download of a logger's memory is
-    thereby paced by the store. A failed flush keeps its batch and is retried with back-off;
-    stop() writes everything still queued.
+    A flush is one transaction of up to `batch_size` samples, made when that many wait or
+    `flush_interval_s` after the last one. A failed flush keeps everything and is retried with
+    back-off; stop() writes everything it can within `stop_timeout_s` and leaves the rest in
+    the spool for the next start.
     """
 
     def __init__(
@@ -55,15 +137,20 @@ class Writer:
         flush_interval_s: float = 1.0,
         max_queued: int = 100_000,
         stop_timeout_s: float = 60.0,
+        spool: Spool | None = None,
     ) -> None:
         self.store = store
-        # How long stop() keeps retrying an unavailable store before it gives up.
+        self.spool = spool
         self.stop_timeout_s = stop_timeout_s
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.max_queued = max_queued
-        self._chunks: deque[_Chunk] = deque()
-        self._queued = 0
+        self._held: deque[_Entry] = deque()  # not in the spool: in memory only
+        self._held_count = 0
+        self._next_held_id = -(2**62)
+        self._spooled = 0
+        self._spooled_since_s: float | None = None  # acceptance time of the oldest spooled
+        self._spool_error: str | None = None
         self._wake = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()
@@ -71,11 +158,14 @@ class Writer:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._flush_requested = False  # someone waits in flushed(): no waiting for age
+        self._flush_requested = False
         self._stop_requested = asyncio.Event()
         self._stop_started = 0.0
+        self._append_lock = asyncio.Lock()  # one spool append at a time: order is kept
+        self._store_down_since: float | None = None
         self.written = 0
         self.duplicates = 0
+        self.conflicts = 0
         self.expired = 0
         self.failed_flushes = 0
         self.last_error: str | None = None
@@ -85,20 +175,113 @@ class Writer:
         self._attempted = asyncio.Condition()
 
     async def start(self) -> None:
+        """Start draining; what an earlier run left in the spool goes first."""
+        if self.spool is not None:
+            spool = self.spool
+            self._spooled = await asyncio.to_thread(spool.pending_count)
+            oldest = await asyncio.to_thread(spool.oldest_created_us)
+            self._spooled_since_s = None if oldest is None else oldest / 1e6
+            if self._spooled:
+                log.info(
+                    "%d samples and events left in the spool: writing them first", self._spooled
+                )
+                self._idle.clear()
+                self._wake.set()
         self._task = asyncio.create_task(self._run(), name="loggerd-writer")
 
+    # --- accepting ------------------------------------------------------------------------
+
     async def submit(self, batch: list[Sample]) -> None:
-        """Queue samples for the store; waits while the queue is full."""
-        if not batch:
+        """Keep samples for the store: durable in the spool when this returns (unless the
+        spool's disk is full: then held in memory, waiting while `max_queued` are held)."""
+        await self._accept(SAMPLES, batch)
+
+    async def submit_log(self, items: Sequence[LogItem]) -> None:
+        """Keep events, gaps and clock checks for the store, like samples."""
+        await self._accept(LOG, list(items))
+
+    async def _accept(self, kind: str, items: list[Any]) -> None:
+        if not items:
             return
-        while self._queued >= self.max_queued:
+        # Back-pressure on samples only: an event raised by the drain loop itself must never
+        # wait for the drain loop.
+        while kind == SAMPLES and self._held_count >= self.max_queued:
             self._space.clear()
             await self._space.wait()
-        self._chunks.append(_Chunk(time.monotonic(), batch))
-        self._queued += len(batch)
+        now = time.time()
+        async with self._append_lock:
+            if self.spool is not None:
+                if self._held:
+                    await self._respool()  # held entries first: the order is kept
+                if not self._held:
+                    payload = _encode(kind, items)
+                    try:
+                        await asyncio.to_thread(self.spool.append, kind, len(items), payload)
+                    except SpoolError as exc:
+                        await self._spool_failed(exc)
+                    else:
+                        self._spooled += len(items)
+                        if self._spooled_since_s is None:
+                            self._spooled_since_s = now
+                        self._after_accept()
+                        return
+            self._hold(kind, items, now)
+            self._after_accept()
+
+    def _hold(self, kind: str, items: list[Any], accepted_s: float) -> None:
+        self._held.append(_Entry(self._next_held_id, kind, items, accepted_s))
+        self._next_held_id += 1
+        if kind == SAMPLES:
+            self._held_count += len(items)
+
+    def _after_accept(self) -> None:
         self._idle.clear()
-        if self._queued >= self.batch_size:
+        if self._spooled + self._held_count >= self.batch_size:
             self._wake.set()
+
+    async def _spool_failed(self, exc: SpoolError) -> None:
+        first = self._spool_error is None
+        self._spool_error = str(exc)
+        if first:
+            log.critical("%s; accepted samples are held in memory meanwhile", exc)
+            if isinstance(exc, SpoolFull):
+                # Held, like the samples, until the spool takes it.
+                event = Event(
+                    time.time_ns() // 1000,
+                    "",
+                    "",
+                    EventKind.DISK_FULL,
+                    Severity.ERROR,
+                    f"{exc}. Accepted samples are held in memory (up to {self.max_queued}, "
+                    "then acquisition waits and the loggers keep their records)",
+                    {},
+                )
+                self._hold(LOG, [event], time.time())
+
+    async def _respool(self) -> None:
+        """Move held entries into the spool, oldest first, once it takes them again."""
+        assert self.spool is not None
+        entries = list(self._held)
+        try:
+            await asyncio.to_thread(
+                self.spool.append_many,
+                [(e.kind, e.count, _encode(e.kind, e.items)) for e in entries],
+            )
+        except SpoolError as exc:
+            self._spool_error = str(exc)
+            return
+        log.warning("the spool takes samples again: %d held entries moved to it", len(entries))
+        for e in entries:
+            self._held.popleft()
+            if e.kind == SAMPLES:
+                self._held_count -= e.count
+            self._spooled += e.count
+            if self._spooled_since_s is None:
+                self._spooled_since_s = e.accepted_s
+        self._spool_error = None
+        self._space.set()
+
+    # --- waiting --------------------------------------------------------------------------
 
     async def flushed(self) -> None:
         """Wait until every sample submitted so far is in the store."""
@@ -117,7 +300,8 @@ class Writer:
             self._attempted.notify_all()
 
     async def stop(self) -> None:
-        """Write everything queued, then stop."""
+        """Write everything that waits, then stop (what the store will not take within
+        stop_timeout_s stays in the spool, for the next start)."""
         self._stopping = True
         self._stop_started = time.monotonic()
         self._stop_requested.set()
@@ -127,40 +311,116 @@ class Writer:
             self._task = None
 
     def health(self) -> WriterHealth:
+        reason = None
+        if self.last_error is not None:
+            reason = f"the store is unavailable ({self.last_error}); samples wait in the spool"
+            if self.spool is None:
+                reason = f"the store is unavailable ({self.last_error}); samples wait in memory"
+            if _is_disk_full(self.last_error):
+                reason = f"the store's disk is full ({self.last_error}): free space there"
+        if self._spool_error is not None:
+            spool_reason = (
+                f"the spool refuses samples ({self._spool_error}); they are held in memory"
+            )
+            reason = spool_reason if reason is None else f"{reason}; {spool_reason}"
+        oldest = [self._held[0].accepted_s] if self._held else []
+        if self._spooled_since_s is not None:
+            oldest.append(self._spooled_since_s)
         return WriterHealth(
-            queued=self._queued,
+            state="ok" if reason is None else "degraded",
+            reason=reason,
+            queued=self._spooled + self._held_count,
+            spooled=self._spooled,
+            held=self._held_count,
             capacity=self.max_queued,
             written=self.written,
             duplicates=self.duplicates,
+            conflicts=self.conflicts,
             expired=self.expired,
             failed_flushes=self.failed_flushes,
             last_error=self.last_error,
             last_flush_utc_s=self.last_flush_utc_s,
             last_flush_duration_s=self.last_flush_duration_s,
-            oldest_pending_age_s=(
-                time.monotonic() - self._chunks[0].submitted_s if self._chunks else None
-            ),
+            oldest_pending_age_s=max(0.0, time.time() - min(oldest)) if oldest else None,
+            spool_bytes=self.spool.size_bytes() if self.spool is not None else None,
         )
 
-    def _next_batch(self) -> list[Sample]:
-        """The oldest queued samples, up to batch_size, left in the queue until written."""
-        batch: list[Sample] = []
-        for chunk in self._chunks:
-            room = self.batch_size - len(batch)
-            if room <= 0:
-                break
-            batch.extend(chunk.samples[chunk.offset : chunk.offset + room])
-        return batch
+    # --- draining -------------------------------------------------------------------------
 
-    def _drop_written(self, n: int) -> None:
-        self._queued -= n
-        while n:
-            head = self._chunks[0]
-            take = min(n, len(head.samples) - head.offset)
-            head.offset += take
-            n -= take
-            if head.offset == len(head.samples):
-                self._chunks.popleft()
+    async def _next_batch(self) -> tuple[list[_Entry], bool]:
+        """The oldest entries, up to about batch_size samples; True when from the spool."""
+        if self._spooled and self.spool is not None:
+            head = await asyncio.to_thread(self.spool.head, self.batch_size)
+            if head:
+                return [_Entry(e.id, e.kind, _decode(e.kind, e.payload), 0.0) for e in head], True
+            self._spooled = 0  # counted entries someone else removed: trust the spool
+            self._spooled_since_s = None
+        batch: list[_Entry] = []
+        total = 0
+        for e in self._held:
+            if batch and total + e.count > self.batch_size:
+                break
+            batch.append(e)
+            total += e.count
+        return batch, False
+
+    async def _write(self, entries: list[_Entry]) -> None:
+        samples: list[Sample] = [s for e in entries if e.kind == SAMPLES for s in e.items]
+        items: list[LogItem] = [i for e in entries if e.kind == LOG for i in e.items]
+        result = await asyncio.to_thread(self.store.write, samples)
+        if items:
+            await asyncio.to_thread(
+                self.store.write_log,
+                [i for i in items if isinstance(i, Event)],
+                [i for i in items if isinstance(i, Gap)],
+                [i for i in items if isinstance(i, ClockCheck)],
+            )
+        self.written += result.inserted + result.duplicates
+        self.duplicates += result.duplicates
+        self.expired += result.expired
+        if result.conflicts:
+            self.conflicts += len(result.conflicts)
+            await self.submit_log([self._conflict_event(c) for c in result.conflicts])
+
+    @staticmethod
+    def _conflict_event(c: Conflict) -> Event:
+        message = (
+            f"{c.chamber_id}/{c.channel_id}: logger record {c.sequence} was read again with "
+            f"raw value {c.new_raw_value} at logger time {c.new_logger_time_us} µs, but "
+            f"{c.stored_raw_value} at {c.stored_logger_time_us} µs is stored; the stored one is "
+            "kept. Was the logger's memory cleared, or the logger replaced?"
+        )
+        log.error("%s", message)
+        return Event(
+            time.time_ns() // 1000,
+            c.chamber_id,
+            c.channel_id,
+            EventKind.RECORD_CONFLICT,
+            Severity.ERROR,
+            message,
+            asdict(c),
+        )
+
+    async def _remove(self, entries: list[_Entry], from_spool: bool) -> None:
+        count = sum(e.count for e in entries)
+        if from_spool:
+            assert self.spool is not None
+            await asyncio.to_thread(self.spool.remove_through, entries[-1].id)
+            self._spooled = max(0, self._spooled - count)
+            if not self._spooled:
+                self._spooled_since_s = None
+            else:
+                oldest = await asyncio.to_thread(self.spool.oldest_created_us)
+                self._spooled_since_s = None if oldest is None else oldest / 1e6
+        else:
+            for e in entries:
+                self._held.popleft()
+                if e.kind == SAMPLES:
+                    self._held_count -= e.count
+            self._space.set()
+
+    def _empty(self) -> bool:
+        return not self._spooled and not self._held
 
     async def _run(self) -> None:
         backoff_s = 0.0
@@ -175,50 +435,89 @@ class Writer:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
             self._wake.clear()
-            if not self._queued:
+            if self._held and self.spool is not None and self._spool_error is not None:
+                async with self._append_lock:
+                    await self._respool()
+            if self._empty():
                 self._flush_requested = False
                 self._idle.set()
                 if self._stopping:
                     return
                 continue
-            batch = self._next_batch()
             started = time.monotonic()
             try:
-                result = await asyncio.to_thread(self.store.write, batch)
+                entries, from_spool = await self._next_batch()
+                if not entries:
+                    continue
+                await self._write(entries)
+                await self._remove(entries, from_spool)
             except Exception as exc:
-                # Any failure keeps the batch queued: a StoreError as expected, anything else
-                # (a driver-level error the store did not wrap) must not kill the writer.
+                # Everything stays where it was: a StoreError as expected, anything else (a
+                # driver-level error the store did not wrap) must not kill the writer either.
                 self.failed_flushes += 1
-                self.last_error = str(exc) if isinstance(exc, StoreError) else repr(exc)
+                self.last_error = (
+                    str(exc) if isinstance(exc, StoreError | SpoolError) else repr(exc)
+                )
                 await self._count_attempt()
+                if self._store_down_since is None:
+                    self._store_down_since = time.monotonic()
+                    await self._store_event(
+                        EventKind.DISK_FULL
+                        if _is_disk_full(self.last_error)
+                        else EventKind.STORE_UNAVAILABLE,
+                        Severity.ERROR,
+                        f"the store is unavailable: {self.last_error}. Samples are kept in the "
+                        "spool and written when it is back",
+                    )
                 backoff_s = min(max(2 * backoff_s, 0.5), 30.0)
                 log.error(
-                    "%s; keeping %d samples queued, retrying in %.1f s",
+                    "%s; keeping %d samples, retrying in %.1f s",
                     self.last_error,
-                    self._queued,
+                    self._spooled + self._held_count,
                     backoff_s,
                 )
                 if self._stopping and time.monotonic() - self._stop_started > self.stop_timeout_s:
-                    log.critical(
-                        "store still unavailable %.0f s after the stop was asked for: %d queued "
-                        "samples were not written",
-                        self.stop_timeout_s,
-                        self._queued,
-                    )
+                    left = self._spooled + self._held_count
+                    if self.spool is not None and not self._held:
+                        log.error(
+                            "store still unavailable %.0f s after the stop was asked for: %d "
+                            "samples stay in the spool %s and are written at the next start",
+                            self.stop_timeout_s,
+                            left,
+                            self.spool.path,
+                        )
+                    else:
+                        log.critical(
+                            "store still unavailable %.0f s after the stop was asked for: %d "
+                            "samples held in memory were not written",
+                            self.stop_timeout_s,
+                            self._held_count,
+                        )
                     return
                 continue
             backoff_s = 0.0
             self.last_error = None
-            self._drop_written(len(batch))
-            self.written += result.inserted + result.duplicates
-            self.duplicates += result.duplicates
-            self.expired += result.expired
+            if self._store_down_since is not None:
+                down_s = time.monotonic() - self._store_down_since
+                self._store_down_since = None
+                await self._store_event(
+                    EventKind.STORE_RECOVERED,
+                    Severity.INFO,
+                    f"the store is back after {down_s:.0f} s; the spool drains",
+                )
             self.last_flush_utc_s = time.time()
             self.last_flush_duration_s = time.monotonic() - started
             await self._count_attempt()
-            self._space.set()
-            if not self._queued:
+            if self._empty():
                 self._flush_requested = False
                 self._idle.set()
-            elif self._queued >= self.batch_size or self._stopping or self._flush_requested:
-                self._wake.set()  # go on at once; a smaller remainder waits for its age
+            elif (
+                self._spooled + self._held_count >= self.batch_size
+                or self._stopping
+                or self._flush_requested
+            ):
+                self._wake.set()
+
+    async def _store_event(self, kind: EventKind, severity: Severity, message: str) -> None:
+        log.log(logging.ERROR if severity is Severity.ERROR else logging.INFO, "%s", message)
+        await self.submit_log([Event(time.time_ns() // 1000, "", "", kind, severity, message, {})])

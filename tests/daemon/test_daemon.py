@@ -25,14 +25,18 @@ CHANNELS = [
 ]
 
 
-def device_toml(chamber: str, device: str, url: str, address: int, extra: str = "") -> str:
+def device_toml(
+    chamber: str, device: str, url: str, address: int, extra: str = "", history: str = "polls"
+) -> str:
+    """A reference logger's device table; its history from live polls unless told otherwise
+    (these tests are about polling; tests/daemon/test_backfill.py reads the memory)."""
     channels = "".join(
         f'[[chamber.device.channel]]\nid = "{c}"\npoint = "{p}"\n' for c, p in CHANNELS
     )
     return (
         f'[[chamber]]\nid = "{chamber}"\n\n[[chamber.device]]\nid = "{device}"\n'
         f'driver = "reference-modbus"\nurl = "{url}"\naddress = {address}\n'
-        f"poll_interval_s = 0.05\n{extra}\n{channels}\n"
+        f'poll_interval_s = 0.05\nhistory = "{history}"\n{extra}\n{channels}\n'
     )
 
 
