@@ -12,7 +12,14 @@ from typing import TypeVar
 from pydantic import Field as PydanticField
 
 from loggerd.bus import BusPool
-from loggerd.driver import DeviceInfo, Driver, DriverConfig, PointInfo
+from loggerd.driver import (
+    DeviceInfo,
+    DriverConfig,
+    LoggedRecord,
+    MemoryDriver,
+    MemoryRange,
+    PointInfo,
+)
 from loggerd.errors import DeviceException, NoReply, ProtocolError
 from loggerd.samples import Quality, Reading
 from loggerd.transport import SerialSettings
@@ -24,6 +31,11 @@ log = logging.getLogger(__name__)
 
 _DEFN = reference_logger()
 _BUSY = _DEFN.ascii_error("busy").code
+_OUT_OF_RANGE = _DEFN.ascii_error("sequence out of range").code
+# A REC line is about 120 characters (§14.2); a DUMP is kept to about a second of them, so a
+# live read from another thread never waits long for the line.
+_REC_LINE_BYTES = 120
+_DUMP_S = 1.0
 # The frost point is computed from channel 1 and the RH (PROTOCOL.md §13).
 _FROST_POINT_INPUTS = ("temperature_1", "rh")
 
@@ -78,7 +90,19 @@ def quality_of(point: Point, value: float, values: Mapping[str, float]) -> Quali
     return Quality.GOOD
 
 
-class ReferenceAsciiDriver(Driver):
+def readings_of(values: Mapping[str, float]) -> list[Reading]:
+    """One reading per point from a VAL line or a REC line, by the rules of quality_of."""
+    readings = []
+    for point in _DEFN.points:
+        raw = values[point.name]
+        quality = quality_of(point, raw, values)
+        readings.append(
+            Reading(point.name, raw if quality is Quality.GOOD else math.nan, raw, quality)
+        )
+    return readings
+
+
+class ReferenceAsciiDriver(MemoryDriver):
     """The RL-1600 on its RS-232 port: one logger per line, one command at a time.
 
     Before each command the driver throws away whatever has arrived unasked — lines of
@@ -86,6 +110,9 @@ class ReferenceAsciiDriver(Driver):
     keyword answers the command (or ERR), skipping any other. open() stops continuous output
     (CONT 0), which only competes with polling; a VAL line pushed in the instant between a
     READ? and its reply would itself be a live snapshot of that instant.
+
+    Each exchange (a command and its whole reply, a DUMP's last line included) holds a lock, so
+    threads may share the driver: a live read waits for a DUMP under way, never cuts into it.
     """
 
     config_model = ReferenceAsciiConfig
@@ -99,6 +126,7 @@ class ReferenceAsciiDriver(Driver):
         self._lock = threading.Lock()
         # A line of MAX_LINE_BYTES at 10 bits a character, on top of the reply timeout.
         self._line_s = asc.MAX_LINE_BYTES * 10 / config.baudrate
+        self._dump_max = max(1, int(_DUMP_S * config.baudrate / (_REC_LINE_BYTES * 10)))
 
     @property
     def description(self) -> str:
@@ -119,21 +147,50 @@ class ReferenceAsciiDriver(Driver):
         )
 
     def read(self, groups: Collection[str] | None = None) -> list[Reading]:
-        snapshot = self._one(asc.ReadQuery(), asc.ValReply)
-        readings = []
-        for point in _DEFN.points:
-            raw = snapshot.values[point.name]
-            quality = quality_of(point, raw, snapshot.values)
-            value = raw if quality is Quality.GOOD else math.nan
-            readings.append(Reading(point.name, value, raw, quality))
-        return readings
+        return readings_of(self._one(asc.ReadQuery(), asc.ValReply).values)
 
-    def memory_range(self) -> tuple[int, int]:
-        """(oldest, newest) sequence numbers held in the logger's memory; (0, 0) when empty."""
+    def memory_range(self) -> MemoryRange:
+        """MEM?: oldest and newest sequence held (both 0 when empty) and the capacity."""
         mem = self._one(asc.MemQuery(), asc.MemReply)
-        return mem.oldest, mem.newest
+        return MemoryRange(mem.oldest, mem.newest, mem.capacity)
 
-    def read_records(self, first: int, last: int) -> list[Record]:
+    def read_records(self, first: int, count: int) -> list[LoggedRecord]:
+        """Records `first` … `first + count − 1` with one DUMP, fewer at the newest.
+
+        At most about a second of REC lines at the line's baud rate (8 records at 9600 bit/s)
+        come per call, so that live reads keep their turn. `first` must be held (within
+        memory_range()): otherwise the logger's `ERR 3 sequence out of range` is raised as an
+        AsciiDeviceError (code 3, overwritten meanwhile or past the newest), as the Modbus
+        driver raises the logger's exception 3. When only the end of the range lies past the
+        newest, the logger refuses the DUMP just the same: the driver then asks MEM? and dumps
+        up to the newest.
+        """
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        last = first + min(count, self._dump_max) - 1
+        try:
+            records = self._dump(first, last)
+        except AsciiDeviceError as exc:
+            if exc.code != _OUT_OF_RANGE:
+                raise
+            held = self.memory_range()
+            if not held.oldest <= first <= held.newest < last:
+                raise
+            records = self._dump(first, held.newest)
+        return [
+            LoggedRecord(r.sequence, r.timestamp * 1_000_000, readings_of(r.values))
+            for r in records
+        ]
+
+    def read_clock(self) -> float:
+        """TIME?: the logger's clock, whole UTC epoch seconds."""
+        return float(self._one(asc.TimeQuery(), asc.TimeReply).epoch_s)
+
+    def set_clock(self, utc_s: int) -> None:
+        """TIME <s>. A value outside 2000 … 2100 is answered ERR 2 (an AsciiDeviceError)."""
+        self._one(asc.TimeCommand(utc_s), asc.OkReply)
+
+    def _dump(self, first: int, last: int) -> list[Record]:
         """Records first … last (inclusive) with DUMP, each line's checksum verified."""
         command = asc.DumpCommand(first, last)
         replies = self.transact(command)

@@ -6,12 +6,12 @@ import math
 from collections.abc import Collection, Sequence
 
 from loggerd.bus import BusPool
-from loggerd.driver import DeviceInfo, Driver, PointInfo
+from loggerd.driver import DeviceInfo, LoggedRecord, MemoryDriver, MemoryRange, PointInfo
 from loggerd.modbus_config import ModbusDeviceConfig
 from loggerd.samples import Quality, Reading
 from loggerd_protocol import modbus as mb
-from loggerd_protocol.definition import Definition, reference_logger
-from loggerd_protocol.values import Record, decode_block, decode_record, encode_field
+from loggerd_protocol.definition import Definition, Point, reference_logger
+from loggerd_protocol.values import Record, decode_block, decode_field, decode_record, encode_field
 
 _DEFN = reference_logger()
 
@@ -26,7 +26,34 @@ def _block_span(defn: Definition, names: Sequence[str]) -> tuple[int, int]:
     return start, max(f.end for f in fields) - start
 
 
-class ReferenceModbusDriver(Driver):
+def reading_of(point: Point, raw: float, status: int = 0) -> Reading:
+    """One point's reading, live or from a record: a status fault or a missing value (NaN, the
+    record's -32768) is SENSOR_FAULT, a value outside the point's range OUT_OF_RANGE, both with
+    a NaN value and what came kept as raw_value. A record carries no status words: status 0."""
+    if status or math.isnan(raw):
+        quality = Quality.SENSOR_FAULT
+    elif not point.range[0] <= raw <= point.range[1]:
+        quality = Quality.OUT_OF_RANGE
+    else:
+        quality = Quality.GOOD
+    return Reading(point.name, raw if quality is Quality.GOOD else math.nan, raw, quality)
+
+
+def logged_record(record: Record) -> LoggedRecord:
+    return LoggedRecord(
+        sequence=record.sequence,
+        logger_time_us=record.timestamp * 1_000_000,
+        readings=[reading_of(p, record.values[p.name]) for p in _DEFN.points],
+    )
+
+
+class ReferenceModbusDriver(MemoryDriver):
+    """The RL-1600 on Modbus. Its memory is read through the record window (§11.3): a write of
+    the record pointer, then a read of the window. The pointer is the logger's own state, apart
+    from the live registers, so a live read by another thread between the two is harmless; two
+    threads reading records of one logger at once would move each other's pointer, and
+    read_records then returns what it could check (see there)."""
+
     config_model = ReferenceModbusConfig
     config: ReferenceModbusConfig
 
@@ -72,40 +99,69 @@ class ReferenceModbusDriver(Driver):
     def read(self, groups: Collection[str] | None = None) -> list[Reading]:
         words = self._read_input(self._live_start, self._live_count)
         values = decode_block(_DEFN.table("input"), self._live_start, words)
-        readings = []
-        for point in _DEFN.points:
-            raw = float(values[point.name])
-            status = int(values[_DEFN.status_field(point.name).name])
-            if status or math.isnan(raw):
-                quality = Quality.SENSOR_FAULT
-            elif not point.range[0] <= raw <= point.range[1]:
-                quality = Quality.OUT_OF_RANGE
-            else:
-                quality = Quality.GOOD
-            value = raw if quality is Quality.GOOD else math.nan
-            readings.append(Reading(point.name, value, raw, quality))
-        return readings
+        return [
+            reading_of(
+                point,
+                float(values[point.name]),
+                int(values[_DEFN.status_field(point.name).name]),
+            )
+            for point in _DEFN.points
+        ]
 
-    def memory_range(self) -> tuple[int, int]:
-        """(oldest, newest) sequence numbers held in the logger's memory."""
-        start, count = _block_span(_DEFN, ["oldest_sequence", "newest_sequence"])
+    def memory_range(self) -> MemoryRange:
+        start, count = _block_span(_DEFN, ["oldest_sequence", "newest_sequence", "record_capacity"])
         values = decode_block(_DEFN.table("input"), start, self._read_input(start, count))
-        return int(values["oldest_sequence"]), int(values["newest_sequence"])
+        return MemoryRange(
+            oldest=int(values["oldest_sequence"]),
+            newest=int(values["newest_sequence"]),
+            capacity=int(values["record_capacity"]),
+        )
 
-    def read_records(self, first_sequence: int) -> list[Record]:
-        """Up to one window of records from `first_sequence` on (what backfill builds upon)."""
+    def read_records(self, first: int, count: int) -> list[LoggedRecord]:
+        """Records `first` … on, from one window: at most min(count, 5) (§11.3).
+
+        `first` must be held (within memory_range()): otherwise the logger refuses the pointer
+        and its DeviceException (code 3: overwritten meanwhile, or past the newest) goes to the
+        caller. The slots are taken in order up to the first that does not hold the next
+        sequence — past the newest, or overwritten (or the pointer moved by another master)
+        between the two requests — so the list may be short or empty (§11.4 step 3.3): read
+        memory_range() again before going on.
+        """
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
         pointer = _DEFN.field("record_pointer")
         self.master.write_registers(
             self.config.address,
             pointer.address,
-            encode_field(pointer, first_sequence),
+            encode_field(pointer, first),
             self.config.timeout_s,
         )
         window = _DEFN.field("record_window_1")
         size = _DEFN.record_registers
-        words = self._read_input(window.address, size * _DEFN.records_per_window)
-        records = (decode_record(_DEFN, words[i : i + size]) for i in range(0, len(words), size))
-        return [r for r in records if r is not None]
+        slots = min(count, _DEFN.records_per_window)
+        words = self._read_input(window.address, size * slots)
+        records: list[LoggedRecord] = []
+        for k in range(slots):
+            record = decode_record(_DEFN, words[k * size : (k + 1) * size])
+            if record is None or record.sequence != first + k:
+                break
+            records.append(logged_record(record))
+        return records
+
+    def read_clock(self) -> float:
+        clock = _DEFN.field("clock")
+        words = self.master.read_registers(
+            self.config.address, mb.READ_HOLDING, clock.address, clock.words, self.config.timeout_s
+        )
+        return float(decode_field(clock, words))
+
+    def set_clock(self, utc_s: int) -> None:
+        """Write the clock (function 16, both registers in one request, §12). A value outside
+        2000 … 2100 is refused by the logger with exception 3 (a DeviceException)."""
+        clock = _DEFN.field("clock")
+        self.master.write_registers(
+            self.config.address, clock.address, encode_field(clock, utc_s), self.config.timeout_s
+        )
 
     def close(self) -> None:
         # The line is shared with the other devices on it; the bus pool closes it.

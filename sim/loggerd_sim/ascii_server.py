@@ -218,7 +218,7 @@ class AsciiPtyServer:
                 lg.write_setting("logging_interval", command.interval_s)
                 return [asc.OkReply()]
             if isinstance(command, asc.TimeQuery):
-                return [asc.TimeReply(int(lg.logger_time_s()))]
+                return [asc.TimeReply(lg.clock_reading_s())]
             if isinstance(command, asc.TimeCommand):
                 lg.write_setting("clock", command.epoch_s)
                 return [asc.OkReply()]

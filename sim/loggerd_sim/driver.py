@@ -6,19 +6,29 @@ reference-modbus driver against the simulator's servers.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Collection, Sequence
+import threading
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from pydantic import Field
 
 from loggerd.bus import BusPool
-from loggerd.driver import DeviceInfo, Driver, DriverConfig, PointInfo
+from loggerd.driver import (
+    DeviceInfo,
+    DriverConfig,
+    LoggedRecord,
+    MemoryDriver,
+    MemoryRange,
+    PointInfo,
+)
+from loggerd.errors import DeviceException
 from loggerd.samples import Quality, Reading
 from loggerd_protocol.definition import reference_logger
 
 from .chamber import Chamber
-from .logger import LoggerSettings, SimClock, SimulatedLogger
+from .logger import ILLEGAL_VALUE, LoggerSettings, RegisterError, SimClock, SimulatedLogger
 from .profile import builtin_profile, load_profile
 
 _DEFN = reference_logger()
@@ -30,27 +40,61 @@ class SimulatedLoggerConfig(DriverConfig):
     seed: int = 0
     channel_count: int = Field(default=8, ge=1, le=16)
     interval_s: int = Field(default=10, ge=1, le=3600)
+    capacity: int | None = Field(
+        default=None,
+        ge=1,
+        le=0xFFFF_FFFF,
+        description="records the logger's ring memory holds (default: the reference logger's)",
+    )
+    clock_offset_s: float = Field(
+        default=0.0, description="the logger's clock minus true time at the start, s"
+    )
+    clock_drift_ppm: float = Field(
+        default=0.0, gt=-1e6, lt=1e6, description="how much faster the logger's clock runs"
+    )
 
 
-class SimulatedLoggerDriver(Driver):
+def _readings(values: Mapping[str, float], status: Mapping[str, int]) -> list[Reading]:
+    """Live or recorded values by the reference-modbus driver's rules: a channel fault or NaN
+    is SENSOR_FAULT, a value outside the point's range OUT_OF_RANGE (both with a NaN value)."""
+    out = []
+    for p in _DEFN.points:
+        raw = values[p.name]
+        if status.get(p.name, 0) or math.isnan(raw):
+            quality = Quality.SENSOR_FAULT
+        elif not p.range[0] <= raw <= p.range[1]:
+            quality = Quality.OUT_OF_RANGE
+        else:
+            quality = Quality.GOOD
+        out.append(Reading(p.name, raw if quality is Quality.GOOD else math.nan, raw, quality))
+    return out
+
+
+class SimulatedLoggerDriver(MemoryDriver):
+    """A simulated logger with its memory and clock; `clock` (tests) replaces the one the
+    config's `speed` makes."""
+
     config_model = SimulatedLoggerConfig
     config: SimulatedLoggerConfig
 
-    def __init__(self, config: SimulatedLoggerConfig, buses: BusPool | None = None) -> None:
+    def __init__(
+        self,
+        config: SimulatedLoggerConfig,
+        buses: BusPool | None = None,
+        clock: SimClock | None = None,
+    ) -> None:
         super().__init__(config, buses)
+        self._clock = clock
         self._logger: SimulatedLogger | None = None
+        # Acquisition may read live values and records from two threads at once.
+        self._lock = threading.RLock()
 
     def points(self) -> Sequence[PointInfo]:
         return [PointInfo(p.name, p.quantity, p.unit) for p in _DEFN.points]
 
     def open(self) -> DeviceInfo:
-        c = self.config
-        if self._logger is None:
-            profile = load_profile(c.profile) if c.profile else builtin_profile()
-            chamber = Chamber(profile, channel_count=c.channel_count, seed=c.seed)
-            settings = LoggerSettings(channel_count=c.channel_count, interval_s=c.interval_s)
-            self._logger = SimulatedLogger(chamber, SimClock(c.speed), settings)
-        s = self._logger.settings
+        with self._lock:
+            s = self.logger.settings
         return DeviceInfo(
             model=_DEFN.model + " (simulated, in-process)",
             serial_number=str(s.serial_number),
@@ -59,19 +103,74 @@ class SimulatedLoggerDriver(Driver):
             calibration_date=str(s.calibration_date),
         )
 
+    @property
+    def logger(self) -> SimulatedLogger:
+        """The simulated logger, made at the first use: it starts logging from then on."""
+        with self._lock:
+            if self._logger is None:
+                c = self.config
+                profile = load_profile(c.profile) if c.profile else builtin_profile()
+                chamber = Chamber(profile, channel_count=c.channel_count, seed=c.seed)
+                settings = LoggerSettings(
+                    channel_count=c.channel_count,
+                    interval_s=c.interval_s,
+                    capacity=c.capacity,
+                    clock_offset_s=c.clock_offset_s,
+                    clock_drift_ppm=c.clock_drift_ppm,
+                )
+                clock = self._clock or SimClock(c.speed)
+                self._logger = SimulatedLogger(chamber, clock, settings)
+            return self._logger
+
     def read(self, groups: Collection[str] | None = None) -> list[Reading]:
-        if self._logger is None:
-            self.open()
-        assert self._logger is not None
-        self._logger.sync()
-        values = self._logger.point_values()
-        out = []
-        for p in _DEFN.points:
-            raw = values[p.name]
-            bad = self._logger.channel_status(p.name) or math.isnan(raw)
-            quality = Quality.SENSOR_FAULT if bad else Quality.GOOD
-            out.append(Reading(p.name, math.nan if bad else raw, raw, quality))
-        return out
+        with self._lock:
+            lg = self.logger
+            lg.sync()
+            status = {p.name: lg.channel_status(p.name) for p in _DEFN.points}
+            return _readings(lg.point_values(), status)
+
+    def memory_range(self) -> MemoryRange:
+        with self._lock:
+            lg = self.logger
+            lg.sync()
+            memory = lg.memory
+            oldest, newest = (memory[0].sequence, memory[-1].sequence) if memory else (0, 0)
+            return MemoryRange(oldest, newest, memory.maxlen or 0)
+
+    def read_records(self, first: int, count: int) -> list[LoggedRecord]:
+        """Records `first` … `first + count − 1` as the logger holds them (not rounded to the
+        wire's 0.01), fewer at the newest. Like the reference logger refusing the record
+        pointer, a `first` that is not held is a DeviceException with code 3."""
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        with self._lock:
+            lg = self.logger
+            lg.sync()
+            memory = lg.memory
+            oldest = memory[0].sequence if memory else 0
+            if not memory or not oldest <= first <= memory[-1].sequence:
+                held = f"{oldest} … {memory[-1].sequence}" if memory else "none"
+                raise DeviceException(
+                    f"simulated logger: record {first} is not held (records held: {held})",
+                    ILLEGAL_VALUE,
+                )
+            start = first - oldest
+            records = list(itertools.islice(memory, start, start + count))
+        return [
+            LoggedRecord(r.sequence, r.timestamp * 1_000_000, _readings(r.values, {}))
+            for r in records
+        ]
+
+    def read_clock(self) -> float:
+        with self._lock:
+            return float(self.logger.clock_reading_s())
+
+    def set_clock(self, utc_s: int) -> None:
+        with self._lock:
+            try:
+                self.logger.write_setting("clock", utc_s)
+            except RegisterError as exc:
+                raise DeviceException(f"simulated logger: {exc}", exc.code) from exc
 
     def close(self) -> None:
         pass

@@ -23,7 +23,10 @@ class SimOptions:
     seed: int = 0
     addresses: tuple[int, ...] = (1,)
     channel_count: int = 8
-    interval_s: int = 10
+    interval_s: int = 10  # each logger's logging interval
+    capacity: int | None = None  # records in each logger's ring memory; the map's when None
+    clock_offset_s: float = 0.0  # each logger's clock minus true time at the start
+    clock_drift_ppm: float = 0.0  # how much faster the loggers' clocks run than true time
     tcp: bool = True
     rtu: bool = True
     host: str = "127.0.0.1"
@@ -38,6 +41,7 @@ class SimOptions:
     # Third-party devices on the same lines, built from a device profile:
     # address -> built-in profile name or a profile TOML path (e.g. {240: "vaisala_hmt330"}).
     profile_devices: dict[int, str] = field(default_factory=dict)
+    # A logger's settings in full, in place of those built from the options above.
     logger_settings: dict[int, LoggerSettings] = field(default_factory=dict)
 
 
@@ -56,6 +60,9 @@ class SimulatorHost:
                 serial_number=16000001 + i,
                 channel_count=options.channel_count,
                 interval_s=options.interval_s,
+                capacity=options.capacity,
+                clock_offset_s=options.clock_offset_s,
+                clock_drift_ppm=options.clock_drift_ppm,
             )
             chamber = Chamber(profile, channel_count=settings.channel_count, seed=options.seed + i)
             self.loggers[address] = SimulatedLogger(chamber, self.clock, settings)

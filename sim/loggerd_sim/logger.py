@@ -98,12 +98,32 @@ class SimulatedLogger:
         self.settings = settings or LoggerSettings()
         if not 1 <= self.settings.channel_count <= self.defn.max_temperature_channels:
             raise ValueError(f"channel_count must be 1..{self.defn.max_temperature_channels}")
-        capacity = self.settings.capacity or self.defn.memory_capacity_records
+        capacity = self.settings.capacity
+        if capacity is None:
+            capacity = self.defn.memory_capacity_records
+        elif not 1 <= capacity <= 0xFFFF_FFFF:
+            raise ValueError(f"capacity must be 1..4294967295 records, got {capacity}")
+        interval_range = self.defn.field("logging_interval").range
+        if (
+            interval_range
+            and not interval_range[0] <= self.settings.interval_s <= interval_range[1]
+        ):
+            raise ValueError(
+                f"interval_s must be {interval_range[0]:g}..{interval_range[1]:g} s, "
+                f"got {self.settings.interval_s}"
+            )
+        if not -1e6 < self.settings.clock_drift_ppm < 1e6:
+            raise ValueError(
+                f"clock_drift_ppm must be within ±1e6, got {self.settings.clock_drift_ppm}"
+            )
         self.memory: deque[Record] = deque(maxlen=capacity)
         self._next_sequence = 1
         self._elapsed = 0.0
         self._next_record_s = 0.0
-        self._clock_offset_s = self.settings.clock_offset_s
+        # The logger's clock read `_clock_at_s` at simulated time `_clock_set_at_s` and runs
+        # (1 + drift) times as fast as true time from there; setting it moves that anchor.
+        self._clock_set_at_s = 0.0
+        self._clock_at_s = self.clock.start_utc_s + self.settings.clock_offset_s
         self.record_pointer = 0
         self.state: ChamberState = chamber.advance_to(0.0)
         self._fields = {t: {f.name: f for f in self.defn.table(t)} for t in ("input", "holding")}
@@ -111,9 +131,16 @@ class SimulatedLogger:
     # --- time -----------------------------------------------------------------------------
 
     def logger_time_s(self, elapsed_s: float | None = None) -> float:
+        """The logger's clock (UTC epoch s, unrounded) at simulated time `elapsed_s`; by
+        default at the last measurement (see sync()), which is what stamps live values."""
         e = self._elapsed if elapsed_s is None else elapsed_s
-        drift = self.settings.clock_drift_ppm * 1e-6 * e
-        return self.clock.start_utc_s + e + self._clock_offset_s + drift
+        rate = 1 + self.settings.clock_drift_ppm * 1e-6
+        return self._clock_at_s + (e - self._clock_set_at_s) * rate
+
+    def clock_reading_s(self) -> int:
+        """What the clock register and `TIME?` read now: the whole seconds of the logger's
+        clock at the precise present, so it ticks when the logger's own clock does."""
+        return math.floor(self.logger_time_s(self.clock.elapsed_s()))
 
     def sync(self) -> None:
         """Bring the logger up to the simulated present: take every record that fell due."""
@@ -133,7 +160,7 @@ class SimulatedLogger:
         self.memory.append(
             Record(
                 sequence=self._next_sequence,
-                timestamp=int(self.logger_time_s()),
+                timestamp=math.floor(self.logger_time_s()),
                 status=self.device_status(),
                 values=self.point_values(),
             )
@@ -206,13 +233,13 @@ class SimulatedLogger:
             "channel_count": self.settings.channel_count,
             "calibration_date": self.settings.calibration_date,
             "model_name": defn.model,
-            "measurement_time": int(self.logger_time_s()),
+            "measurement_time": math.floor(self.logger_time_s()),
             "device_status": self.device_status(),
             "oldest_sequence": self.memory[0].sequence if self.memory else 0,
             "newest_sequence": self.memory[-1].sequence if self.memory else 0,
             "record_capacity": self.memory.maxlen or 0,
             "record_pointer": self.record_pointer,
-            "clock": int(self.logger_time_s()),
+            "clock": self.clock_reading_s(),
             "logging_interval": self.settings.interval_s,
             "logging_control": int(self.settings.logging),
         }
@@ -303,7 +330,10 @@ class SimulatedLogger:
         if name == "record_pointer":
             self.record_pointer = value
         elif name == "clock":
-            self._clock_offset_s += value - self.logger_time_s()
+            # The value written is exact at the moment of the write: the clock reads it now
+            # and ticks one second (of its own, drifting time) later.
+            self._clock_set_at_s = self.clock.elapsed_s()
+            self._clock_at_s = float(value)
             self.settings.clock_set = True
         elif name == "logging_interval":
             self.settings.interval_s = value

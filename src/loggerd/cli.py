@@ -216,28 +216,33 @@ async def _sim(args: argparse.Namespace) -> int:
         faults = FaultRates.parse(args.faults) if args.faults else None
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    sim = SimulatorHost(
-        SimOptions(
-            profile=args.profile,
-            speed=args.speed,
-            seed=args.seed,
-            addresses=addresses,
-            channel_count=args.channels,
-            interval_s=args.interval,
-            tcp=not args.no_tcp,
-            rtu=not args.no_rtu,
-            host=args.host,
-            tcp_port=args.tcp_port,
-            baudrate=args.baud,
-            turnaround_s=args.turnaround_ms / 1000,
-            emulate_timing=not args.no_wire_timing,
-            faults=faults,
-            fault_seed=args.fault_seed,
-            rtu_link=args.link,
-            ascii=args.ascii,
-            profile_devices=devices,
-        )
+    options = SimOptions(
+        profile=args.profile,
+        speed=args.speed,
+        seed=args.seed,
+        addresses=addresses,
+        channel_count=args.channels,
+        interval_s=args.interval,
+        capacity=args.capacity,
+        clock_offset_s=args.clock_offset,
+        clock_drift_ppm=args.clock_drift_ppm,
+        tcp=not args.no_tcp,
+        rtu=not args.no_rtu,
+        host=args.host,
+        tcp_port=args.tcp_port,
+        baudrate=args.baud,
+        turnaround_s=args.turnaround_ms / 1000,
+        emulate_timing=not args.no_wire_timing,
+        faults=faults,
+        fault_seed=args.fault_seed,
+        rtu_link=args.link,
+        ascii=args.ascii,
+        profile_devices=devices,
     )
+    try:
+        sim = SimulatorHost(options)
+    except ValueError as exc:  # a setting the simulated loggers do not take
+        raise ConfigError(f"simulator: {exc}") from None
     await sim.start()
     try:
         for name, url in sim.endpoints().items():
@@ -459,6 +464,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--addresses", default="1", help="comma-separated Modbus addresses")
     p.add_argument("--channels", type=int, default=8, help="temperature channels fitted")
     p.add_argument("--interval", type=int, default=10, help="logging interval, s")
+    p.add_argument(
+        "--capacity",
+        type=int,
+        help="records in each logger's ring memory (default: the map's 100000)",
+    )
+    p.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="the loggers' clocks minus true time at the start, s (default 0)",
+    )
+    p.add_argument(
+        "--clock-drift-ppm",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="how much faster the loggers' clocks run than true time, ppm (default 0)",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--tcp-port", type=int, default=0, help="Modbus TCP port (default: any)")
     p.add_argument("--no-tcp", action="store_true")

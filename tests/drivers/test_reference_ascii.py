@@ -9,9 +9,10 @@ from typing import Any, TypeVar
 
 import pytest
 
+from loggerd.driver import LoggedRecord, MemoryDriver, MemoryRange
 from loggerd.errors import LinkError, NoReply, ProtocolError
 from loggerd.plugins import load_driver
-from loggerd.samples import Quality
+from loggerd.samples import Quality, Reading
 from loggerd_drivers.reference_ascii import (
     AsciiDeviceError,
     ReferenceAsciiConfig,
@@ -20,8 +21,9 @@ from loggerd_drivers.reference_ascii import (
 )
 from loggerd_protocol import ascii as asc
 from loggerd_protocol.definition import reference_logger
+from loggerd_protocol.values import Record
 from loggerd_sim.ascii_server import AsciiPtyServer
-from loggerd_sim.logger import ManualClock, SimulatedLogger
+from loggerd_sim.logger import LoggerSettings, ManualClock, SimulatedLogger
 
 DEFN = reference_logger()
 HUNDREDTH = 0.005 + 1e-9  # the protocol's two decimals, rounded to the nearest
@@ -128,27 +130,154 @@ def test_quality_rules() -> None:
     assert quality_of(fp, 20.5, good | {"rh": 100.4}) is Quality.OUT_OF_RANGE
 
 
-async def test_memory_dump_equals_the_loggers_memory(
-    driver: ReferenceAsciiDriver, ascii_logger: SimulatedLogger, manual_clock: ManualClock
+def assert_records_match(got: list[LoggedRecord], want: list[Record]) -> None:
+    """Records as read equal the simulator's memory: same sequence and time, every value at
+    the record's 0.01 resolution, missing values flagged (never 0)."""
+    assert [r.sequence for r in got] == [r.sequence for r in want]
+    for record, truth in zip(got, want, strict=True):
+        assert record.logger_time_us == truth.timestamp * 1_000_000
+        assert [r.point for r in record.readings] == list(DEFN.point_names())
+        for reading in record.readings:
+            expected = truth.values[reading.point]
+            assert same(reading.raw_value, expected), (record.sequence, reading)
+            if math.isnan(expected):
+                assert reading.quality is Quality.SENSOR_FAULT, (record.sequence, reading)
+                assert math.isnan(reading.value)
+            else:
+                assert reading.quality is Quality.GOOD, (record.sequence, reading)
+                assert reading.value == reading.raw_value
+
+
+async def test_memory_read_in_dumps_equals_the_loggers_memory(
+    driver: ReferenceAsciiDriver,
+    ascii_server: AsciiPtyServer,
+    ascii_logger: SimulatedLogger,
+    manual_clock: ManualClock,
 ) -> None:
     ascii_logger.settings.sensor_faults["rh"] = "short"
     manual_clock.advance(125)  # records at 0, 10, …, 120 s: 13 records
     await call(driver.open)
-    oldest, newest = await call(driver.memory_range)
-    records = await call(driver.read_records, oldest, newest)
-    memory = list(ascii_logger.memory)
-    assert (oldest, newest) == (1, 13) == (memory[0].sequence, memory[-1].sequence)
-    assert len(records) == len(memory)
-    for got, want in zip(records, memory, strict=True):
-        assert (got.sequence, got.timestamp, got.status) == (
-            want.sequence,
-            want.timestamp,
-            want.status,
-        )
-        assert got.values.keys() == want.values.keys()
-        for point, value in want.values.items():
-            assert same(got.values[point], value), (got.sequence, point)
-        assert math.isnan(got.values["rh"]) and math.isnan(got.values["temperature_16"])
+    held = await call(driver.memory_range)
+    got: list[LoggedRecord] = []
+    sizes = []
+    while not got or got[-1].sequence < held.newest:
+        records = await call(driver.read_records, len(got) + held.oldest, 100)
+        sizes.append(len(records))
+        got += records
+    assert held == MemoryRange(oldest=1, newest=13, capacity=100_000)
+    # About a second of REC lines at 9600 bit/s a DUMP, so live reads keep their turn.
+    assert sizes == [8, 5]
+    assert_records_match(got, list(ascii_logger.memory))
+    rh = [{r.point: r for r in record.readings}["rh"] for record in got]
+    assert all(r.quality is Quality.SENSOR_FAULT and math.isnan(r.value) for r in rh)
+    assert got[1].logger_time_us - got[0].logger_time_us == 10_000_000
+
+
+async def test_a_range_past_the_newest_is_read_up_to_the_newest(
+    driver: ReferenceAsciiDriver,
+    ascii_server: AsciiPtyServer,
+    ascii_logger: SimulatedLogger,
+    manual_clock: ManualClock,
+) -> None:
+    manual_clock.advance(125)  # records 1 … 13
+    assert_records_match(await call(driver.read_records, 12, 2), list(ascii_logger.memory)[11:])
+    commands = ascii_server.commands
+    tail = await call(driver.read_records, 11, 5)
+    # DUMP 11 15 is refused (ERR 3); MEM? says 13 is the newest; DUMP 11 13.
+    assert ascii_server.commands - commands == 3
+    assert_records_match(tail, list(ascii_logger.memory)[10:])
+
+
+async def test_records_no_longer_held_are_a_device_error_with_code_3(
+    ascii_logger: SimulatedLogger, manual_clock: ManualClock
+) -> None:
+    small = SimulatedLogger(ascii_logger.chamber, manual_clock, LoggerSettings(capacity=5))
+    server = AsciiPtyServer(small)
+    await server.start()
+    driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=server.path, timeout_s=1.0))
+    try:
+        manual_clock.advance(75)  # records 1 … 8 taken, 4 … 8 held
+        held = await call(driver.memory_range)
+        with pytest.raises(AsciiDeviceError, match="sequence out of range") as overwritten:
+            await call(driver.read_records, 3, 5)
+        with pytest.raises(AsciiDeviceError) as past_the_newest:
+            await call(driver.read_records, 9, 1)
+        oldest = await call(driver.read_records, held.oldest, 10)
+    finally:
+        driver.close()
+        await server.stop()
+    assert held == MemoryRange(oldest=4, newest=8, capacity=5)
+    assert overwritten.value.code == past_the_newest.value.code == 3
+    assert [r.sequence for r in oldest] == [4, 5, 6, 7, 8]
+
+
+async def test_recorded_faults_and_values_out_of_range_are_flagged(
+    driver: ReferenceAsciiDriver,
+    ascii_logger: SimulatedLogger,
+    manual_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    measured = ascii_logger.point_values
+    monkeypatch.setattr(ascii_logger, "point_values", lambda: measured() | {"rh": 100.4})
+    manual_clock.advance(10)  # records 1 and 2, the RH above its range
+    ascii_logger.sync()
+    ascii_logger.settings.sensor_faults["temperature_3"] = "open"
+    manual_clock.advance(10)  # record 3 with channel 3 open
+    first, _, third = await call(driver.read_records, 1, 3)
+    before = {r.point: r for r in first.readings}
+    after = {r.point: r for r in third.readings}
+    assert before["temperature_3"].quality is Quality.GOOD
+    assert after["temperature_3"].quality is Quality.SENSOR_FAULT
+    assert math.isnan(after["temperature_3"].value)
+    assert math.isnan(after["temperature_3"].raw_value)
+    # The live read's rules: out of range, and a frost point computed from it too (§13).
+    for point in ("rh", "frost_point"):
+        assert before[point].quality is Quality.OUT_OF_RANGE, point
+        assert math.isnan(before[point].value) and not math.isnan(before[point].raw_value)
+    assert before["rh"].raw_value == 100.4
+    assert before["temperature_2"].quality is Quality.GOOD
+
+
+async def test_clock_read_and_set(
+    driver: ReferenceAsciiDriver, ascii_logger: SimulatedLogger, manual_clock: ManualClock
+) -> None:
+    manual_clock.advance(12.75)
+    before = await call(driver.read_clock)
+    await call(driver.set_clock, 1_800_000_000)
+    just_set = await call(driver.read_clock)
+    manual_clock.advance(61.5)
+    later = await call(driver.read_clock)
+    with pytest.raises(AsciiDeviceError) as info:
+        await call(driver.set_clock, 4_200_000_000)  # after 2100: refused
+    assert isinstance(driver, MemoryDriver) and driver.clock_resolution_s == 1.0
+    assert before == math.floor(manual_clock.start_utc_s + 12.75)
+    assert (just_set, later) == (1_800_000_000, 1_800_000_061)
+    assert ascii_logger.clock_reading_s() == later
+    assert info.value.code == 2
+
+
+async def test_live_reads_and_records_from_two_threads_take_turns(
+    driver: ReferenceAsciiDriver, ascii_logger: SimulatedLogger, manual_clock: ManualClock
+) -> None:
+    # Acquisition polls the live values while a backfill reads the memory, from two threads:
+    # each exchange holds the line until its reply (a whole DUMP) is in.
+    manual_clock.advance(125)  # records 1 … 13
+    await call(driver.open)
+    truth = ascii_logger.point_values()
+
+    def backfill() -> list[list[LoggedRecord]]:
+        return [driver.read_records(1, 8) + driver.read_records(9, 5) for _ in range(15)]
+
+    def poll() -> list[list[Reading]]:
+        return [driver.read() for _ in range(30)]
+
+    passes, polls = await asyncio.gather(call(backfill), call(poll))
+    for records in passes:
+        assert_records_match(records, list(ascii_logger.memory))
+    for readings in polls:
+        values = {r.point: r.value for r in readings}
+        assert same(values["temperature_1"], truth["temperature_1"])
+        assert same(values["rh"], truth["rh"])
 
 
 async def test_a_bad_checksum_is_a_protocol_error_naming_the_record(
@@ -157,10 +286,10 @@ async def test_a_bad_checksum_is_a_protocol_error_naming_the_record(
     manual_clock.advance(60)
     ascii_server.corrupt_next_checksum = True
     with pytest.raises(ProtocolError, match=r"record 3: checksum .* b'REC 3,") as info:
-        await call(driver.read_records, 3, 5)
+        await call(driver.read_records, 3, 3)
     assert isinstance(info.value.__cause__, asc.ChecksumError)
     # The rest of that dump is still on the line; the next exchange is not disturbed by it.
-    assert [r.sequence for r in await call(driver.read_records, 3, 5)] == [3, 4, 5]
+    assert [r.sequence for r in await call(driver.read_records, 3, 3)] == [3, 4, 5]
 
 
 async def test_a_logger_that_does_not_answer_is_a_link_error(
@@ -214,14 +343,14 @@ async def test_continuous_output_between_commands_is_not_taken_for_a_reply(
     ascii_server.pump()  # nothing new: the next record falls due at 40 s
     manual_clock.advance(10)
     ascii_server.pump()
-    assert await call(driver.memory_range) == (1, 5)
+    assert await call(driver.memory_range) == MemoryRange(1, 5, 100_000)
 
     # A line that is not the reply, arriving between a command and its reply, is skipped.
     val = asc.encode_reply(asc.ValReply(1, 0, stale))
     ascii_server.before_next_reply += [val, b"OK\r\n"]
-    assert await call(driver.memory_range) == (1, 5)
+    assert await call(driver.memory_range) == MemoryRange(1, 5, 100_000)
     ascii_server.before_next_reply += [val]
-    assert [r.sequence for r in await call(driver.read_records, 2, 4)] == [2, 3, 4]
+    assert [r.sequence for r in await call(driver.read_records, 2, 3)] == [2, 3, 4]
 
 
 async def test_a_line_of_garbage_is_a_protocol_error(
@@ -230,7 +359,7 @@ async def test_a_line_of_garbage_is_a_protocol_error(
     ascii_server.before_next_reply.append(b"#$%!\r\n")
     with pytest.raises(ProtocolError, match="unknown reply keyword"):
         await call(driver.memory_range)
-    assert await call(driver.memory_range) == (1, 1)
+    assert await call(driver.memory_range) == MemoryRange(1, 1, 100_000)
 
 
 async def test_err_replies_are_device_errors_with_the_ascii_code(
@@ -242,11 +371,10 @@ async def test_err_replies_are_device_errors_with_the_ascii_code(
     assert (info.value.code, info.value.text) == (2, "bad argument")
 
     with pytest.raises(AsciiDeviceError, match="ERR 3 sequence out of range") as info:
-        await call(driver.read_records, 100, 200)
+        await call(driver.read_records, 100, 101)
     assert info.value.code == 3 and not info.value.busy
-    with pytest.raises(AsciiDeviceError) as info:
-        await call(driver.read_records, 3, 2)
-    assert info.value.code == 2
+    with pytest.raises(ValueError, match="count"):
+        await call(driver.read_records, 3, 0)
 
     ascii_server.busy_replies = 1
     with pytest.raises(AsciiDeviceError) as info:

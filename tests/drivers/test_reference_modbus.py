@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import socket
 from collections.abc import Iterator
@@ -10,14 +11,19 @@ from collections.abc import Iterator
 import pytest
 
 from loggerd.bus import BusPool
+from loggerd.driver import LoggedRecord, MemoryDriver, MemoryRange
 from loggerd.errors import DeviceException, LinkError
-from loggerd.samples import Quality
+from loggerd.samples import Quality, Reading
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
+from loggerd_protocol.definition import reference_logger
 from loggerd_protocol.modbus import READ_INPUT
-from loggerd_sim.host import SimulatorHost
+from loggerd_protocol.values import Record
+from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import ManualClock
 
+DEFN = reference_logger()
 TRANSPORTS = ["rtu", "tcp"]
+HUNDREDTH = 0.005 + 1e-9  # a record's 0.01 units, rounded to the nearest
 
 
 def url_of(sim: SimulatorHost, transport: str) -> str:
@@ -120,25 +126,192 @@ async def test_device_exception_is_reported(
         driver.close()
 
 
+def assert_records_match(got: list[LoggedRecord], want: list[Record]) -> None:
+    """Records as read equal the simulator's memory: same sequence and time, every value at
+    the record's 0.01 resolution, missing values flagged (never 0)."""
+    assert [r.sequence for r in got] == [r.sequence for r in want]
+    for record, truth in zip(got, want, strict=True):
+        assert record.logger_time_us == truth.timestamp * 1_000_000
+        assert [r.point for r in record.readings] == list(DEFN.point_names())
+        for reading in record.readings:
+            expected = truth.values[reading.point]
+            if math.isnan(expected):
+                assert reading.quality is Quality.SENSOR_FAULT, (record.sequence, reading)
+                assert math.isnan(reading.value) and math.isnan(reading.raw_value)
+            else:
+                assert reading.quality is Quality.GOOD, (record.sequence, reading)
+                assert reading.value == pytest.approx(expected, abs=HUNDREDTH)
+                assert reading.raw_value == reading.value
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_memory_records_read_by_sequence(
+async def test_memory_range_and_records_across_windows(
     buses: BusPool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
 ) -> None:
     manual_clock.advance(125)  # records at 0, 10, …, 120 s: 13 records
     driver = make_driver(buses, sim, transport)
+    got: list[LoggedRecord] = []
     try:
         await call(driver.open)
-        oldest, newest = await call(driver.memory_range)
-        records = await call(driver.read_records, 11)
+        held = await call(driver.memory_range)
+        next_sequence = held.oldest
+        while next_sequence <= held.newest:
+            window = await call(driver.read_records, next_sequence, 100)
+            assert 0 < len(window) <= 5  # one window of five slots per call
+            got += window
+            next_sequence = window[-1].sequence + 1
     finally:
         driver.close()
     memory = list(sim.loggers[1].memory)
-    assert (oldest, newest) == (1, 13) == (memory[0].sequence, memory[-1].sequence)
-    assert [r.sequence for r in records] == [11, 12, 13]  # the window runs past the newest
-    for got, want in zip(records, memory[10:], strict=True):
-        assert got.timestamp == want.timestamp
-        assert got.values["temperature_1"] == pytest.approx(want.values["temperature_1"], abs=0.005)
-        assert math.isnan(got.values["temperature_16"])
+    assert held == MemoryRange(oldest=1, newest=13, capacity=100_000)
+    assert [r.sequence for r in got] == list(range(1, 14))
+    assert_records_match(got, memory)
+    # Ten seconds apart by the logger's clock, which the simulator started at the host's time.
+    assert [b.logger_time_us - a.logger_time_us for a, b in itertools.pairwise(got)] == [
+        10_000_000
+    ] * 12
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_read_records_takes_no_more_than_asked_and_stops_at_the_newest(
+    buses: BusPool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
+) -> None:
+    manual_clock.advance(125)  # records 1 … 13
+    driver = make_driver(buses, sim, transport)
+    try:
+        two = await call(driver.read_records, 4, 2)
+        tail = await call(driver.read_records, 11, 5)  # the window runs past the newest
+    finally:
+        driver.close()
+    memory = list(sim.loggers[1].memory)
+    assert_records_match(two, memory[3:5])
+    assert_records_match(tail, memory[10:13])
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_faulty_sensor_in_a_record_is_a_sensor_fault(
+    buses: BusPool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
+) -> None:
+    logger = sim.loggers[1]
+    manual_clock.advance(10)  # records 1 and 2, sound
+    logger.sync()
+    logger.settings.sensor_faults["temperature_3"] = "open"
+    manual_clock.advance(10)  # record 3 with channel 3 open
+    driver = make_driver(buses, sim, transport)
+    try:
+        records = await call(driver.read_records, 2, 2)
+    finally:
+        driver.close()
+    assert [r.sequence for r in records] == [2, 3]
+    before, after = ({r.point: r for r in rec.readings} for rec in records)
+    assert before["temperature_3"].quality is Quality.GOOD
+    bad = after["temperature_3"]
+    assert bad.quality is Quality.SENSOR_FAULT
+    assert math.isnan(bad.value) and math.isnan(bad.raw_value)
+    assert after["temperature_2"].quality is Quality.GOOD
+    assert_records_match(records, list(logger.memory)[1:3])
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_recorded_value_outside_its_range_is_flagged_with_its_raw_value(
+    buses: BusPool,
+    sim: SimulatorHost,
+    manual_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    transport: str,
+) -> None:
+    logger = sim.loggers[1]
+    measured = logger.point_values
+    monkeypatch.setattr(logger, "point_values", lambda: measured() | {"temperature_5": 181.25})
+    driver = make_driver(buses, sim, transport)
+    try:
+        (record,) = await call(driver.read_records, 1, 1)
+    finally:
+        driver.close()
+    hot = {r.point: r for r in record.readings}["temperature_5"]
+    assert hot.quality is Quality.OUT_OF_RANGE
+    assert math.isnan(hot.value) and hot.raw_value == 181.25
+
+
+async def test_records_overwritten_before_the_pointer_write_are_a_device_exception(
+    buses: BusPool, manual_clock: ManualClock
+) -> None:
+    host = SimulatorHost(SimOptions(capacity=5, rtu=False), clock=manual_clock)
+    await host.start()
+    assert host.tcp is not None
+    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=host.tcp.url), buses)
+    try:
+        manual_clock.advance(75)  # records 1 … 8 taken, 4 … 8 held
+        held = await call(driver.memory_range)
+        with pytest.raises(DeviceException, match="illegal data value") as info:
+            await call(driver.read_records, 3, 5)
+        oldest = await call(driver.read_records, held.oldest, 5)
+    finally:
+        driver.close()
+        await host.stop()
+    assert held == MemoryRange(oldest=4, newest=8, capacity=5)
+    assert info.value.code == 3
+    assert [r.sequence for r in oldest] == [4, 5, 6, 7, 8]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_clock_read_and_set(
+    buses: BusPool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
+) -> None:
+    logger = sim.loggers[2]
+    manual_clock.advance(12.75)
+    driver = make_driver(buses, sim, transport, address=2)
+    try:
+        before = await call(driver.read_clock)
+        truth = math.floor(logger.logger_time_s(manual_clock.elapsed_s()))
+        await call(driver.set_clock, 1_800_000_000)
+        just_set = await call(driver.read_clock)
+        manual_clock.advance(61.5)
+        later = await call(driver.read_clock)
+        with pytest.raises(DeviceException) as info:
+            await call(driver.set_clock, 4_200_000_000)  # after 2100: refused
+    finally:
+        driver.close()
+    assert before == truth == math.floor(manual_clock.start_utc_s + 12.75)
+    assert isinstance(driver, MemoryDriver) and driver.clock_resolution_s == 1.0
+    assert isinstance(before, float)
+    assert (just_set, later) == (1_800_000_000, 1_800_000_061)
+    assert info.value.code == 3
+    assert sim.loggers[1].clock_reading_s() != 1_800_000_061  # logger 1 was not set
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_live_read_between_pointer_write_and_window_read_changes_nothing(
+    buses: BusPool,
+    sim: SimulatorHost,
+    manual_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    transport: str,
+) -> None:
+    # Acquisition may poll the live values from one thread while another backfills: the
+    # master keeps each transaction whole, and the record pointer is the logger's own state,
+    # apart from the live registers. Here a live read comes between every pointer write and
+    # its window read, as the other thread's poll may.
+    manual_clock.advance(125)  # records 1 … 13
+    driver = make_driver(buses, sim, transport)
+    window = DEFN.field("record_window_1").address
+    read_input = driver._read_input
+    live: list[list[Reading]] = []
+
+    def live_read_first(address: int, count: int) -> tuple[int, ...]:
+        if address == window:
+            live.append(driver.read())
+        return read_input(address, count)
+
+    monkeypatch.setattr(driver, "_read_input", live_read_first)
+    try:
+        got = await call(driver.read_records, 1, 5)
+        got += await call(driver.read_records, 6, 5)
+    finally:
+        driver.close()
+    assert len(live) == 2
+    assert all({r.point: r for r in x}["temperature_1"].quality is Quality.GOOD for x in live)
+    assert_records_match(got, list(sim.loggers[1].memory)[:10])
 
 
 async def test_rtu_device_that_does_not_answer_times_out(
