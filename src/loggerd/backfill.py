@@ -129,6 +129,11 @@ class MemoryFollower:
     def name(self) -> str:
         return f"{self.chamber_id}/{self.device_id}"
 
+    def start_at(self, first: int) -> None:
+        """Read from record `first` on, whatever history holds (`loggerd backfill --since`)."""
+        self.health.cursor = first - 1
+        self._cursor_known = True
+
     def connected(self) -> None:
         """The device was (re)opened: check its clock before reading records again."""
         self._clock_due = 0.0

@@ -419,6 +419,46 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _backfill(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .manual import backfill
+
+    config = load_config(args.config)
+    since_us = None if args.since is None else _utc("since", args.since)
+    tqdm.monitor_interval = 0
+    with tqdm(unit="records", desc=args.device) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = await backfill(config, args.device, args.chamber, since_us, progress)
+    if report.first is None:
+        print(f"{args.device}: the logger's memory is empty; nothing to backfill")
+    else:
+        print(
+            f"{args.device}: records {report.first}..{report.last}: {report.downloaded} "
+            f"downloaded, {report.lost} lost to the logger's memory wrapping (see the gap "
+            f"events), {report.stored} samples in the store ({report.duplicates} were there)"
+        )
+    return 0
+
+
+async def _clock_set(args: argparse.Namespace) -> int:
+    from .manual import set_clock
+
+    config = load_config(args.config)
+    to_s = None if args.to is None else _utc("to", args.to) // 1_000_000
+    r = await set_clock(config, args.device, args.chamber, to_s)
+    print(
+        f"{args.device}: clock set to {r.set_to_utc_s} (UTC epoch s); offset "
+        f"{r.before.offset_us / 1e6:+.3f} s before, {r.after.offset_us / 1e6:+.3f} s "
+        f"(± {r.after.uncertainty_us / 1e6:.3f} s) after; recorded as a clock_set event"
+    )
+    return 0
+
+
 def _drivers(_args: argparse.Namespace) -> int:
     for name, ep in sorted(available_drivers().items()):
         print(f"{name}\t{ep.value}")
@@ -561,6 +601,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", required=True, help="ISO 8601, UTC when no offset")
     p.add_argument("--format", choices=["csv", "parquet"], default="csv")
     p.add_argument("file", type=Path, metavar="FILE")
+
+    p = sub.add_parser(
+        "backfill",
+        help="download a logger's memory into the store by hand (stop `loggerd run` first)",
+    )
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--device", required=True)
+    p.add_argument("--chamber", help="when the device id is in several chambers")
+    p.add_argument(
+        "--since",
+        help="from the first record at or after this logger time (ISO 8601, UTC when no "
+        "offset); default: from where the device's history ends",
+    )
+
+    p = sub.add_parser("clock", help="a logger's clock")
+    clksub = p.add_subparsers(dest="clock_command", required=True)
+    c = clksub.add_parser(
+        "set", help="set a logger's clock to the host's, and record it (stop `loggerd run` first)"
+    )
+    c.add_argument("--config", type=Path, required=True)
+    c.add_argument("--device", required=True)
+    c.add_argument("--chamber", help="when the device id is in several chambers")
+    c.add_argument("--to", help="ISO 8601 time to set (default: the host's clock, UTC)")
     return parser
 
 
@@ -584,6 +647,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _export(args)
         if args.command == "calibration":
             return _calibration_apply(args)
+        if args.command == "backfill":
+            return asyncio.run(_backfill(args))
+        if args.command == "clock":
+            return asyncio.run(_clock_set(args))
         return _drivers(args)
     except LoggerdError as exc:
         print(f"loggerd: error: {exc}", file=sys.stderr)

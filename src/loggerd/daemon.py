@@ -14,7 +14,15 @@ from .processing import UNIT_OF, build_processors
 from .ring import RingBuffer
 from .samples import Quality, Sample, TimeSource
 from .spool import SPOOL_FILE, Spool
-from .store import ChannelRow, DeviceRow, Retention, Store, StoreError, sqlite_url
+from .store import (
+    ChannelRow,
+    DeviceRow,
+    Retention,
+    SchemaError,
+    Store,
+    StoreError,
+    sqlite_url,
+)
 from .writer import Writer
 
 log = logging.getLogger(__name__)
@@ -142,6 +150,20 @@ class Daemon:
         if not self.acquire:
             await asyncio.to_thread(self._open_read_only)
             return
+        await self.open_history()
+        self._tasks.extend(self.acquisition.start())
+        store = self.config.store
+        if store.raw_retention_days is not None or store.rollup_retention_days:
+            self._tasks.append(asyncio.create_task(self._prune_loop(), name="loggerd-prune"))
+        log.info(
+            "acquisition started: %d devices, store %s",
+            len(self.pollers),
+            self.store.engine.url.render_as_string(hide_password=True),
+        )
+
+    async def open_history(self) -> None:
+        """Register the configuration in the store and start the writer (which first writes
+        what an earlier run left in the spool); start() then starts polling."""
         rows = [
             ChannelRow(c.chamber_id, c.channel_id, c.device_id, c.point, c.quantity, c.unit, c.name)
             for infos in self.channels.values()
@@ -153,17 +175,37 @@ class Daemon:
             for d in chamber.devices
         ] + [DeviceRow(c.id, DERIVED_DEVICE, "loggerd") for c in self.config.chambers if c.derived]
         names = {c.id: c.name for c in self.config.chambers}
-        await asyncio.to_thread(self.store.open, names, rows, devices)
+        try:
+            await asyncio.to_thread(self.store.open, names, rows, devices)
+        except SchemaError:
+            raise  # an operator's job (`loggerd db upgrade`): no use acquiring into the void
+        except StoreError as exc:
+            # A store restarting must not keep acquisition from starting: samples wait in the
+            # spool, and the store is opened as soon as it answers.
+            log.error(
+                "%s; acquiring anyway: samples wait in the spool until the store is back", exc
+            )
+            self._tasks.append(
+                asyncio.create_task(
+                    self._open_store_later(names, rows, devices), name="loggerd-store-open"
+                )
+            )
         await self.writer.start()
-        self._tasks.extend(self.acquisition.start())
-        store = self.config.store
-        if store.raw_retention_days is not None or store.rollup_retention_days:
-            self._tasks.append(asyncio.create_task(self._prune_loop(), name="loggerd-prune"))
-        log.info(
-            "acquisition started: %d devices, store %s",
-            len(self.pollers),
-            self.store.engine.url.render_as_string(hide_password=True),
-        )
+
+    async def _open_store_later(
+        self, names: dict[str, str | None], rows: list[ChannelRow], devices: list[DeviceRow]
+    ) -> None:
+        delay_s = 1.0
+        while True:
+            await asyncio.sleep(delay_s)
+            try:
+                await asyncio.to_thread(self.store.open, names, rows, devices)
+            except StoreError as exc:
+                log.warning("the store is still unavailable: %s", exc)
+                delay_s = min(2 * delay_s, 30.0)
+            else:
+                log.info("the store is open: the spool drains")
+                return
 
     def _open_read_only(self) -> None:
         if self.store.is_sqlite:

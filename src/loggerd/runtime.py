@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Callable, Generator
 
@@ -25,11 +26,32 @@ class _ApiServer(uvicorn.Server):
         yield
 
 
+# Exit status after a second SIGINT/SIGTERM: stopped at once, not cleanly.
+EXIT_AT_ONCE = 3
+
+
 def install_stop_signals(stop: asyncio.Event) -> None:
+    """The first SIGINT/SIGTERM stops cleanly (every accepted sample written); a second one
+    exits at once. Nothing is lost either way: accepted samples are in the spool on disk and
+    are written at the next start, and the loggers' memories hold the rest (backfill)."""
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            log.info("%s: stopping; writing what waits (a second signal exits at once)", sig.name)
+            stop.set()
+            return
+        log.warning(
+            "%s again: exiting at once; accepted samples not yet in the store stay in the "
+            "spool and are written at the next start",
+            sig.name,
+        )
+        logging.shutdown()
+        os._exit(EXIT_AT_ONCE)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
 
 
 async def _serve_api(server: uvicorn.Server, host: str, port: int) -> None:
