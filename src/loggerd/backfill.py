@@ -37,6 +37,8 @@ Sink = Callable[[list[Sample]], Awaitable[None]]
 
 # A download of more records than this is announced (log, event, progress in health).
 ANNOUNCE_RECORDS = 20
+# A download's progress is logged this often (it is always in /api/v1/health).
+PROGRESS_LOG_S = 10.0
 # Records asked for per driver call (the driver may return fewer: one window's worth).
 RECORDS_PER_READ = 100
 
@@ -44,8 +46,8 @@ RECORDS_PER_READ = 100
 class Ledger(Protocol):
     """What the follower needs to know of history (the daemon answers from its store)."""
 
-    async def cursor(self, chamber_id: str, device_id: str) -> int | None:
-        """The newest record of the device that is safely kept (None: none yet)."""
+    async def cursor(self, chamber_id: str, device_id: str) -> tuple[int, int] | None:
+        """The newest record of the device that is safely kept, and its time (None: none)."""
 
     async def last_clock_check(self, chamber_id: str, device_id: str) -> ClockCheck | None: ...
 
@@ -115,6 +117,7 @@ class MemoryFollower:
         self._clock_due = 0.0  # monotonic; 0: at the next step
         self._last_time_us: int | None = None  # corrected time of the cursor's record
         self._download_started = 0.0
+        self._next_progress_log = 0.0
         self._pending_gap: tuple[int, int] | None = None
         # The driver call under way in its worker thread: one stopping must let it finish
         # before the line is closed under it (see DevicePoller.run).
@@ -147,11 +150,13 @@ class MemoryFollower:
         h = self.health
         if not self._cursor_known:
             try:
-                h.cursor = await self.ledger.cursor(self.chamber_id, self.device_id)
+                end = await self.ledger.cursor(self.chamber_id, self.device_id)
             except LoggerdError as exc:
                 h.state = "waiting_for_store"
                 h.last_error = f"cannot find where the history ends: {exc}"
                 return
+            if end is not None:
+                h.cursor, self._last_time_us = end
             self._cursor_known = True
         if time.monotonic() >= self._clock_due:
             await self._check_clock()
@@ -178,6 +183,9 @@ class MemoryFollower:
                 break
             await self._hand_on(first, records)
             first = records[-1].sequence + 1
+            if h.state == "downloading" and time.monotonic() >= self._next_progress_log:
+                self._next_progress_log = time.monotonic() + PROGRESS_LOG_S
+                self.log_progress()
         if first > memory.newest:
             await self._finish_download()
 
@@ -282,6 +290,7 @@ class MemoryFollower:
         h.state = "downloading"
         h.download_from, h.download_to = first, last
         self._download_started = time.monotonic()
+        self._next_progress_log = self._download_started + PROGRESS_LOG_S
         message = f"{self.name}: downloading records {first}..{last} from the logger's memory"
         log.info("%s", message)
         await self._event(

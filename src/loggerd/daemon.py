@@ -250,7 +250,7 @@ class _StoreLedger:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
 
-    async def cursor(self, chamber_id: str, device_id: str) -> int | None:
+    async def cursor(self, chamber_id: str, device_id: str) -> tuple[int, int] | None:
         channels = [
             c.channel_id
             for c in self.daemon.channels.get(chamber_id, [])

@@ -711,23 +711,27 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"write of events to {self.url} failed: {exc}") from exc
 
-    def device_cursor(self, chamber_id: str, channel_ids: Sequence[str]) -> int | None:
-        """The logger record up to which every one of the device's channels is stored: the
-        smallest, over its channels, of the newest stored sequence number (None: none yet).
+    def device_cursor(self, chamber_id: str, channel_ids: Sequence[str]) -> tuple[int, int] | None:
+        """The logger record up to which every one of the device's channels is stored, and
+        its (corrected) time: the smallest, over the channels, of the newest stored sequence
+        number (None: none yet).
 
         A record's samples can be split over two transactions, so a crash may leave the
         newest record on some channels only; resuming from the smallest re-reads it, and the
         store's keys make the re-read harmless."""
-        newest: list[int] = []
+        newest: list[tuple[int, int]] = []
         try:
             with self.engine.connect() as conn:
                 for c in channel_ids:
                     key = self.channel(chamber_id, c).key
-                    n = conn.execute(
-                        select(func.max(samples.c.sequence)).where(samples.c.channel_key == key)
-                    ).scalar()
-                    if n is not None:
-                        newest.append(int(n))
+                    row = conn.execute(
+                        select(samples.c.sequence, samples.c.ts_us)
+                        .where((samples.c.channel_key == key) & samples.c.sequence.is_not(None))
+                        .order_by(samples.c.sequence.desc())
+                        .limit(1)
+                    ).first()
+                    if row is not None:
+                        newest.append((int(row[0]), int(row[1])))
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot read the store at {self.url}: {exc}") from exc
         return min(newest) if newest else None
