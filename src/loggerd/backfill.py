@@ -168,7 +168,9 @@ class MemoryFollower:
             return
         if h.state != "downloading" and memory.newest - first + 1 > ANNOUNCE_RECORDS:
             await self._start_download(first, memory.newest)
-        while first <= memory.newest and time.monotonic() < deadline:
+        # At least one read per step, however little of the tick is left: a download always
+        # moves on; then more, while this step's share of the tick lasts.
+        while first <= memory.newest:
             count = min(RECORDS_PER_READ, memory.newest - first + 1)
             try:
                 records = await self._call(self.driver.read_records, first, count)
@@ -186,6 +188,8 @@ class MemoryFollower:
             if h.state == "downloading" and time.monotonic() >= self._next_progress_log:
                 self._next_progress_log = time.monotonic() + PROGRESS_LOG_S
                 self.log_progress()
+            if time.monotonic() >= deadline:
+                break
         if first > memory.newest:
             await self._finish_download()
 

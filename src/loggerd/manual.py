@@ -129,12 +129,15 @@ async def _follow_to_newest(
 ) -> tuple[int | None, int | None]:
     memory = await asyncio.to_thread(follower.driver.memory_range)
     h = follower.health
-    await follower.step(0.0)  # where history ends, and the clock; no records yet
+    await follower.step(0.0)  # where history ends, the clock, and a first read
     if h.state == "waiting_for_store":
         raise StoreError(f"the store cannot say where the history ends: {h.last_error}")
     if memory.newest == 0:
         return None, None
-    start = max(memory.oldest, 1 if h.cursor is None else h.cursor + 1)
+    if h.cursor is None:
+        start = memory.oldest
+    else:
+        start = max(memory.oldest, h.cursor - h.records_downloaded + 1)
     total = max(0, memory.newest - start + 1)
     while (h.cursor or 0) < memory.newest:
         before = h.cursor

@@ -311,3 +311,32 @@ async def test_backfill_and_clock_set_by_hand(
     assert event.details["offset_before_s"] < -1e6
     assert abs(event.details["offset_after_s"]) < 3
     assert len(checks) >= 2  # before and after, beside the backfills' own checks
+
+
+async def test_a_long_download_leaves_the_line_to_the_other_devices(
+    tmp_path: Path, sim: SimulatorHost, manual_clock: ManualClock
+) -> None:
+    """Two loggers on one RS-485 line (emulated 19200 baud): while one downloads hundreds of
+    records, the other is still polled, tick after tick."""
+    assert sim.rtu is not None
+    manual_clock.advance(2000)  # 201 records in each logger
+    text = (
+        f'data_dir = "{tmp_path.as_posix()}"\n[store]\nflush_interval_s = 0.05\n\n'
+        + device_toml("c", "logger", sim.rtu.path, 1, "backfill_duty = 0.5\n", history="memory")
+        + device_toml("c2", "other", sim.rtu.path, 2)
+    ).replace("poll_interval_s = 0.05", "poll_interval_s = 0.2")
+    daemon = Daemon(parse_config(text, "test.toml"))
+    downloading, other = daemon.pollers
+    assert downloading.follower is not None
+    progress = downloading.follower.health
+    await daemon.start()
+    try:
+        await wait_for(daemon, lambda: progress.records_downloaded >= 20)
+        assert progress.state == "downloading" and progress.progress is not None
+        polls_before = other.health.reads_ok
+        await wait_for(daemon, lambda: progress.records_downloaded >= 60)
+        assert progress.state == "downloading"  # still at it, and meanwhile:
+        assert other.health.reads_ok >= polls_before + 3
+        assert other.health.state == "ok" and other.health.reads_failed == 0
+    finally:
+        await daemon.stop()
