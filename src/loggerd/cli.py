@@ -55,6 +55,9 @@ port = {port}
 id = "chamber-1"
 name = "Climatic chamber 1 (logger on RS-485, Modbus RTU)"
 
+# The logger's history is its own records (history = "memory", the default): after any
+# outage loggerd downloads them from where the store's history ends. Live reads, every
+# poll_interval_s, feed the live view (latest).
 [[chamber.device]]
 id = "logger-1"
 driver = "reference-modbus"
