@@ -251,6 +251,10 @@ class _StoreLedger:
         self.daemon = daemon
 
     async def cursor(self, chamber_id: str, device_id: str) -> tuple[int, int] | None:
+        if not self.daemon.writer.backlog_written.is_set():
+            # Records of the last run may still wait in the spool: asked now, the store would
+            # answer too early (and a wrapped memory would look like a gap that is not one).
+            raise StoreError("what the last run left in the spool is not all in the store yet")
         channels = [
             c.channel_id
             for c in self.daemon.channels.get(chamber_id, [])

@@ -163,6 +163,10 @@ class Writer:
         self._stop_started = 0.0
         self._append_lock = asyncio.Lock()  # one spool append at a time: order is kept
         self._store_down_since: float | None = None
+        # Set once what an earlier run left in the spool is in the store: only then does the
+        # store know where each device's history ends (backfill asks it).
+        self.backlog_written = asyncio.Event()
+        self._backlog_left = 0
         self.written = 0
         self.duplicates = 0
         self.conflicts = 0
@@ -185,8 +189,11 @@ class Writer:
                 log.info(
                     "%d samples and events left in the spool: writing them first", self._spooled
                 )
+                self._backlog_left = self._spooled
                 self._idle.clear()
                 self._wake.set()
+        if not self._backlog_left:
+            self.backlog_written.set()
         self._task = asyncio.create_task(self._run(), name="loggerd-writer")
 
     # --- accepting ------------------------------------------------------------------------
@@ -355,6 +362,8 @@ class Writer:
                 return [_Entry(e.id, e.kind, _decode(e.kind, e.payload), 0.0) for e in head], True
             self._spooled = 0  # counted entries someone else removed: trust the spool
             self._spooled_since_s = None
+            self._backlog_left = 0
+            self.backlog_written.set()
         batch: list[_Entry] = []
         total = 0
         for e in self._held:
@@ -407,6 +416,10 @@ class Writer:
             assert self.spool is not None
             await asyncio.to_thread(self.spool.remove_through, entries[-1].id)
             self._spooled = max(0, self._spooled - count)
+            if self._backlog_left:
+                self._backlog_left = max(0, self._backlog_left - count)  # FIFO: oldest first
+                if not self._backlog_left:
+                    self.backlog_written.set()
             if not self._spooled:
                 self._spooled_since_s = None
             else:
