@@ -116,6 +116,11 @@ def _decode(kind: str, payload: bytes) -> list[Any]:
     return out
 
 
+def _count(kind: str, items: Sequence[Any]) -> int:
+    """What an entry counts for in health figures: its samples (events count for nothing)."""
+    return len(items) if kind == SAMPLES else 0
+
+
 def _is_disk_full(message: str) -> bool:
     text = message.lower()
     return "disk is full" in text or "no space left" in text or "disk full" in text
@@ -148,7 +153,8 @@ class Writer:
         self._held: deque[_Entry] = deque()  # not in the spool: in memory only
         self._held_count = 0
         self._next_held_id = -(2**62)
-        self._spooled = 0
+        self._spooled = 0  # samples in the spool (events are entries with a count of 0)
+        self._spooled_entries = 0
         self._spooled_since_s: float | None = None  # acceptance time of the oldest spooled
         self._spool_error: str | None = None
         self._wake = asyncio.Event()
@@ -183,13 +189,14 @@ class Writer:
         if self.spool is not None:
             spool = self.spool
             self._spooled = await asyncio.to_thread(spool.pending_count)
+            self._spooled_entries = await asyncio.to_thread(len, spool)
             oldest = await asyncio.to_thread(spool.oldest_created_us)
             self._spooled_since_s = None if oldest is None else oldest / 1e6
-            if self._spooled:
+            if self._spooled_entries:
                 log.info(
-                    "%d samples and events left in the spool: writing them first", self._spooled
+                    "%d samples (and events) left in the spool: writing them first", self._spooled
                 )
-                self._backlog_left = self._spooled
+                self._backlog_left = self._spooled_entries
                 self._idle.clear()
                 self._wake.set()
         if not self._backlog_left:
@@ -223,11 +230,17 @@ class Writer:
                 if not self._held:
                     payload = _encode(kind, items)
                     try:
-                        await asyncio.to_thread(self.spool.append, kind, len(items), payload)
+                        await asyncio.to_thread(
+                            self.spool.append, kind, _count(kind, items), payload
+                        )
                     except SpoolError as exc:
                         await self._spool_failed(exc)
                     else:
-                        self._spooled += len(items)
+                        if self._spool_error is not None:
+                            log.warning("the spool takes samples again")
+                            self._spool_error = None
+                        self._spooled += _count(kind, items)
+                        self._spooled_entries += 1
                         if self._spooled_since_s is None:
                             self._spooled_since_s = now
                         self._after_accept()
@@ -272,7 +285,7 @@ class Writer:
         try:
             await asyncio.to_thread(
                 self.spool.append_many,
-                [(e.kind, e.count, _encode(e.kind, e.items)) for e in entries],
+                [(e.kind, _count(e.kind, e.items), _encode(e.kind, e.items)) for e in entries],
             )
         except SpoolError as exc:
             self._spool_error = str(exc)
@@ -282,7 +295,8 @@ class Writer:
             self._held.popleft()
             if e.kind == SAMPLES:
                 self._held_count -= e.count
-            self._spooled += e.count
+            self._spooled += _count(e.kind, e.items)
+            self._spooled_entries += 1
             if self._spooled_since_s is None:
                 self._spooled_since_s = e.accepted_s
         self._spool_error = None
@@ -325,7 +339,7 @@ class Writer:
                 reason = f"the store is unavailable ({self.last_error}); samples wait in memory"
             if _is_disk_full(self.last_error):
                 reason = f"the store's disk is full ({self.last_error}): free space there"
-        if self._spool_error is not None:
+        if self._spool_error is not None and self._held:
             spool_reason = (
                 f"the spool refuses samples ({self._spool_error}); they are held in memory"
             )
@@ -356,11 +370,11 @@ class Writer:
 
     async def _next_batch(self) -> tuple[list[_Entry], bool]:
         """The oldest entries, up to about batch_size samples; True when from the spool."""
-        if self._spooled and self.spool is not None:
+        if self._spooled_entries and self.spool is not None:
             head = await asyncio.to_thread(self.spool.head, self.batch_size)
             if head:
                 return [_Entry(e.id, e.kind, _decode(e.kind, e.payload), 0.0) for e in head], True
-            self._spooled = 0  # counted entries someone else removed: trust the spool
+            self._spooled = self._spooled_entries = 0  # removed by someone else: trust the spool
             self._spooled_since_s = None
             self._backlog_left = 0
             self.backlog_written.set()
@@ -411,16 +425,18 @@ class Writer:
         )
 
     async def _remove(self, entries: list[_Entry], from_spool: bool) -> None:
-        count = sum(e.count for e in entries)
+        count = sum(_count(e.kind, e.items) for e in entries)
         if from_spool:
             assert self.spool is not None
             await asyncio.to_thread(self.spool.remove_through, entries[-1].id)
             self._spooled = max(0, self._spooled - count)
+            self._spooled_entries = max(0, self._spooled_entries - len(entries))
             if self._backlog_left:
-                self._backlog_left = max(0, self._backlog_left - count)  # FIFO: oldest first
+                # FIFO: the oldest entries go first
+                self._backlog_left = max(0, self._backlog_left - len(entries))
                 if not self._backlog_left:
                     self.backlog_written.set()
-            if not self._spooled:
+            if not self._spooled_entries:
                 self._spooled_since_s = None
             else:
                 oldest = await asyncio.to_thread(self.spool.oldest_created_us)
@@ -433,7 +449,7 @@ class Writer:
             self._space.set()
 
     def _empty(self) -> bool:
-        return not self._spooled and not self._held
+        return not self._spooled_entries and not self._held
 
     async def _run(self) -> None:
         backoff_s = 0.0

@@ -330,3 +330,52 @@ async def test_a_logger_record_read_again_with_another_value_is_a_conflict(
     assert event.details["new_raw_value"] == pytest.approx(changed[0].raw_value)
     assert "the stored one is kept" in event.message
     store.close()
+
+
+async def test_health_is_ok_again_once_the_spool_takes_samples_and_counts_only_samples(
+    tmp_path: Path,
+) -> None:
+    """A batch too big for the spool is held and written from memory; once the spool takes
+    the next batch, health is ok again, and a later refusal is a new disk_full event."""
+    store = open_store(tmp_path)
+    spool = Spool(tmp_path / "spool.db", max_bytes=6 * 4096)
+    writer = Writer(store, batch_size=10_000, flush_interval_s=0.01, spool=spool)
+    await writer.start()
+    try:
+        await writer.submit(records(500))  # larger than the whole spool: held in memory
+        await writer.flushed()
+        await writer.submit(records(5, first=1000))  # fits: the spool works again
+        await writer.flushed()
+        health = writer.health()
+        assert health.state == "ok" and health.reason is None and health.held == 0
+        await writer.submit(records(500, first=2000))  # refused again: a second episode
+        await writer.flushed()
+    finally:
+        await writer.stop()
+        spool.close()
+    assert store.count() == 1005
+    assert len(store.events(kinds=["disk_full"])) == 2
+    store.close()
+
+
+async def test_queued_and_spooled_count_samples_not_events(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    spool = Spool(tmp_path / "spool.db")
+    writer = Writer(store, batch_size=10, flush_interval_s=0.01, spool=spool)
+    await writer.start()
+    try:
+        with locked(tmp_path / "loggerd.db"):
+            await writer.submit(records(25))
+            async with asyncio.timeout(20):
+                await writer.wait_attempts(2)  # failed: a store_unavailable event is spooled
+            health = writer.health()
+            assert health.spooled == health.queued == 25
+            assert len(spool) == 2  # the samples' entry and the event's
+        async with asyncio.timeout(20):
+            await writer.flushed()
+        assert writer.health().queued == 0 and len(spool) == 0
+    finally:
+        await writer.stop()
+        spool.close()
+    assert store.count() == 25
+    store.close()
