@@ -219,17 +219,25 @@ class MemoryFollower:
         h = self.health
         if self._pending_gap is None and records[0].sequence > asked:
             self._pending_gap = (asked, records[0].sequence - 1)
+        # One hand-over per read: records in sequence order, each record's samples together
+        # (the sink processes them record by record and spools them in one append).
+        batch: list[Sample] = []
         for i, record in enumerate(records):
             if i and record.sequence != records[i - 1].sequence + 1:
                 self._pending_gap = (records[i - 1].sequence + 1, record.sequence - 1)
             samples = self._samples(record)
             if self._pending_gap is not None:
+                if batch:
+                    await self.sink(batch)
+                    batch = []
                 await self._gap(*self._pending_gap, end_us=samples[0].timestamp_us)
                 self._pending_gap = None
-            await self.sink(samples)
-            h.cursor = record.sequence
+            batch.extend(samples)
             self._last_time_us = samples[0].timestamp_us
-            h.records_downloaded += 1
+        if batch:
+            await self.sink(batch)
+        h.cursor = records[-1].sequence
+        h.records_downloaded += len(records)
 
     def _offset_us(self) -> int:
         return 0 if self._clock is None else self._clock.offset_us

@@ -10,7 +10,7 @@ from dataclasses import replace
 from .acquisition import Acquisition, ChannelInfo
 from .config import DaemonConfig
 from .events import ClockCheck
-from .processing import UNIT_OF, build_processors
+from .processing import UNIT_OF, ChamberProcessor, build_processors
 from .ring import RingBuffer
 from .samples import Quality, Sample, TimeSource
 from .spool import SPOOL_FILE, Spool
@@ -99,28 +99,17 @@ class Daemon:
         await self._accept(samples, store=False)
 
     async def _accept(self, samples: list[Sample], store: bool = True) -> None:
-        if samples:
-            logged = samples[0].time_source is TimeSource.LOGGER
-            processor = (self.record_processors if logged else self.processors).get(
-                samples[0].chamber_id
-            )
-            if processor is not None:  # a poll's samples all belong to one chamber
-                try:
-                    samples = processor.process(samples)
-                except Exception:
-                    # A bug in a correction or derivation must not cost the measurements: keep
-                    # every raw value, but a channel that should have been corrected has no
-                    # trustworthy value (invalid), and say so loudly.
-                    log.exception(
-                        "processing %s failed; raw values kept, calibrated channels invalid",
-                        samples[0].chamber_id,
-                    )
-                    samples = [
-                        replace(s, value=math.nan, quality=Quality.INVALID)
-                        if s.channel_id in processor.calibrations
-                        else s
-                        for s in samples
-                    ]
+        if samples and samples[0].time_source is TimeSource.LOGGER:
+            # Several records of one logger's memory: processed record by record.
+            processed: list[Sample] = []
+            start = 0
+            for i in range(1, len(samples) + 1):
+                if i == len(samples) or samples[i].sequence != samples[start].sequence:
+                    processed.extend(self._process(samples[start:i], self.record_processors))
+                    start = i
+            samples = processed
+        elif samples:
+            samples = self._process(samples, self.processors)
         for s in samples:
             key = (s.chamber_id, s.channel_id)
             last = self.last_sample.get(key)
@@ -133,6 +122,30 @@ class Daemon:
         if self._accepted_changed is not None:
             async with self._accepted_changed:
                 self._accepted_changed.notify_all()
+
+    @staticmethod
+    def _process(samples: list[Sample], processors: dict[str, ChamberProcessor]) -> list[Sample]:
+        """One poll's (or one record's) samples, all of one chamber: corrected, and followed
+        by the derived samples they allow."""
+        processor = processors.get(samples[0].chamber_id)
+        if processor is None:
+            return samples
+        try:
+            return processor.process(samples)
+        except Exception:
+            # A bug in a correction or derivation must not cost the measurements: keep every
+            # raw value, but a channel that should have been corrected has no trustworthy
+            # value (invalid), and say so loudly.
+            log.exception(
+                "processing %s failed; raw values kept, calibrated channels invalid",
+                samples[0].chamber_id,
+            )
+            return [
+                replace(s, value=math.nan, quality=Quality.INVALID)
+                if s.channel_id in processor.calibrations
+                else s
+                for s in samples
+            ]
 
     async def wait_accepted(self, count: int) -> None:
         """Wait until at least `count` samples have been accepted since start."""

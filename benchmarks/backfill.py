@@ -1,0 +1,118 @@
+"""How fast does loggerd download a logger's memory into the store?
+
+A simulated logger (Modbus TCP, in this process, on a manual clock) holds N records. Baseline:
+the reference-modbus driver alone reads them all, window after window, and does nothing else.
+Then the daemon downloads the same memory from an empty store — through the follower, the
+processing, the spool and the store (SQLite) — with backfill_duty 1.0, and the time until the
+last record is in the store is measured.
+
+    python benchmarks/backfill.py [--records 20000]
+
+The last line printed is one JSON object: records per second for both, and their ratio (the
+cost of everything between the wire and the disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from loggerd.config import parse_config
+from loggerd.daemon import Daemon
+from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
+from loggerd_sim.host import SimOptions, SimulatorHost
+from loggerd_sim.logger import ManualClock
+
+CHANNELS = [*(f"temperature_{i}" for i in range(1, 9)), "rh", "frost_point"]
+
+
+def config_text(data_dir: Path, url: str) -> str:
+    channels = "".join(f'[[chamber.device.channel]]\nid = "{p}"\npoint = "{p}"\n' for p in CHANNELS)
+    return (
+        f'data_dir = "{data_dir.as_posix()}"\n[store]\nflush_interval_s = 0.2\n\n'
+        '[[chamber]]\nid = "c"\n[[chamber.device]]\nid = "logger"\n'
+        f'driver = "reference-modbus"\nurl = "{url}"\naddress = 1\n'
+        "poll_interval_s = 1.0\nbackfill_duty = 1.0\n" + channels
+    )
+
+
+def baseline(url: str, newest: int) -> float:
+    """Records per second read by the driver alone."""
+    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=url, address=1))
+    try:
+        driver.open()
+        started = time.perf_counter()
+        first = 1
+        while first <= newest:
+            records = driver.read_records(first, 100)
+            first = records[-1].sequence + 1
+        return newest / (time.perf_counter() - started)
+    finally:
+        driver.buses.close()
+
+
+async def through_loggerd(url: str, newest: int) -> dict[str, float]:
+    """Start to last record stored (start-up and the clock check included), and the steady
+    rate from the first record handed on to the last one stored."""
+    with tempfile.TemporaryDirectory() as tmp:
+        daemon = Daemon(parse_config(config_text(Path(tmp), url), "bench.toml"))
+        (poller,) = daemon.pollers
+        assert poller.follower is not None
+        h = poller.follower.health
+        started = time.perf_counter()
+        first_record = None
+        await daemon.start()
+        try:
+            while (h.cursor or 0) < newest:
+                await daemon.wait_accepted(daemon.accepted + 1)
+                if first_record is None and h.cursor is not None:
+                    first_record = time.perf_counter(), h.cursor
+            downloaded = time.perf_counter() - started
+            await daemon.writer.flushed()
+            stored = time.perf_counter() - started
+            assert first_record is not None
+            steady = (newest - first_record[1]) / (time.perf_counter() - first_record[0])
+            count = daemon.store.count()
+        finally:
+            await daemon.stop()
+    assert count >= newest * len(CHANNELS), (count, newest)
+    return {"download_s": downloaded, "stored_s": stored, "steady_records_per_s": steady}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=20_000)
+    args = parser.parse_args()
+    clock = ManualClock()
+    sim = SimulatorHost(SimOptions(addresses=(1,), interval_s=1, rtu=False), clock=clock)
+    await sim.start()
+    try:
+        assert sim.tcp is not None
+        clock.advance(args.records - 1)
+        logger = sim.loggers[1]
+        logger.sync()
+        newest = logger.memory[-1].sequence
+        raw = await asyncio.to_thread(baseline, sim.tcp.url, newest)
+        ours = await through_loggerd(sim.tcp.url, newest)
+    finally:
+        await sim.stop()
+    rate = ours["steady_records_per_s"]
+    result = {
+        "records": newest,
+        "channels": len(CHANNELS),
+        "baseline_driver_records_per_s": round(raw, 1),
+        "loggerd_records_per_s": round(rate, 1),
+        "loggerd_samples_per_s": round(rate * len(CHANNELS), 1),
+        "loggerd_start_to_all_stored_s": round(ours["stored_s"], 2),
+        "ratio_vs_driver_alone": round(rate / raw, 3),
+        "full_memory_100k_records_min": round(100_000 / rate / 60, 1),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
