@@ -27,6 +27,9 @@ def _setup_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        # Alembic narrates every migration step at INFO; loggerd says what matters itself.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 DEMO_TRANSMITTER_ADDRESS = 240

@@ -32,7 +32,7 @@ Progress = Callable[[int, int], None]  # records done, records in all
 @dataclass(frozen=True)
 class BackfillReport:
     first: int | None  # the first record asked for (None: nothing to read)
-    last: int | None  # the newest record in the logger when the download began
+    last: int | None  # the last record read (a logger that goes on recording: later ones)
     downloaded: int
     lost: int  # records in gaps found
     stored: int  # samples the store took (new ones and ones it had)
@@ -146,7 +146,7 @@ async def _follow_to_newest(
             progress(min(total, max(0, (h.cursor or 0) - start + 1)), total)
         if h.cursor == before:
             break  # nothing more to read (the memory moved on under us: the gap is recorded)
-    return start, memory.newest
+    return start, h.cursor
 
 
 @dataclass(frozen=True)
