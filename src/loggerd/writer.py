@@ -168,6 +168,7 @@ class Writer:
         self._stop_requested = asyncio.Event()
         self._stop_started = 0.0
         self._append_lock = asyncio.Lock()  # one spool append at a time: order is kept
+        self._accepting: set[asyncio.Future[None]] = set()
         self._store_down_since: float | None = None
         # Set once what an earlier run left in the spool is in the store: only then does the
         # store know where each device's history ends (backfill asks it).
@@ -222,7 +223,15 @@ class Writer:
         while kind == SAMPLES and self._held_count >= self.max_queued:
             self._space.clear()
             await self._space.wait()
-        now = time.time()
+        # The append and its bookkeeping run to the end even if the caller is cancelled (a
+        # poller stopped mid-submit): a batch in the spool must be counted, or stop() would
+        # think the spool empty and leave it there.
+        task = asyncio.ensure_future(self._accept_now(kind, items, time.time()))
+        self._accepting.add(task)
+        task.add_done_callback(self._accepting.discard)
+        await asyncio.shield(task)
+
+    async def _accept_now(self, kind: str, items: list[Any], now: float) -> None:
         async with self._append_lock:
             if self.spool is not None:
                 if self._held:
@@ -323,6 +332,8 @@ class Writer:
     async def stop(self) -> None:
         """Write everything that waits, then stop (what the store will not take within
         stop_timeout_s stays in the spool, for the next start)."""
+        if self._accepting:
+            await asyncio.gather(*self._accepting, return_exceptions=True)
         self._stopping = True
         self._stop_started = time.monotonic()
         self._stop_requested.set()
@@ -387,7 +398,8 @@ class Writer:
             total += e.count
         return batch, False
 
-    async def _write(self, entries: list[_Entry]) -> None:
+    async def _write(self, entries: list[_Entry]) -> list[Event]:
+        """Write entries to the store; returns the events their conflicts raise."""
         samples: list[Sample] = [s for e in entries if e.kind == SAMPLES for s in e.items]
         items: list[LogItem] = [i for e in entries if e.kind == LOG for i in e.items]
         result = await asyncio.to_thread(self.store.write, samples)
@@ -401,9 +413,8 @@ class Writer:
         self.written += result.inserted + result.duplicates
         self.duplicates += result.duplicates
         self.expired += result.expired
-        if result.conflicts:
-            self.conflicts += len(result.conflicts)
-            await self.submit_log([self._conflict_event(c) for c in result.conflicts])
+        self.conflicts += len(result.conflicts)
+        return [self._conflict_event(c) for c in result.conflicts]
 
     @staticmethod
     def _conflict_event(c: Conflict) -> Event:
@@ -475,11 +486,23 @@ class Writer:
                 continue
             started = time.monotonic()
             try:
-                entries, from_spool = await self._next_batch()
+                if self._spooled_entries and self.spool is not None:
+                    entries, from_spool = await self._next_batch()
+                    conflicts = await self._write(entries) if entries else []
+                    if entries:
+                        await self._remove(entries, from_spool)
+                else:
+                    # Held entries: no submit may move them into the spool while they are
+                    # being written (they would be written twice, and others dropped).
+                    async with self._append_lock:
+                        entries, _ = await self._next_batch()
+                        conflicts = await self._write(entries) if entries else []
+                        if entries:
+                            await self._remove(entries, False)
+                if conflicts:
+                    await self.submit_log(conflicts)
                 if not entries:
                     continue
-                await self._write(entries)
-                await self._remove(entries, from_spool)
             except Exception as exc:
                 # Everything stays where it was: a StoreError as expected, anything else (a
                 # driver-level error the store did not wrap) must not kill the writer either.
