@@ -43,11 +43,27 @@ PROGRESS_LOG_S = 10.0
 RECORDS_PER_READ = 100
 
 
+# A stored record's sequence number is the logger's record number in its low 32 bits and, above
+# them, how many times loggerd has seen the logger's memory start again (cleared, or another
+# logger in its place): records numbered again are new records, never taken for old ones.
+EPOCH_SHIFT = 32
+LOGGER_SEQUENCE = (1 << EPOCH_SHIFT) - 1
+
+
+@dataclass(frozen=True)
+class HistoryEnd:
+    """The newest record of a device that is safely kept."""
+
+    sequence: int  # as stored: epoch << 32 | the logger's record number
+    timestamp_us: int  # corrected
+    logger_time_us: int | None  # the logger's own time of it
+
+
 class Ledger(Protocol):
     """What the follower needs to know of history (the daemon answers from its store)."""
 
-    async def cursor(self, chamber_id: str, device_id: str) -> tuple[int, int] | None:
-        """The newest record of the device that is safely kept, and its time (None: none)."""
+    async def cursor(self, chamber_id: str, device_id: str) -> HistoryEnd | None:
+        """The newest record of the device that is safely kept (None: none)."""
 
     async def last_clock_check(self, chamber_id: str, device_id: str) -> ClockCheck | None: ...
 
@@ -119,6 +135,10 @@ class MemoryFollower:
         self._download_started = 0.0
         self._next_progress_log = 0.0
         self._pending_gap: tuple[int, int] | None = None
+        self._epoch = 0  # see EPOCH_SHIFT
+        self._cursor_logger_time_us: int | None = None  # the logger's time of the cursor
+        self._verify = False  # check the cursor's record before going on (after a connect)
+        self._start_at: int | None = None
         # The driver call under way in its worker thread: one stopping must let it finish
         # before the line is closed under it (see DevicePoller.run).
         self.inflight: asyncio.Future[object] | None = None
@@ -134,12 +154,13 @@ class MemoryFollower:
 
     def start_at(self, first: int) -> None:
         """Read from record `first` on, whatever history holds (`loggerd backfill --since`)."""
-        self.health.cursor = first - 1
-        self._cursor_known = True
+        self._start_at = first
 
     def connected(self) -> None:
-        """The device was (re)opened: check its clock before reading records again."""
+        """The device was (re)opened: check its clock, and that it is still the same memory,
+        before reading records again."""
         self._clock_due = 0.0
+        self._verify = self.health.cursor is not None
 
     async def step(self, budget_s: float) -> None:
         """Download what is new in the logger's memory, for at most about `budget_s`.
@@ -156,12 +177,20 @@ class MemoryFollower:
                 h.last_error = f"cannot find where the history ends: {exc}"
                 return
             if end is not None:
-                h.cursor, self._last_time_us = end
+                self._epoch = end.sequence >> EPOCH_SHIFT
+                h.cursor = end.sequence & LOGGER_SEQUENCE
+                self._last_time_us = end.timestamp_us
+                self._cursor_logger_time_us = end.logger_time_us
+                self._verify = True
+            if self._start_at is not None:
+                h.cursor, self._verify = self._start_at - 1, False
             self._cursor_known = True
         if time.monotonic() >= self._clock_due:
             await self._check_clock()
         memory = await self._call(self.driver.memory_range)
         h.logger_oldest, h.logger_newest = memory.oldest, memory.newest
+        if self._verify and h.cursor is not None:
+            await self._verify_cursor(memory)
         first = await self._first_to_read(memory)
         if first is None or first > memory.newest:
             await self._finish_download()
@@ -193,22 +222,54 @@ class MemoryFollower:
         if first > memory.newest:
             await self._finish_download()
 
+    async def _verify_cursor(self, memory: MemoryRange) -> None:
+        """After a connect: is the last record stored still the logger's record of that number?
+        If the logger holds it with another time, its memory started again (cleared, or another
+        logger in its place), however far it has recorded since."""
+        h = self.health
+        cursor = h.cursor
+        assert cursor is not None
+        if memory.newest < cursor:
+            await self._memory_reset(
+                f"its newest record is {memory.newest}, but record {cursor} is stored already"
+            )
+        elif memory.oldest <= cursor and self._cursor_logger_time_us is not None:
+            records = await self._call(self.driver.read_records, cursor, 1)
+            if records and records[0].sequence == cursor:
+                if records[0].logger_time_us != self._cursor_logger_time_us:
+                    await self._memory_reset(
+                        f"its record {cursor} was taken at logger time "
+                        f"{records[0].logger_time_us / 1e6:.0f} s, the stored one at "
+                        f"{self._cursor_logger_time_us / 1e6:.0f} s"
+                    )
+            else:
+                return  # not read this time: check again at the next step
+        self._verify = False
+
+    async def _memory_reset(self, why: str) -> None:
+        h = self.health
+        self._epoch += 1
+        await self._event(
+            EventKind.MEMORY_RESET,
+            Severity.ERROR,
+            f"{self.name}: the logger's memory started again ({why}): it was cleared, or "
+            "another logger is in its place. Its records are stored as new ones (memory epoch "
+            f"{self._epoch}); check the logger and its clock",
+            {"stored_through": h.cursor, "epoch": self._epoch},
+        )
+        h.cursor = None
+        self._cursor_logger_time_us = None
+
     async def _first_to_read(self, memory: MemoryRange) -> int | None:
         h = self.health
         if memory.newest == 0:
             return None  # nothing recorded yet
         cursor = h.cursor
         if cursor is not None and memory.newest < cursor:
-            await self._event(
-                EventKind.MEMORY_RESET,
-                Severity.ERROR,
-                f"{self.name}: the logger's newest record is {memory.newest}, but record "
-                f"{cursor} is stored already: its memory was cleared or the logger replaced. "
-                "Records it numbers again as stored ones are kept as stored and raised as "
-                "conflicts; check the logger",
-                {"stored_through": cursor, "logger_newest": memory.newest},
+            await self._memory_reset(
+                f"its newest record is {memory.newest}, but record {cursor} was read already"
             )
-            h.cursor = cursor = memory.oldest - 1
+            cursor = None
         first = memory.oldest if cursor is None else cursor + 1
         if first < memory.oldest:
             self._pending_gap = (first, memory.oldest - 1)
@@ -234,6 +295,7 @@ class MemoryFollower:
                 self._pending_gap = None
             batch.extend(samples)
             self._last_time_us = samples[0].timestamp_us
+            self._cursor_logger_time_us = record.logger_time_us
         if batch:
             await self.sink(batch)
         h.cursor = records[-1].sequence
@@ -258,7 +320,7 @@ class MemoryFollower:
                     r.raw_value,
                     r.quality,
                     TimeSource.LOGGER,
-                    sequence=record.sequence,
+                    sequence=(self._epoch << EPOCH_SHIFT) | record.sequence,
                     clock_offset_us=offset,
                 )
             )
@@ -266,11 +328,12 @@ class MemoryFollower:
 
     async def _gap(self, first: int, last: int, end_us: int | None) -> None:
         h = self.health
+        epoch = self._epoch << EPOCH_SHIFT
         gap = Gap(
             self.chamber_id,
             self.device_id,
-            first,
-            last,
+            epoch | first,
+            epoch | last,
             self._last_time_us,
             end_us,
             self.now_us(),

@@ -8,6 +8,7 @@ import math
 from dataclasses import replace
 
 from .acquisition import Acquisition, ChannelInfo
+from .backfill import HistoryEnd
 from .config import DaemonConfig
 from .events import ClockCheck
 from .processing import UNIT_OF, ChamberProcessor, build_processors
@@ -110,12 +111,16 @@ class Daemon:
             samples = processed
         elif samples:
             samples = self._process(samples, self.processors)
-        for s in samples:
-            key = (s.chamber_id, s.channel_id)
-            last = self.last_sample.get(key)
-            if last is None or s.timestamp_us >= last.timestamp_us:
-                self.last_sample[key] = s  # with what the ring does not keep (uncertainty…)
-            self.ring.append(s)  # a backfilled sample older than the ring's newest: history only
+        # The live view is fed by live reads; a record downloaded from a logger's memory is
+        # history only (stamped by a clock that may have been stepped since, it must not hold
+        # the ring back).
+        if not samples or samples[0].time_source is not TimeSource.LOGGER:
+            for s in samples:
+                key = (s.chamber_id, s.channel_id)
+                last = self.last_sample.get(key)
+                if last is None or s.timestamp_us >= last.timestamp_us:
+                    self.last_sample[key] = s  # with what the ring does not keep (uncertainty…)
+                self.ring.append(s)
         if store:
             await self.writer.submit(samples)
         self.accepted += len(samples)
@@ -263,7 +268,7 @@ class _StoreLedger:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
 
-    async def cursor(self, chamber_id: str, device_id: str) -> tuple[int, int] | None:
+    async def cursor(self, chamber_id: str, device_id: str) -> HistoryEnd | None:
         if not self.daemon.writer.backlog_written.is_set():
             # Records of the last run may still wait in the spool: asked now, the store would
             # answer too early (and a wrapped memory would look like a gap that is not one).
@@ -273,7 +278,8 @@ class _StoreLedger:
             for c in self.daemon.channels.get(chamber_id, [])
             if c.device_id == device_id
         ]
-        return await asyncio.to_thread(self.daemon.store.device_cursor, chamber_id, channels)
+        end = await asyncio.to_thread(self.daemon.store.device_cursor, chamber_id, channels)
+        return None if end is None else HistoryEnd(*end)
 
     async def last_clock_check(self, chamber_id: str, device_id: str) -> ClockCheck | None:
         checks = await asyncio.to_thread(self.daemon.store.clock_checks, chamber_id, device_id, 1)

@@ -170,6 +170,10 @@ async def set_clock(
     await daemon.open_history()
     try:
         await asyncio.to_thread(driver.open)
+        if poller.follower is not None:
+            # Records taken before the step are read now, corrected by the offset they were
+            # taken under: read after it, they would be corrected by the new one.
+            await _follow_to_newest(poller.follower, None)
         before = await asyncio.to_thread(
             measure_offset, driver.read_clock, utc_now_us, driver.clock_resolution_s
         )

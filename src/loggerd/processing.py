@@ -133,10 +133,14 @@ class ChamberProcessor:
                 sample = self._derive(spec, newest.timestamp_us)
                 if sample is not None:
                     if newest.time_source is not TimeSource.HOST:
+                        # The record's number only when every input is in this record: a
+                        # derived channel fed by two loggers is keyed on time alone.
+                        inputs = (spec.temperature_channel, spec.rh_channel, spec.pressure_channel)
+                        own = all(c is None or c in by_channel for c in inputs)
                         sample = replace(
                             sample,
                             time_source=newest.time_source,
-                            sequence=newest.sequence,
+                            sequence=newest.sequence if own else None,
                             clock_offset_us=newest.clock_offset_us,
                         )
                     derived.append(sample)
@@ -176,7 +180,9 @@ class ChamberProcessor:
 
     def _input(self, channel_id: str, now_us: int, max_age_s: float) -> _Latest | None:
         latest = self._latest.get(channel_id)
-        if latest is None or now_us - latest.timestamp_us > max_age_s * 1e6:
+        # Either way: a record downloaded from a logger's memory is older than what is
+        # remembered from live reads, or from another logger's newer records.
+        if latest is None or abs(now_us - latest.timestamp_us) > max_age_s * 1e6:
             return None
         return latest
 

@@ -164,6 +164,7 @@ class Conflict:
 
     chamber_id: str
     channel_id: str
+    device_id: str
     sequence: int
     stored_raw_value: float | None
     stored_logger_time_us: int | None
@@ -512,6 +513,7 @@ class Store:
         return Conflict(
             meta.chamber_id,
             meta.channel_id,
+            meta.device_id,
             new[6] or 0,
             stored[3],
             logger_time(stored),
@@ -711,27 +713,30 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"write of events to {self.url} failed: {exc}") from exc
 
-    def device_cursor(self, chamber_id: str, channel_ids: Sequence[str]) -> tuple[int, int] | None:
-        """The logger record up to which every one of the device's channels is stored, and
-        its (corrected) time: the smallest, over the channels, of the newest stored sequence
-        number (None: none yet).
+    def device_cursor(
+        self, chamber_id: str, channel_ids: Sequence[str]
+    ) -> tuple[int, int, int | None] | None:
+        """The logger record up to which every one of the device's channels is stored, its
+        (corrected) time and the logger's own time of it: the smallest, over the channels,
+        of the newest stored sequence number (None: none yet).
 
         A record's samples can be split over two transactions, so a crash may leave the
         newest record on some channels only; resuming from the smallest re-reads it, and the
         store's keys make the re-read harmless."""
-        newest: list[tuple[int, int]] = []
+        newest: list[tuple[int, int, int | None]] = []
         try:
             with self.engine.connect() as conn:
                 for c in channel_ids:
                     key = self.channel(chamber_id, c).key
                     row = conn.execute(
-                        select(samples.c.sequence, samples.c.ts_us)
+                        select(samples.c.sequence, samples.c.ts_us, samples.c.clock_offset_us)
                         .where((samples.c.channel_key == key) & samples.c.sequence.is_not(None))
                         .order_by(samples.c.sequence.desc())
                         .limit(1)
                     ).first()
                     if row is not None:
-                        newest.append((int(row[0]), int(row[1])))
+                        logger_time = None if row[2] is None else int(row[1]) + int(row[2])
+                        newest.append((int(row[0]), int(row[1]), logger_time))
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot read the store at {self.url}: {exc}") from exc
         return min(newest) if newest else None

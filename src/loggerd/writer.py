@@ -428,7 +428,7 @@ class Writer:
         return Event(
             time.time_ns() // 1000,
             c.chamber_id,
-            c.channel_id,
+            c.device_id,
             EventKind.RECORD_CONFLICT,
             Severity.ERROR,
             message,

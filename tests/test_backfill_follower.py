@@ -1,0 +1,89 @@
+"""The follower tells a logger whose memory started again from the one it was reading."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from loggerd.acquisition import utc_now_us
+from loggerd.backfill import EPOCH_SHIFT, HistoryEnd, LogItem, MemoryFollower
+from loggerd.events import ClockCheck, Event, EventKind
+from loggerd.samples import Sample
+from loggerd_sim.driver import SimulatedLoggerConfig, SimulatedLoggerDriver
+from loggerd_sim.logger import ManualClock
+
+
+class Ledger:
+    def __init__(self, end: HistoryEnd | None) -> None:
+        self.end = end
+
+    async def cursor(self, chamber_id: str, device_id: str) -> HistoryEnd | None:
+        return self.end
+
+    async def last_clock_check(self, chamber_id: str, device_id: str) -> ClockCheck | None:
+        return None
+
+
+class Follow:
+    """A follower of an in-process simulated logger (10 s interval) on a manual clock."""
+
+    def __init__(self, end: HistoryEnd | None, seconds: float) -> None:
+        self.clock = ManualClock()
+        self.driver = SimulatedLoggerDriver(
+            SimulatedLoggerConfig(interval_s=10, channel_count=1), clock=self.clock
+        )
+        self.driver.open()
+        self.clock.advance(seconds)
+        self.samples: list[Sample] = []
+        self.items: list[LogItem] = []
+        self.follower = MemoryFollower(
+            "c",
+            "d",
+            self.driver,
+            [("temperature_1", "t1")],
+            self._sink,
+            self._emit,
+            Ledger(end),
+            utc_now_us,
+        )
+
+    async def _sink(self, batch: list[Sample]) -> None:
+        self.samples.extend(batch)
+
+    async def _emit(self, items: Sequence[LogItem]) -> None:
+        self.items.extend(items)
+
+    def events(self, kind: EventKind) -> list[Event]:
+        return [i for i in self.items if isinstance(i, Event) and i.kind is kind]
+
+    def logger_time_us(self, sequence: int) -> int:
+        (record,) = self.driver.read_records(sequence, 1)
+        return record.logger_time_us
+
+
+async def test_the_same_memory_goes_on_from_the_stored_record() -> None:
+    f = Follow(None, 115)  # records 1..12
+    time_5 = f.logger_time_us(5)
+    f.follower.ledger = Ledger(HistoryEnd(5, time_5, time_5))
+    await f.follower.step(5)
+    assert [s.sequence for s in f.samples] == list(range(6, 13))
+    assert not f.events(EventKind.MEMORY_RESET)
+
+
+async def test_a_memory_that_started_again_and_recorded_past_the_cursor_is_read_whole() -> None:
+    """Stored through record 5 of the old memory; the new one holds 1..12, so nothing in the
+    numbers alone gives it away: record 5's time does."""
+    f = Follow(HistoryEnd(5, 1_700_000_000_000_000, 1_700_000_000_000_000), 115)
+    await f.follower.step(5)
+    (event,) = f.events(EventKind.MEMORY_RESET)
+    assert event.details["epoch"] == 1 and "started again" in event.message
+    # Stored as new records, in epoch 1: never taken for the old records 1..5.
+    assert [s.sequence for s in f.samples] == [(1 << EPOCH_SHIFT) | n for n in range(1, 13)]
+    assert f.follower.health.cursor == 12
+
+
+async def test_a_memory_behind_the_cursor_started_again() -> None:
+    f = Follow(HistoryEnd((2 << EPOCH_SHIFT) | 40, 0, 0), 25)  # epoch 2, record 40; now 1..3
+    await f.follower.step(5)
+    (event,) = f.events(EventKind.MEMORY_RESET)
+    assert event.details["epoch"] == 3
+    assert [s.sequence for s in f.samples] == [(3 << EPOCH_SHIFT) | n for n in (1, 2, 3)]
