@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from loggerd.acquisition import utc_now_us
-from loggerd.backfill import EPOCH_SHIFT, HistoryEnd, LogItem, MemoryFollower
+from loggerd.backfill import EPOCH_SHIFT, STALLED_AFTER_STEPS, HistoryEnd, LogItem, MemoryFollower
 from loggerd.events import ClockCheck, Event, EventKind
 from loggerd.samples import Sample
 from loggerd_sim.driver import SimulatedLoggerConfig, SimulatedLoggerDriver
@@ -87,3 +87,17 @@ async def test_a_memory_behind_the_cursor_started_again() -> None:
     (event,) = f.events(EventKind.MEMORY_RESET)
     assert event.details["epoch"] == 3
     assert [s.sequence for s in f.samples] == [(3 << EPOCH_SHIFT) | n for n in (1, 2, 3)]
+
+
+async def test_reads_that_make_no_progress_are_reported_as_stalled() -> None:
+    f = Follow(None, 115)
+    f.driver.read_records = lambda first, count: []  # type: ignore[method-assign]
+    h = f.follower.health
+    for _ in range(STALLED_AFTER_STEPS - 1):
+        await f.follower.step(0)
+    assert h.state != "stalled"
+    await f.follower.step(0)
+    assert h.state == "stalled" and h.last_error is not None and "record 1" in h.last_error
+    del f.driver.read_records  # readable again: the download goes on, and health says so
+    await f.follower.step(5)
+    assert h.state == "following" and h.cursor == 12 and h.last_error is None

@@ -290,6 +290,11 @@ def create_app(daemon: Daemon) -> FastAPI:
                     }
                 )
             )
+            if p.follower is not None and p.follower.health.state == "stalled":
+                reasons.append(
+                    f"{p.chamber_id}/{p.device_id}: reading its memory makes no progress "
+                    f"({p.follower.health.last_error}); its records wait in the logger"
+                )
             if p.health.state in ("error", "offline"):
                 reasons.append(
                     f"{p.chamber_id}/{p.device_id} is {p.health.state}: {p.health.last_error}"

@@ -39,6 +39,8 @@ Sink = Callable[[list[Sample]], Awaitable[None]]
 ANNOUNCE_RECORDS = 20
 # A download's progress is logged this often (it is always in /api/v1/health).
 PROGRESS_LOG_S = 10.0
+# Steps in a row without progress while records wait, before health says `stalled`.
+STALLED_AFTER_STEPS = 10
 # Records asked for per driver call (the driver may return fewer: one window's worth).
 RECORDS_PER_READ = 100
 
@@ -80,7 +82,9 @@ class ClockPolicy:
 class BackfillHealth:
     """Where the device's history stands, for /api/v1/health."""
 
-    state: str = "starting"  # starting | waiting_for_store | downloading | following | error
+    # starting | waiting_for_store | downloading | following | stalled (records wait in the
+    # logger and reads make no progress: see last_error)
+    state: str = "starting"
     cursor: int | None = None  # the newest record handed on to the store
     logger_newest: int | None = None
     logger_oldest: int | None = None
@@ -139,6 +143,8 @@ class MemoryFollower:
         self._cursor_logger_time_us: int | None = None  # the logger's time of the cursor
         self._verify = False  # check the cursor's record before going on (after a connect)
         self._start_at: int | None = None
+        self._no_progress = 0  # steps in a row that read nothing while records wait
+        self._stalled = False
         # The driver call under way in its worker thread: one stopping must let it finish
         # before the line is closed under it (see DevicePoller.run).
         self.inflight: asyncio.Future[object] | None = None
@@ -193,8 +199,10 @@ class MemoryFollower:
             await self._verify_cursor(memory)
         first = await self._first_to_read(memory)
         if first is None or first > memory.newest:
+            self._no_progress = 0
             await self._finish_download()
             return
+        cursor_before = h.cursor
         if h.state != "downloading" and memory.newest - first + 1 > ANNOUNCE_RECORDS:
             await self._start_download(first, memory.newest)
         # At least one read per step, however little of the tick is left: a download always
@@ -221,6 +229,18 @@ class MemoryFollower:
                 break
         if first > memory.newest:
             await self._finish_download()
+        self._no_progress = 0 if h.cursor != cursor_before else self._no_progress + 1
+        if not self._no_progress and self._stalled:
+            self._stalled = False
+            if h.state == "stalled":
+                h.state = "following" if h.download_from is None else "downloading"
+            h.last_error = None
+        if self._no_progress >= STALLED_AFTER_STEPS:
+            self._stalled = True
+            h.state = "stalled"
+            h.last_error = h.last_error or (
+                f"record {first} is in the logger's memory but cannot be read"
+            )
 
     async def _verify_cursor(self, memory: MemoryRange) -> None:
         """After a connect: is the last record stored still the logger's record of that number?
