@@ -489,7 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", type=Path, help="chamber profile TOML (default: cold soak)")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--interval", type=int, default=10, help="the loggers' logging interval, s")
+    p.add_argument(
+        "--interval", type=int, default=2, help="the loggers' logging interval, s (default 2)"
+    )
 
     p = sub.add_parser("run", help="run the daemon from a configuration file")
     p.add_argument("--config", type=Path, required=True)
