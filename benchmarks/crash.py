@@ -279,7 +279,11 @@ class DaemonProcess:
 
 
 def downloading(snapshot: dict[str, Any]) -> bool:
-    return any((d.get("backfill") or {}).get("state") == "downloading" for d in snapshot["devices"])
+    """A device is downloading its logger's memory (or stalled in the middle of it)."""
+    return any(
+        (d.get("backfill") or {}).get("state") in ("downloading", "stalled")
+        for d in snapshot["devices"]
+    )
 
 
 def writer_behind(snapshot: dict[str, Any]) -> bool:
