@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, bindparam, case, create_engine, delete, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -708,8 +708,28 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 for table, rows in work:
-                    if rows:
-                        conn.execute(insert(table).on_conflict_do_nothing(), rows)
+                    if not rows:
+                        continue
+                    stmt = insert(table)
+                    if table is schema.gaps:
+                        # A gap found again after a crash (its records' samples lost with the
+                        # process) starts where the stored one does and may reach further: the
+                        # stored one grows, so every lost record stays in a gap.
+                        old, new = schema.gaps.c, stmt.excluded
+                        wider = new.last_sequence > old.last_sequence
+                        most = func.max if self.is_sqlite else func.greatest
+                        conn.execute(
+                            stmt.on_conflict_do_update(
+                                index_elements=["chamber_id", "device_id", "first_sequence"],
+                                set_={
+                                    "last_sequence": most(old.last_sequence, new.last_sequence),
+                                    "end_us": case((wider, new.end_us), else_=old.end_us),
+                                },
+                            ),
+                            rows,
+                        )
+                    else:
+                        conn.execute(stmt.on_conflict_do_nothing(), rows)
         except SQLAlchemyError as exc:
             raise StoreError(f"write of events to {self.url} failed: {exc}") from exc
 
