@@ -21,9 +21,10 @@ from loggerd_drivers.reference_ascii import (
 )
 from loggerd_protocol import ascii as asc
 from loggerd_protocol.definition import reference_logger
-from loggerd_protocol.values import Record
 from loggerd_sim.ascii_server import AsciiPtyServer
 from loggerd_sim.logger import LoggerSettings, ManualClock, SimulatedLogger
+
+from .records import assert_records_match
 
 DEFN = reference_logger()
 HUNDREDTH = 0.005 + 1e-9  # the protocol's two decimals, rounded to the nearest
@@ -128,24 +129,6 @@ def test_quality_rules() -> None:
     assert quality_of(fp, -79.18, good) is Quality.GOOD
     # A frost point computed from an RH above its range is out of range too (§13 step 6).
     assert quality_of(fp, 20.5, good | {"rh": 100.4}) is Quality.OUT_OF_RANGE
-
-
-def assert_records_match(got: list[LoggedRecord], want: list[Record]) -> None:
-    """Records as read equal the simulator's memory: same sequence and time, every value at
-    the record's 0.01 resolution, missing values flagged (never 0)."""
-    assert [r.sequence for r in got] == [r.sequence for r in want]
-    for record, truth in zip(got, want, strict=True):
-        assert record.logger_time_us == truth.timestamp * 1_000_000
-        assert [r.point for r in record.readings] == list(DEFN.point_names())
-        for reading in record.readings:
-            expected = truth.values[reading.point]
-            assert same(reading.raw_value, expected), (record.sequence, reading)
-            if math.isnan(expected):
-                assert reading.quality is Quality.SENSOR_FAULT, (record.sequence, reading)
-                assert math.isnan(reading.value)
-            else:
-                assert reading.quality is Quality.GOOD, (record.sequence, reading)
-                assert reading.value == reading.raw_value
 
 
 async def test_memory_read_in_dumps_equals_the_loggers_memory(

@@ -17,9 +17,10 @@ from loggerd.samples import Quality, Reading
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
 from loggerd_protocol.definition import reference_logger
 from loggerd_protocol.modbus import READ_INPUT
-from loggerd_protocol.values import Record
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import ManualClock
+
+from .records import assert_records_match
 
 DEFN = reference_logger()
 TRANSPORTS = ["rtu", "tcp"]
@@ -124,24 +125,6 @@ async def test_device_exception_is_reported(
         assert exc.value.code == 2
     finally:
         driver.close()
-
-
-def assert_records_match(got: list[LoggedRecord], want: list[Record]) -> None:
-    """Records as read equal the simulator's memory: same sequence and time, every value at
-    the record's 0.01 resolution, missing values flagged (never 0)."""
-    assert [r.sequence for r in got] == [r.sequence for r in want]
-    for record, truth in zip(got, want, strict=True):
-        assert record.logger_time_us == truth.timestamp * 1_000_000
-        assert [r.point for r in record.readings] == list(DEFN.point_names())
-        for reading in record.readings:
-            expected = truth.values[reading.point]
-            if math.isnan(expected):
-                assert reading.quality is Quality.SENSOR_FAULT, (record.sequence, reading)
-                assert math.isnan(reading.value) and math.isnan(reading.raw_value)
-            else:
-                assert reading.quality is Quality.GOOD, (record.sequence, reading)
-                assert reading.value == pytest.approx(expected, abs=HUNDREDTH)
-                assert reading.raw_value == reading.value
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
