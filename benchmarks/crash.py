@@ -217,23 +217,16 @@ class DaemonProcess:
     def wait_ready(self, timeout_s: float) -> str | None:
         """The API's base URL once the daemon prints it; None if it exits or times out."""
         deadline = time.monotonic() + timeout_s
-        while self.url is None:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                return None
-            if line is None:
-                return None
-            m = self.READY.search(line)
-            if m:
-                self.url = m.group(1)
-        return self.url
+        return self._ready(lambda: self.lines.get(timeout=max(0.0, deadline - time.monotonic())))
 
     def poll_ready(self) -> str | None:
         """The URL if the daemon has printed it by now (does not wait)."""
+        return self._ready(self.lines.get_nowait)
+
+    def _ready(self, next_line: Callable[[], str | None]) -> str | None:
         while self.url is None:
             try:
-                line = self.lines.get_nowait()
+                line = next_line()
             except queue.Empty:
                 return None
             if line is None:

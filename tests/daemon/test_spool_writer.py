@@ -75,6 +75,20 @@ def spooled_samples(spool: Spool) -> int:
     return sum(e.count for e in spool.head(ALL) if e.kind == "samples")
 
 
+async def restart_on(store: Store, spool_path: Path, batch_size: int) -> Writer:
+    """A new loggerd's writer on the spool file a crashed one left: it drains it all."""
+    with Spool(spool_path) as spool:
+        writer = Writer(store, batch_size=batch_size, flush_interval_s=0.01, spool=spool)
+        await writer.start()
+        try:
+            async with asyncio.timeout(20):
+                await writer.flushed()
+        finally:
+            await writer.stop()
+        assert (len(spool), spool.pending_count()) == (0, 0)
+    return writer
+
+
 async def crash(writer: Writer) -> None:
     """Stop the drain loop where it stands, as a SIGKILL would: no stop(), no last flush."""
     task = writer._task
@@ -115,15 +129,7 @@ async def test_a_crash_while_the_store_is_locked_loses_nothing_and_doubles_nothi
     # The lock is gone; a new loggerd starts on the same spool file.
     assert store_count(tmp_path) == 0
     store = open_store(tmp_path)
-    with Spool(spool_path) as spool:
-        writer = Writer(store, batch_size=10, flush_interval_s=0.01, spool=spool)
-        await writer.start()
-        try:
-            async with asyncio.timeout(20):
-                await writer.flushed()
-        finally:
-            await writer.stop()
-        assert (len(spool), spool.pending_count()) == (0, 0)
+    writer = await restart_on(store, spool_path, batch_size=10)
     keys = stored_keys(store)
     assert keys == [("air", s.timestamp_us) for b in batches for s in b]
     assert store.count() == n == writer.written and writer.duplicates == 0
@@ -167,15 +173,7 @@ async def test_a_crash_between_the_store_commit_and_the_spool_removal_writes_aga
     assert [(e.kind, e.count) for e in spool.head(ALL)] == [("samples", 8), ("samples", 6)]
     spool.close()
 
-    with Spool(spool_path) as spool:
-        writer = Writer(store, batch_size=100, flush_interval_s=0.01, spool=spool)
-        await writer.start()
-        try:
-            async with asyncio.timeout(20):
-                await writer.flushed()
-        finally:
-            await writer.stop()
-        assert len(spool) == 0
+    writer = await restart_on(store, spool_path, batch_size=100)
     assert stored_keys(store) == [("air", s.timestamp_us) for s in first + second]
     assert store.count() == 14 == writer.written
     assert writer.duplicates == len(first)  # written again, counted once
