@@ -7,10 +7,10 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .backfill import ClockPolicy, Emit, Ledger, MemoryFollower
+from .backfill import ClockPolicy, Emit, Ledger, MemoryFollower, Sink
 from .bus import BusPool
 from .config import ChamberConfig, driver_settings
 from .driver import DeviceInfo, Driver, MemoryDriver
@@ -19,8 +19,6 @@ from .plugins import load_driver
 from .samples import Quality, Reading, Sample, TimeSource
 
 log = logging.getLogger(__name__)
-
-Sink = Callable[[list[Sample]], Awaitable[None]]
 
 
 def utc_now_us() -> int:

@@ -245,15 +245,11 @@ class MemoryFollower:
     async def _verify_cursor(self, memory: MemoryRange) -> None:
         """After a connect: is the last record stored still the logger's record of that number?
         If the logger holds it with another time, its memory started again (cleared, or another
-        logger in its place), however far it has recorded since."""
-        h = self.health
-        cursor = h.cursor
+        logger in its place), however far it has recorded since. (A memory now behind the
+        cursor is caught by _first_to_read, at any step.)"""
+        cursor = self.health.cursor
         assert cursor is not None
-        if memory.newest < cursor:
-            await self._memory_reset(
-                f"its newest record is {memory.newest}, but record {cursor} is stored already"
-            )
-        elif memory.oldest <= cursor and self._cursor_logger_time_us is not None:
+        if memory.oldest <= cursor <= memory.newest and self._cursor_logger_time_us is not None:
             records = await self._call(self.driver.read_records, cursor, 1)
             if records and records[0].sequence == cursor:
                 if records[0].logger_time_us != self._cursor_logger_time_us:
@@ -279,6 +275,7 @@ class MemoryFollower:
         )
         h.cursor = None
         self._cursor_logger_time_us = None
+        self._verify = False  # nothing of the new memory is stored yet
 
     async def _first_to_read(self, memory: MemoryRange) -> int | None:
         h = self.health
