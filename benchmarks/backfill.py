@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from loggerd.config import parse_config
-from loggerd.daemon import Daemon
+from loggerd.service.config import parse_config
+from loggerd.service.daemon import Daemon
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import ManualClock

@@ -82,10 +82,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, func, select
 
-from loggerd.errors import LoggerdError
-from loggerd.samples import VALUED_QUALITIES
-from loggerd.schema import TIERS, channels, events, gaps, rollup_tables, samples
-from loggerd.store import Store
+from loggerd.core.errors import LoggerdError
+from loggerd.core.samples import VALUED_QUALITIES
+from loggerd.storage.schema import TIERS, channels, events, gaps, rollup_tables, samples
+from loggerd.storage.store import Store
 from loggerd_protocol import reference_logger
 from loggerd_protocol.values import Record, decode_record, encode_record
 from loggerd_sim.faults import FaultRates

@@ -39,9 +39,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from loggerd.samples import Quality, Sample, TimeSource
-from loggerd.store import COPY_SAMPLES, COPY_TYPES, SAMPLE_COLUMNS, ChannelRow, Store, sqlite_url
-from loggerd.writer import Writer
+from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.storage.store import (
+    COPY_SAMPLES,
+    COPY_TYPES,
+    SAMPLE_COLUMNS,
+    ChannelRow,
+    Store,
+    sqlite_url,
+)
+from loggerd.storage.writer import Writer
 
 T0_US = 1_780_000_000_000_000 - 1_780_000_000_000_000 % 86_400_000_000  # a UTC midnight
 CHUNK = 5000
@@ -188,9 +195,9 @@ def _serve(app: Any) -> tuple[Any, threading.Thread, int]:
 
 
 def query(tmp: Path) -> dict[str, float]:
-    from loggerd.api import create_app
-    from loggerd.config import parse_config
-    from loggerd.daemon import Daemon
+    from loggerd.api.app import create_app
+    from loggerd.service.config import parse_config
+    from loggerd.service.daemon import Daemon
 
     days = 30
     data = burst(1, days * 86400)
@@ -281,7 +288,7 @@ def query(tmp: Path) -> dict[str, float]:
 
 RING_PROBE = """
 import numpy as np
-from loggerd.ring import RingBuffer
+from loggerd.live.ring import RingBuffer
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):

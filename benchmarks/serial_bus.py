@@ -32,11 +32,11 @@ from collections import defaultdict
 from multiprocessing.connection import Connection
 from typing import Any
 
-from loggerd.acquisition import ChannelBinding, DevicePoller, PollPolicy
-from loggerd.bus import BusPool, LineSettings
-from loggerd.modbus_master import BITS_PER_CHARACTER, ModbusMaster, RtuTiming
-from loggerd.samples import Quality, Sample
-from loggerd.transport import SerialSettings
+from loggerd.acquisition.poller import ChannelBinding, DevicePoller, PollPolicy
+from loggerd.core.samples import Quality, Sample
+from loggerd.link.lines import BusPool, LineSettings
+from loggerd.link.transport import SerialSettings
+from loggerd.modbus.master import BITS_PER_CHARACTER, ModbusMaster, RtuTiming
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
 from loggerd_protocol import modbus as mb
 from loggerd_protocol import reference_logger

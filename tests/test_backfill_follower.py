@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from loggerd.acquisition import utc_now_us
-from loggerd.backfill import EPOCH_SHIFT, STALLED_AFTER_STEPS, HistoryEnd, LogItem, MemoryFollower
-from loggerd.events import ClockCheck, Event, EventKind
-from loggerd.samples import Sample
+from loggerd.acquisition.follower import (
+    EPOCH_SHIFT,
+    STALLED_AFTER_STEPS,
+    HistoryEnd,
+    LogItem,
+    MemoryFollower,
+)
+from loggerd.acquisition.poller import utc_now_us
+from loggerd.core.events import ClockCheck, Event, EventKind
+from loggerd.core.samples import Sample
 from loggerd_sim.driver import SimulatedLoggerConfig, SimulatedLoggerDriver
 from loggerd_sim.logger import ManualClock
 

@@ -15,7 +15,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from loggerd.calibration import (
+from loggerd.core.errors import LoggerdError
+from loggerd.processing.calibration import (
     COVERAGE_FACTOR,
     Certificate,
     CertificateError,
@@ -24,7 +25,6 @@ from loggerd.calibration import (
     load_certificate,
     parse_certificate,
 )
-from loggerd.errors import LoggerdError
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "certificates"
 PT100 = DEPLOY / "example-pt100.toml"

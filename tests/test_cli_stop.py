@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from loggerd.runtime import EXIT_AT_ONCE
-from loggerd.spool import SPOOL_FILE, Spool
-from loggerd.writer import _decode
+from loggerd.service.runtime import EXIT_AT_ONCE
+from loggerd.storage.spool import SPOOL_FILE, Spool
+from loggerd.storage.writer import _decode
 from tests.daemon.test_daemon import device_toml
 from tests.test_cli import Proc, loggerd, wait_until
 

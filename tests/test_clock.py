@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loggerd.clock import drift_ppm, measure_offset
+from loggerd.acquisition.clock import drift_ppm, measure_offset
 
 
 class FakeLine:

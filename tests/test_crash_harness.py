@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from loggerd.samples import Quality, Sample, TimeSource
-from loggerd.store import ChannelRow, Store, sqlite_url
+from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.storage.store import ChannelRow, Store, sqlite_url
 from loggerd_protocol.values import Record
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from loggerd.humidity import (
+from loggerd.processing.humidity import (
     FORMULATIONS,
     MOLAR_GAS_CONSTANT_J_PER_MOL_K,
     MOLAR_MASS_DRY_AIR_G_PER_MOL,

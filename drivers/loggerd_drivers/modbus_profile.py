@@ -10,11 +10,11 @@ from typing import ClassVar, Literal, Self
 from pydantic import Field as PydanticField
 from pydantic import field_validator, model_validator
 
-from loggerd.bus import BusPool
-from loggerd.driver import DeviceInfo, Driver, PointInfo
-from loggerd.errors import ProtocolError
-from loggerd.modbus_config import ModbusDeviceConfig
-from loggerd.samples import Quality, Reading
+from loggerd.core.errors import ProtocolError
+from loggerd.core.samples import Quality, Reading
+from loggerd.drivers.base import DeviceInfo, Driver, PointInfo
+from loggerd.drivers.modbus_config import ModbusDeviceConfig
+from loggerd.link.lines import BusPool
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.profile import (
     ORDERS,

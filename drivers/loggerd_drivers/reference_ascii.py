@@ -11,8 +11,9 @@ from typing import TypeVar
 
 from pydantic import Field as PydanticField
 
-from loggerd.bus import BusPool
-from loggerd.driver import (
+from loggerd.core.errors import DeviceException, NoReply, ProtocolError
+from loggerd.core.samples import Quality, Reading
+from loggerd.drivers.base import (
     DeviceInfo,
     DriverConfig,
     LoggedRecord,
@@ -20,9 +21,8 @@ from loggerd.driver import (
     MemoryRange,
     PointInfo,
 )
-from loggerd.errors import DeviceException, NoReply, ProtocolError
-from loggerd.samples import Quality, Reading
-from loggerd.transport import SerialSettings
+from loggerd.link.lines import BusPool
+from loggerd.link.transport import SerialSettings
 from loggerd_protocol import ascii as asc
 from loggerd_protocol.definition import Point, reference_logger
 from loggerd_protocol.values import Record

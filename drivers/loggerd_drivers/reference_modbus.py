@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Sequence
 
-from loggerd.bus import BusPool
-from loggerd.driver import DeviceInfo, LoggedRecord, MemoryDriver, MemoryRange, PointInfo
-from loggerd.modbus_config import ModbusDeviceConfig
-from loggerd.samples import Quality, Reading
+from loggerd.core.samples import Quality, Reading
+from loggerd.drivers.base import DeviceInfo, LoggedRecord, MemoryDriver, MemoryRange, PointInfo
+from loggerd.drivers.modbus_config import ModbusDeviceConfig
+from loggerd.link.lines import BusPool
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.definition import Definition, Point, reference_logger
 from loggerd_protocol.values import Record, decode_block, decode_field, decode_record, encode_field

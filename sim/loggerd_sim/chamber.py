@@ -8,7 +8,7 @@ from typing import Final
 
 import numpy as np
 
-from loggerd.humidity import rh_from_frost_point_pct
+from loggerd.processing.humidity import rh_from_frost_point_pct
 
 from .profile import Profile
 

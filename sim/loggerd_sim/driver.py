@@ -14,8 +14,9 @@ from pathlib import Path
 
 from pydantic import Field
 
-from loggerd.bus import BusPool
-from loggerd.driver import (
+from loggerd.core.errors import DeviceException
+from loggerd.core.samples import Quality, Reading
+from loggerd.drivers.base import (
     DeviceInfo,
     DriverConfig,
     LoggedRecord,
@@ -23,8 +24,7 @@ from loggerd.driver import (
     MemoryRange,
     PointInfo,
 )
-from loggerd.errors import DeviceException
-from loggerd.samples import Quality, Reading
+from loggerd.link.lines import BusPool
 from loggerd_protocol.definition import reference_logger
 
 from .chamber import Chamber

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from loggerd import humidity
+from loggerd.processing import humidity
 from loggerd_protocol.definition import Definition, Field, Table, reference_logger
 from loggerd_protocol.values import Record, Value, decode_field, encode_field, encode_record
 

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from loggerd import humidity
+from loggerd.processing import humidity
 from loggerd_protocol.definition import Table
 from loggerd_protocol.profile import (
     MAX_READ_REGISTERS,

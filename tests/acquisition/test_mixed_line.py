@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from loggerd.config import parse_config
-from loggerd.daemon import Daemon
+from loggerd.service.config import parse_config
+from loggerd.service.daemon import Daemon
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import ManualClock
 

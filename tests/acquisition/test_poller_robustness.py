@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Sequence
 
-from loggerd.acquisition import ChannelBinding, DevicePoller
-from loggerd.driver import DeviceInfo, Driver, DriverConfig, PointInfo
-from loggerd.samples import Quality, Reading, Sample
+from loggerd.acquisition.poller import ChannelBinding, DevicePoller
+from loggerd.core.samples import Quality, Reading, Sample
+from loggerd.drivers.base import DeviceInfo, Driver, DriverConfig, PointInfo
 
 
 class BrokenDriver(Driver):

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from loggerd.acquisition import ChannelBinding, DevicePoller, PollPolicy
-from loggerd.bus import BusPool
-from loggerd.errors import DeviceException, NoReply, ProtocolError
-from loggerd.samples import Quality, Sample
+from loggerd.acquisition.poller import ChannelBinding, DevicePoller, PollPolicy
+from loggerd.core.errors import DeviceException, NoReply, ProtocolError
+from loggerd.core.samples import Quality, Sample
+from loggerd.link.lines import BusPool
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
 from loggerd_sim.faults import FaultPlan, FaultRates
 from loggerd_sim.host import SimOptions, SimulatorHost

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from loggerd.cli import main
-from loggerd.config import parse_config
-from loggerd.daemon import Daemon
-from loggerd.events import EventKind
-from loggerd.samples import TimeSource
-from loggerd.store import StoredSample
+from loggerd.cli.main import main
+from loggerd.core.events import EventKind
+from loggerd.core.samples import TimeSource
+from loggerd.service.config import parse_config
+from loggerd.service.daemon import Daemon
+from loggerd.storage.store import StoredSample
 from loggerd_protocol.definition import reference_logger
 from loggerd_protocol.values import Record, decode_record, encode_record
 from loggerd_sim.host import SimOptions, SimulatorHost

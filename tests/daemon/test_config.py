@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from loggerd.config import load_config, parse_config
-from loggerd.errors import ConfigError
+from loggerd.core.errors import ConfigError
+from loggerd.service.config import load_config, parse_config
 
 GOOD = """
 data_dir = "data"

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loggerd.api import create_app
-from loggerd.config import parse_config
-from loggerd.daemon import Daemon
+from loggerd.api.app import create_app
+from loggerd.service.config import parse_config
+from loggerd.service.daemon import Daemon
 from loggerd_sim.host import SimulatorHost
 
 CHANNELS = [

@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loggerd import humidity
-from loggerd.api import create_app
-from loggerd.calibration import correct, load_certificate
-from loggerd.config import load_config
-from loggerd.daemon import Daemon
+from loggerd.api.app import create_app
+from loggerd.processing import humidity
+from loggerd.processing.calibration import correct, load_certificate
+from loggerd.service.config import load_config
+from loggerd.service.daemon import Daemon
 from loggerd_sim.host import SimulatorHost
 from loggerd_sim.logger import ManualClock
 
@@ -145,7 +145,7 @@ formulation = "sonntag1990"
 
 
 def test_a_bad_certificate_stops_the_start_with_a_clear_error(tmp_path: Path) -> None:
-    from loggerd.errors import ConfigError
+    from loggerd.core.errors import ConfigError
 
     bad = tmp_path / "cert.toml"
     bad.write_text((CERTS / "example-pt100.toml").read_text().replace("k = 2.0", "k = 0", 1))

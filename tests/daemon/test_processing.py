@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from loggerd import humidity
-from loggerd.calibration import correct, load_certificate
-from loggerd.processing import Calibration, ChamberProcessor, DerivedSpec
-from loggerd.samples import Quality, Sample, TimeSource
+from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.processing import humidity
+from loggerd.processing.calibration import correct, load_certificate
+from loggerd.processing.pipeline import Calibration, ChamberProcessor, DerivedSpec
 
 CERTS = Path(__file__).resolve().parents[2] / "deploy" / "certificates"
 PT100 = load_certificate(CERTS / "example-pt100.toml")

@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loggerd.ring import ChannelRing, RingBuffer
-from loggerd.samples import Quality, Sample, TimeSource
+from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.live.ring import ChannelRing, RingBuffer
 
 
 def sample(i: int, quality: Quality = Quality.GOOD) -> Sample:

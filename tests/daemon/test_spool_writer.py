@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from loggerd.samples import Quality, Sample, TimeSource
-from loggerd.spool import Spool
-from loggerd.store import ChannelRow, Store, WriteResult, sqlite_url
-from loggerd.writer import Writer
+from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.storage.spool import Spool
+from loggerd.storage.store import ChannelRow, Store, WriteResult, sqlite_url
+from loggerd.storage.writer import Writer
 
 T0_US = 1_780_000_000_000_000  # 2026-05-28T20:26:40Z
 OFFSET_US = 1_250_000  # the logger's clock is 1.25 s ahead of the host's

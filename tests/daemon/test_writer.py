@@ -7,9 +7,9 @@ import math
 import sqlite3
 from pathlib import Path
 
-from loggerd.samples import Quality, Sample, TimeSource
-from loggerd.store import ChannelRow, Store, sqlite_url
-from loggerd.writer import Writer
+from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.storage.store import ChannelRow, Store, sqlite_url
+from loggerd.storage.writer import Writer
 
 
 def samples(n: int, start_us: int = 1_780_000_000_000_000) -> list[Sample]:

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from loggerd.driver import LoggedRecord
-from loggerd.samples import Quality
+from loggerd.core.samples import Quality
+from loggerd.drivers.base import LoggedRecord
 from loggerd_protocol.definition import reference_logger
 from loggerd_protocol.values import Record
 

@@ -14,11 +14,11 @@ from typing import Any, Literal, TypeVar
 import pytest
 from pydantic import ValidationError
 
-from loggerd.acquisition import ChannelBinding, DevicePoller
-from loggerd.bus import BusPool
-from loggerd.config import parse_config
-from loggerd.errors import ConfigError, ProtocolError
-from loggerd.samples import Quality, Reading, Sample
+from loggerd.acquisition.poller import ChannelBinding, DevicePoller
+from loggerd.core.errors import ConfigError, ProtocolError
+from loggerd.core.samples import Quality, Reading, Sample
+from loggerd.link.lines import BusPool
+from loggerd.service.config import parse_config
 from loggerd_drivers.modbus_profile import ProfileModbusConfig, ProfileModbusDriver
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
 from loggerd_protocol.profile import (

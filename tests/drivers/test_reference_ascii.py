@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from loggerd.driver import LoggedRecord, MemoryDriver, MemoryRange
-from loggerd.errors import LinkError, NoReply, ProtocolError
-from loggerd.plugins import load_driver
-from loggerd.samples import Quality, Reading
+from loggerd.core.errors import LinkError, NoReply, ProtocolError
+from loggerd.core.samples import Quality, Reading
+from loggerd.drivers.base import LoggedRecord, MemoryDriver, MemoryRange
+from loggerd.drivers.registry import load_driver
 from loggerd_drivers.reference_ascii import (
     AsciiDeviceError,
     ReferenceAsciiConfig,
@@ -369,8 +369,8 @@ async def test_err_replies_are_device_errors_with_the_ascii_code(
 async def test_busy_logger_is_retried_by_acquisition(
     ascii_server: AsciiPtyServer, driver: ReferenceAsciiDriver
 ) -> None:
-    from loggerd.acquisition import ChannelBinding, DevicePoller, PollPolicy
-    from loggerd.samples import Sample
+    from loggerd.acquisition.poller import ChannelBinding, DevicePoller, PollPolicy
+    from loggerd.core.samples import Sample
 
     got: list[Sample] = []
 

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from loggerd.bus import BusPool
-from loggerd.driver import LoggedRecord, MemoryDriver, MemoryRange
-from loggerd.errors import DeviceException, LinkError
-from loggerd.samples import Quality, Reading
+from loggerd.core.errors import DeviceException, LinkError
+from loggerd.core.samples import Quality, Reading
+from loggerd.drivers.base import LoggedRecord, MemoryDriver, MemoryRange
+from loggerd.link.lines import BusPool
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
 from loggerd_protocol.definition import reference_logger
 from loggerd_protocol.modbus import READ_INPUT

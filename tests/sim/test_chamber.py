@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from loggerd.humidity import (
+from loggerd.processing.humidity import (
     frost_dew_point_c,
     rh_from_frost_point_pct,
     saturation_vapour_pressure_pa,

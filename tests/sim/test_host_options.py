@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import loggerd_sim.host
-from loggerd.cli import main
-from loggerd.errors import LoggerdError
+from loggerd.cli.main import main
+from loggerd.core.errors import LoggerdError
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import LoggerSettings, ManualClock, SimClock
 

@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from loggerd.bus import BusPool, LineSettings
-from loggerd.modbus_master import ModbusMaster
-from loggerd.transport import SerialSettings
+from loggerd.link.lines import BusPool, LineSettings
+from loggerd.link.transport import SerialSettings
+from loggerd.modbus.master import ModbusMaster
 from loggerd_drivers.reference_ascii import ReferenceAsciiConfig, ReferenceAsciiDriver
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.definition import reference_logger

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from loggerd import humidity
+from loggerd.processing import humidity
 from loggerd_protocol.profile import (
     ORDERS,
     Order,

@@ -7,10 +7,10 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from loggerd.driver import MemoryDriver, MemoryRange
-from loggerd.errors import DeviceException
-from loggerd.plugins import load_driver
-from loggerd.samples import Quality
+from loggerd.core.errors import DeviceException
+from loggerd.core.samples import Quality
+from loggerd.drivers.base import MemoryDriver, MemoryRange
+from loggerd.drivers.registry import load_driver
 from loggerd_sim.driver import SimulatedLoggerConfig, SimulatedLoggerDriver
 from loggerd_sim.logger import ManualClock
 

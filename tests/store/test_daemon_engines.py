@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from loggerd.config import parse_config
-from loggerd.daemon import Daemon
+from loggerd.service.config import parse_config
+from loggerd.service.daemon import Daemon
 from loggerd_sim.host import SimulatorHost
 from tests.daemon.test_daemon import CHANNELS, client, device_toml, settle
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from loggerd.cli import main
-from loggerd.export import export_chunks
-from loggerd.store import Store
+from loggerd.cli.main import main
+from loggerd.storage.export import export_chunks
+from loggerd.storage.store import Store
 
 from .conftest import PG_URL, StoreFactory, sample
 from .test_history import iso_s

@@ -13,12 +13,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from loggerd.api import create_app
-from loggerd.config import parse_config
-from loggerd.daemon import Daemon
-from loggerd.history import plan
-from loggerd.samples import Quality
-from loggerd.store import ChannelRow, Store
+from loggerd.api.app import create_app
+from loggerd.core.samples import Quality
+from loggerd.service.config import parse_config
+from loggerd.service.daemon import Daemon
+from loggerd.storage.downsample import plan
+from loggerd.storage.store import ChannelRow, Store
 
 from .conftest import PG_URL, T0_US, sample
 

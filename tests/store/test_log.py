@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from loggerd.events import ClockCheck, Event, EventKind, Gap, Severity
-from loggerd.store import Store
+from loggerd.core.events import ClockCheck, Event, EventKind, Gap, Severity
+from loggerd.storage.store import Store
 
 
 def test_a_log_written_twice_is_stored_once(store: Store) -> None:

@@ -8,10 +8,10 @@ import math
 import numpy as np
 from sqlalchemy import select
 
-from loggerd.calibration import correct, parse_certificate
-from loggerd.samples import Quality, Sample, TimeSource
-from loggerd.schema import rollup_tables
-from loggerd.store import Store
+from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.processing.calibration import correct, parse_certificate
+from loggerd.storage.schema import rollup_tables
+from loggerd.storage.store import Store
 
 from .conftest import T0_US
 
@@ -75,10 +75,10 @@ def test_history_is_corrected_again_and_rollups_follow(store: Store) -> None:
 
 
 def test_calibration_apply_command(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from loggerd.cli import main
-    from loggerd.config import load_config
-    from loggerd.daemon import open_store
-    from loggerd.store import ChannelRow
+    from loggerd.cli.main import main
+    from loggerd.service.config import load_config
+    from loggerd.service.daemon import open_store
+    from loggerd.storage.store import ChannelRow
 
     cert = tmp_path / "new.toml"
     cert.write_text(NEW_CERT_TEXT)

@@ -9,9 +9,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from loggerd.cli import main
-from loggerd.schema import metadata
-from loggerd.store import SchemaError, Store, head_revision, sqlite_url
+from loggerd.cli.main import main
+from loggerd.storage.schema import metadata
+from loggerd.storage.store import SchemaError, Store, head_revision, sqlite_url
 
 from .conftest import CHANNELS, PG_URL, StoreFactory
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from loggerd.spool import Spool, SpoolEntry, SpoolError, SpoolFull
+from loggerd.storage.spool import Spool, SpoolEntry, SpoolError, SpoolFull
 
 ALL = 10**12  # a max_count that takes every entry
 
@@ -139,7 +139,7 @@ def test_append_many_of_nothing_and_bad_counts_change_nothing(spool: Spool) -> N
 CHILD = """
 import sys
 from pathlib import Path
-from loggerd.spool import Spool
+from loggerd.storage.spool import Spool
 
 def payload(n, size=1000):
     unit = f"entry {n};".encode()

@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import event
 
-from loggerd.config import parse_config
-from loggerd.daemon import Daemon
-from loggerd.samples import Quality, Sample, TimeSource
-from loggerd.spool import Spool
-from loggerd.store import ChannelRow, Store, sqlite_url
-from loggerd.writer import Writer
+from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.service.config import parse_config
+from loggerd.service.daemon import Daemon
+from loggerd.storage.spool import Spool
+from loggerd.storage.store import ChannelRow, Store, sqlite_url
+from loggerd.storage.writer import Writer
 from loggerd_sim.host import SimulatorHost
 from tests.daemon.test_daemon import CHANNELS, client, device_toml, settle
 

@@ -9,9 +9,9 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from loggerd.samples import Quality
-from loggerd.schema import TIERS, rollup_tables, samples
-from loggerd.store import Retention, Store
+from loggerd.core.samples import Quality
+from loggerd.storage.schema import TIERS, rollup_tables, samples
+from loggerd.storage.store import Retention, Store
 
 from .conftest import T0_US, StoreFactory, sample
 

@@ -1,0 +1,495 @@
+"""Keeps a logger's own records flowing into history, and watches its clock.
+
+The logger records whether anyone listens or not; what it holds is the measurement of record.
+After every connect (a start of loggerd, the end of a link outage) the follower asks where the
+history of the device ends, then downloads the logger's memory from there up to the newest
+record, a window at a time, within a share of each poll interval, so a download of days never
+starves the live polls of this device or the other devices on its line. Records that the
+logger's ring memory overwrote before they could be read become an explicit gap and an event.
+
+Each record's timestamp is the logger's clock corrected by the offset measured at the last
+clock check; the sample keeps that offset, so the logger's own time is kept exactly.
+Knows no SQL: where history ends, and the last clock check, come from a Ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from loggerd.acquisition.clock import OffsetMeasurement, drift_ppm, measure_offset
+from loggerd.core.errors import DeviceException, LoggerdError
+from loggerd.core.events import ClockCheck, Event, EventKind, Gap, Severity
+from loggerd.core.samples import Quality, Reading, Sample, TimeSource
+from loggerd.drivers.base import LoggedRecord, MemoryDriver, MemoryRange
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LogItem = Event | Gap | ClockCheck
+Emit = Callable[[Sequence[LogItem]], Awaitable[None]]
+Sink = Callable[[list[Sample]], Awaitable[None]]
+
+# A download of more records than this is announced (log, event, progress in health).
+ANNOUNCE_RECORDS = 20
+# A download's progress is logged this often (it is always in /api/v1/health).
+PROGRESS_LOG_S = 10.0
+# Steps in a row without progress while records wait, before health says `stalled`.
+STALLED_AFTER_STEPS = 10
+# Records asked for per driver call (the driver may return fewer: one window's worth).
+RECORDS_PER_READ = 100
+
+
+# A stored record's sequence number is the logger's record number in its low 32 bits and, above
+# them, how many times loggerd has seen the logger's memory start again (cleared, or another
+# logger in its place): records numbered again are new records, never taken for old ones.
+EPOCH_SHIFT = 32
+LOGGER_SEQUENCE = (1 << EPOCH_SHIFT) - 1
+
+
+@dataclass(frozen=True)
+class HistoryEnd:
+    """The newest record of a device that is safely kept."""
+
+    sequence: int  # as stored: epoch << 32 | the logger's record number
+    timestamp_us: int  # corrected
+    logger_time_us: int | None  # the logger's own time of it
+
+
+class Ledger(Protocol):
+    """What the follower needs to know of history (the daemon answers from its store)."""
+
+    async def cursor(self, chamber_id: str, device_id: str) -> HistoryEnd | None:
+        """The newest record of the device that is safely kept (None: none)."""
+
+    async def last_clock_check(self, chamber_id: str, device_id: str) -> ClockCheck | None: ...
+
+
+@dataclass(frozen=True)
+class ClockPolicy:
+    offset_limit_s: float = 2.0
+    drift_limit_ppm: float = 100.0
+    check_interval_s: float = 3600.0
+    min_drift_span_s: float = 60.0  # shorter spans say nothing useful about drift
+
+
+@dataclass
+class BackfillHealth:
+    """Where the device's history stands, for /api/v1/health."""
+
+    # starting | waiting_for_store | downloading | following | stalled (records wait in the
+    # logger and reads make no progress: see last_error)
+    state: str = "starting"
+    cursor: int | None = None  # the newest record handed on to the store
+    logger_newest: int | None = None
+    logger_oldest: int | None = None
+    download_from: int | None = None  # the current download, when state is downloading
+    download_to: int | None = None
+    records_downloaded: int = 0  # over the life of this loggerd
+    records_lost: int = 0  # in gaps found by this loggerd
+    last_error: str | None = None
+    clock_offset_s: float | None = None
+    clock_uncertainty_s: float | None = None
+    clock_drift_ppm: float | None = None
+    clock_checked_utc_us: int | None = None
+
+    @property
+    def progress(self) -> float | None:
+        """Share of the current download done, 0..1 (None when not downloading)."""
+        if self.download_from is None or self.download_to is None or self.cursor is None:
+            return None
+        total = self.download_to - self.download_from + 1
+        return min(1.0, max(0.0, (self.cursor - self.download_from + 1) / total))
+
+
+class MemoryFollower:
+    """One logger's memory: downloads what history lacks, checks the clock, finds gaps."""
+
+    def __init__(
+        self,
+        chamber_id: str,
+        device_id: str,
+        driver: MemoryDriver,
+        points_to_channels: Sequence[tuple[str, str]],  # (point, channel id)
+        sink: Sink,
+        emit: Emit,
+        ledger: Ledger,
+        now_us: Callable[[], int],
+        policy: ClockPolicy | None = None,
+    ) -> None:
+        self.chamber_id = chamber_id
+        self.device_id = device_id
+        self.driver = driver
+        self.bindings = list(points_to_channels)
+        self.sink = sink
+        self.emit = emit
+        self.ledger = ledger
+        self.now_us = now_us
+        self.policy = policy or ClockPolicy()
+        self.health = BackfillHealth()
+        self._cursor_known = False
+        self._clock: OffsetMeasurement | None = None
+        self._clock_due = 0.0  # monotonic; 0: at the next step
+        self._last_time_us: int | None = None  # corrected time of the cursor's record
+        self._download_started = 0.0
+        self._next_progress_log = 0.0
+        self._pending_gap: tuple[int, int] | None = None
+        self._epoch = 0  # see EPOCH_SHIFT
+        self._cursor_logger_time_us: int | None = None  # the logger's time of the cursor
+        self._verify = False  # check the cursor's record before going on (after a connect)
+        self._start_at: int | None = None
+        self._no_progress = 0  # steps in a row that read nothing while records wait
+        self._stalled = False
+        # The driver call under way in its worker thread: one stopping must let it finish
+        # before the line is closed under it (see DevicePoller.run).
+        self.inflight: asyncio.Future[object] | None = None
+
+    async def _call(self, fn: Callable[..., T], *args: object) -> T:
+        future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        self.inflight = future  # type: ignore[assignment]
+        return await asyncio.shield(future)
+
+    @property
+    def name(self) -> str:
+        return f"{self.chamber_id}/{self.device_id}"
+
+    def start_at(self, first: int) -> None:
+        """Read from record `first` on, whatever history holds (`loggerd backfill --since`)."""
+        self._start_at = first
+
+    def connected(self) -> None:
+        """The device was (re)opened: check its clock, and that it is still the same memory,
+        before reading records again."""
+        self._clock_due = 0.0
+        self._verify = self.health.cursor is not None
+
+    async def step(self, budget_s: float) -> None:
+        """Download what is new in the logger's memory, for at most about `budget_s`.
+
+        Raises the driver's errors (the poller counts them); a store that cannot say where
+        history ends makes the follower wait (the records wait in the logger)."""
+        deadline = time.monotonic() + budget_s
+        h = self.health
+        if not self._cursor_known:
+            try:
+                end = await self.ledger.cursor(self.chamber_id, self.device_id)
+            except LoggerdError as exc:
+                h.state = "waiting_for_store"
+                h.last_error = f"cannot find where the history ends: {exc}"
+                return
+            if end is not None:
+                self._epoch = end.sequence >> EPOCH_SHIFT
+                h.cursor = end.sequence & LOGGER_SEQUENCE
+                self._last_time_us = end.timestamp_us
+                self._cursor_logger_time_us = end.logger_time_us
+                self._verify = True
+            if self._start_at is not None:
+                h.cursor, self._verify = self._start_at - 1, False
+            self._cursor_known = True
+        if time.monotonic() >= self._clock_due:
+            await self._check_clock()
+        memory = await self._call(self.driver.memory_range)
+        h.logger_oldest, h.logger_newest = memory.oldest, memory.newest
+        if self._verify and h.cursor is not None:
+            await self._verify_cursor(memory)
+        first = await self._first_to_read(memory)
+        if first is None or first > memory.newest:
+            self._no_progress = 0
+            await self._finish_download()
+            return
+        cursor_before = h.cursor
+        if h.state != "downloading" and memory.newest - first + 1 > ANNOUNCE_RECORDS:
+            await self._start_download(first, memory.newest)
+        # At least one read per step, however little of the tick is left: a download always
+        # moves on; then more, while this step's share of the tick lasts.
+        while first <= memory.newest:
+            count = min(RECORDS_PER_READ, memory.newest - first + 1)
+            try:
+                records = await self._call(self.driver.read_records, first, count)
+            except DeviceException as exc:
+                if exc.busy:
+                    raise
+                # Refused: the record was overwritten since memory_range (a memory wrapping
+                # faster than we read). The next step finds the new oldest and the gap.
+                h.last_error = str(exc)
+                return
+            if not records:
+                break
+            await self._hand_on(first, records)
+            first = records[-1].sequence + 1
+            if h.state == "downloading" and time.monotonic() >= self._next_progress_log:
+                self._next_progress_log = time.monotonic() + PROGRESS_LOG_S
+                self.log_progress()
+            if time.monotonic() >= deadline:
+                break
+        if first > memory.newest:
+            await self._finish_download()
+        self._no_progress = 0 if h.cursor != cursor_before else self._no_progress + 1
+        if not self._no_progress and self._stalled:
+            self._stalled = False
+            if h.state == "stalled":
+                h.state = "following" if h.download_from is None else "downloading"
+            h.last_error = None
+        if self._no_progress >= STALLED_AFTER_STEPS:
+            self._stalled = True
+            h.state = "stalled"
+            h.last_error = h.last_error or (
+                f"record {first} is in the logger's memory but cannot be read"
+            )
+
+    async def _verify_cursor(self, memory: MemoryRange) -> None:
+        """After a connect: is the last record stored still the logger's record of that number?
+        If the logger holds it with another time, its memory started again (cleared, or another
+        logger in its place), however far it has recorded since. (A memory now behind the
+        cursor is caught by _first_to_read, at any step.)"""
+        cursor = self.health.cursor
+        assert cursor is not None
+        if memory.oldest <= cursor <= memory.newest and self._cursor_logger_time_us is not None:
+            records = await self._call(self.driver.read_records, cursor, 1)
+            if records and records[0].sequence == cursor:
+                if records[0].logger_time_us != self._cursor_logger_time_us:
+                    await self._memory_reset(
+                        f"its record {cursor} was taken at logger time "
+                        f"{records[0].logger_time_us / 1e6:.0f} s, the stored one at "
+                        f"{self._cursor_logger_time_us / 1e6:.0f} s"
+                    )
+            else:
+                return  # not read this time: check again at the next step
+        self._verify = False
+
+    async def _memory_reset(self, why: str) -> None:
+        h = self.health
+        self._epoch += 1
+        await self._event(
+            EventKind.MEMORY_RESET,
+            Severity.ERROR,
+            f"{self.name}: the logger's memory started again ({why}): it was cleared, or "
+            "another logger is in its place. Its records are stored as new ones (memory epoch "
+            f"{self._epoch}); check the logger and its clock",
+            {"stored_through": h.cursor, "epoch": self._epoch},
+        )
+        h.cursor = None
+        self._cursor_logger_time_us = None
+        self._verify = False  # nothing of the new memory is stored yet
+
+    async def _first_to_read(self, memory: MemoryRange) -> int | None:
+        h = self.health
+        if memory.newest == 0:
+            return None  # nothing recorded yet
+        cursor = h.cursor
+        if cursor is not None and memory.newest < cursor:
+            await self._memory_reset(
+                f"its newest record is {memory.newest}, but record {cursor} was read already"
+            )
+            cursor = None
+        first = memory.oldest if cursor is None else cursor + 1
+        if first < memory.oldest:
+            self._pending_gap = (first, memory.oldest - 1)
+            first = memory.oldest
+        return first
+
+    async def _hand_on(self, asked: int, records: list[LoggedRecord]) -> None:
+        h = self.health
+        if self._pending_gap is None and records[0].sequence > asked:
+            self._pending_gap = (asked, records[0].sequence - 1)
+        # One hand-over per read: records in sequence order, each record's samples together
+        # (the sink processes them record by record and spools them in one append).
+        batch: list[Sample] = []
+        for i, record in enumerate(records):
+            if i and record.sequence != records[i - 1].sequence + 1:
+                self._pending_gap = (records[i - 1].sequence + 1, record.sequence - 1)
+            samples = self._samples(record)
+            if self._pending_gap is not None:
+                if batch:
+                    await self.sink(batch)
+                    batch = []
+                await self._gap(*self._pending_gap, end_us=samples[0].timestamp_us)
+                self._pending_gap = None
+            batch.extend(samples)
+            self._last_time_us = samples[0].timestamp_us
+            self._cursor_logger_time_us = record.logger_time_us
+        if batch:
+            await self.sink(batch)
+        h.cursor = records[-1].sequence
+        h.records_downloaded += len(records)
+
+    def _offset_us(self) -> int:
+        return 0 if self._clock is None else self._clock.offset_us
+
+    def _samples(self, record: LoggedRecord) -> list[Sample]:
+        offset = self._offset_us()
+        timestamp = record.logger_time_us - offset
+        by_point = {r.point: r for r in record.readings}
+        out = []
+        for point, channel_id in self.bindings:
+            r = by_point.get(point) or Reading(point, math.nan, math.nan, Quality.INVALID)
+            out.append(
+                Sample(
+                    self.chamber_id,
+                    channel_id,
+                    timestamp,
+                    r.value,
+                    r.raw_value,
+                    r.quality,
+                    TimeSource.LOGGER,
+                    sequence=(self._epoch << EPOCH_SHIFT) | record.sequence,
+                    clock_offset_us=offset,
+                )
+            )
+        return out
+
+    async def _gap(self, first: int, last: int, end_us: int | None) -> None:
+        h = self.health
+        epoch = self._epoch << EPOCH_SHIFT
+        gap = Gap(
+            self.chamber_id,
+            self.device_id,
+            epoch | first,
+            epoch | last,
+            self._last_time_us,
+            end_us,
+            self.now_us(),
+        )
+        h.records_lost += gap.records
+        message = (
+            f"{self.name}: records {first}..{last} ({gap.records}) were overwritten in the "
+            "logger's memory before loggerd could read them; they are lost and stored as a gap. "
+            "Read the logger more often than its memory wraps, or enlarge its interval"
+        )
+        log.error("%s", message)
+        await self.emit(
+            [
+                gap,
+                Event(
+                    gap.detected_us,
+                    self.chamber_id,
+                    self.device_id,
+                    EventKind.GAP,
+                    Severity.ERROR,
+                    message,
+                    {"first_sequence": first, "last_sequence": last, "records": gap.records},
+                ),
+            ]
+        )
+
+    async def _start_download(self, first: int, last: int) -> None:
+        h = self.health
+        h.state = "downloading"
+        h.download_from, h.download_to = first, last
+        self._download_started = time.monotonic()
+        self._next_progress_log = self._download_started + PROGRESS_LOG_S
+        message = f"{self.name}: downloading records {first}..{last} from the logger's memory"
+        log.info("%s", message)
+        await self._event(
+            EventKind.BACKFILL_STARTED,
+            Severity.INFO,
+            message,
+            {"first_sequence": first, "last_sequence": last},
+        )
+
+    async def _finish_download(self) -> None:
+        h = self.health
+        if h.state == "downloading" and h.download_from is not None:
+            seconds = time.monotonic() - self._download_started
+            records = (h.download_to or 0) - h.download_from + 1
+            message = f"{self.name}: download done, {records} records in {seconds:.1f} s"
+            log.info("%s", message)
+            await self._event(
+                EventKind.BACKFILL_DONE,
+                Severity.INFO,
+                message,
+                {"records": records, "seconds": round(seconds, 3)},
+            )
+        h.state = "following"
+        h.download_from = h.download_to = None
+
+    def log_progress(self) -> None:
+        """Log how far a download has come (the poller calls this now and then)."""
+        p = self.health.progress
+        if p is not None:
+            log.info(
+                "%s: download %.0f %% (record %s of %s..%s)",
+                self.name,
+                100 * p,
+                self.health.cursor,
+                self.health.download_from,
+                self.health.download_to,
+            )
+
+    async def _check_clock(self) -> None:
+        h = self.health
+        m = await self._call(
+            measure_offset, self.driver.read_clock, self.now_us, self.driver.clock_resolution_s
+        )
+        previous = self._clock
+        if previous is None:
+            try:
+                stored = await self.ledger.last_clock_check(self.chamber_id, self.device_id)
+            except LoggerdError:
+                stored = None
+            if stored is not None:
+                previous = OffsetMeasurement(
+                    stored.utc_us, stored.offset_us, stored.uncertainty_us, stored.rtt_us, 0, True
+                )
+        self._clock = m
+        self._clock_due = time.monotonic() + self.policy.check_interval_s
+        h.clock_offset_s = m.offset_us / 1e6
+        h.clock_uncertainty_s = m.uncertainty_us / 1e6
+        h.clock_checked_utc_us = m.utc_us
+        items: list[LogItem] = [
+            ClockCheck(
+                self.chamber_id, self.device_id, m.utc_us, m.offset_us, m.uncertainty_us, m.rtt_us
+            )
+        ]
+        if abs(m.offset_us) / 1e6 > self.policy.offset_limit_s:
+            items.append(
+                Event(
+                    m.utc_us,
+                    self.chamber_id,
+                    self.device_id,
+                    EventKind.CLOCK_OFFSET,
+                    Severity.WARNING,
+                    f"{self.name}: the logger's clock is {m.offset_us / 1e6:+.3f} s "
+                    f"(± {m.uncertainty_us / 1e6:.3f} s) off the host's, beyond the "
+                    f"{self.policy.offset_limit_s} s limit. Record times are corrected; to "
+                    "set the logger's clock run `loggerd clock set`",
+                    {"offset_s": m.offset_us / 1e6, "uncertainty_s": m.uncertainty_us / 1e6},
+                )
+            )
+        span_s = 0.0 if previous is None else (m.utc_us - previous.utc_us) / 1e6
+        if previous is not None and span_s >= self.policy.min_drift_span_s:
+            drift = drift_ppm(previous.utc_us, previous.offset_us, m.utc_us, m.offset_us)
+            resolution = (previous.uncertainty_us + m.uncertainty_us) / (span_s * 1e6) * 1e6
+            h.clock_drift_ppm = drift
+            if abs(drift) - resolution > self.policy.drift_limit_ppm:
+                items.append(
+                    Event(
+                        m.utc_us,
+                        self.chamber_id,
+                        self.device_id,
+                        EventKind.CLOCK_DRIFT,
+                        Severity.WARNING,
+                        f"{self.name}: the logger's clock drifts {drift:+.0f} ppm "
+                        f"(± {resolution:.0f}) over {span_s:.0f} s, beyond the "
+                        f"{self.policy.drift_limit_ppm} ppm limit; check its clock battery "
+                        "or set it with `loggerd clock set`",
+                        {"drift_ppm": drift, "span_s": span_s},
+                    )
+                )
+        await self.emit(items)
+
+    async def _event(
+        self, kind: EventKind, severity: Severity, message: str, details: dict[str, object]
+    ) -> None:
+        await self.emit(
+            [
+                Event(
+                    self.now_us(), self.chamber_id, self.device_id, kind, severity, message, details
+                )
+            ]
+        )

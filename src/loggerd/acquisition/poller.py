@@ -1,0 +1,404 @@
+"""Polls each device on a fixed schedule and hands its samples on. Knows no SQL and no HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from loggerd.acquisition.follower import ClockPolicy, Emit, Ledger, MemoryFollower, Sink
+from loggerd.core.errors import DeviceException, DriverError, LinkError, NoReply, ProtocolError
+from loggerd.core.samples import Quality, Reading, Sample, TimeSource
+from loggerd.drivers.base import DeviceInfo, Driver, MemoryDriver
+from loggerd.drivers.registry import load_driver
+from loggerd.link.lines import BusPool
+from loggerd.service.config import ChamberConfig, driver_settings
+
+log = logging.getLogger(__name__)
+
+
+def utc_now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """A chamber channel and the device point that feeds it."""
+
+    chamber_id: str
+    channel_id: str
+    device_id: str
+    point: str
+    name: str
+    quantity: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class ChannelBinding:
+    """Which device point feeds which chamber channel."""
+
+    channel_id: str
+    point: str
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How hard to try one device, and how long to leave it alone when it stays silent."""
+
+    retries: int = 1  # extra attempts within one poll after a timeout or a bad frame
+    busy_retry_delay_s: float = 0.05  # wait before retrying after exception 06 (busy)
+    quarantine_after: int = 3  # failed polls in a row before the device is quarantined
+    backoff_initial_s: float = 5.0
+    backoff_max_s: float = 300.0
+
+
+@dataclass
+class DeviceHealth:
+    state: str = "starting"  # starting | ok | error (bad replies) | offline (no reply)
+    last_ok_utc_us: int | None = None
+    last_error: str | None = None
+    last_error_utc_us: int | None = None
+    consecutive_failures: int = 0
+    reads_ok: int = 0
+    reads_failed: int = 0
+    retries: int = 0
+    missed_ticks: int = 0
+    quarantined: bool = False  # left alone (no I/O) until quarantine_until_utc_us
+    quarantines: int = 0
+    quarantine_until_utc_us: int | None = None
+    info: DeviceInfo | None = None
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+
+
+class DevicePoller:
+    """One device: open it, read it every poll_interval_s on a drift-free schedule.
+
+    Ticks fall at t0 + k * interval on the event loop's monotonic clock, so a slow read never
+    shifts later ones; a read that overruns skips the ticks it covered (counted as missed).
+    A failed read yields one sample per channel with value NaN and a quality flag. After
+    `quarantine_after` failed polls in a row the device is left alone for a back-off period
+    (doubling up to backoff_max_s), with missing samples and no I/O, and then probed once:
+    a dead device costs the others on its line at most one timeout per back-off period.
+    """
+
+    def __init__(
+        self,
+        chamber_id: str,
+        device_id: str,
+        driver: Driver,
+        bindings: Sequence[ChannelBinding],
+        interval_s: float,
+        sink: Sink,
+        now_us: Callable[[], int] = utc_now_us,
+        policy: PollPolicy | None = None,
+        follower: MemoryFollower | None = None,
+        live_sink: Sink | None = None,
+        backfill_duty: float = 0.5,
+    ) -> None:
+        self.chamber_id = chamber_id
+        self.device_id = device_id
+        self.driver = driver
+        self.bindings = list(bindings)
+        self.interval_s = interval_s
+        self.sink = sink
+        self.now_us = now_us
+        self.policy = policy or PollPolicy()
+        self.health = DeviceHealth()
+        # A logger with a memory of its own: its records are the history (the follower reads
+        # them into `sink`) and live reads go to `live_sink`, the live view only.
+        self.follower = follower
+        self.live_sink = live_sink
+        self.backfill_duty = backfill_duty
+        self._opened = False
+        self._reopened = False
+        self._backoff_s = 0.0
+        self._quarantine_until = 0.0  # on the monotonic clock
+        self._group_every: dict[str, int] = {
+            name: max(1, round((every or interval_s) / interval_s))
+            for name, every in driver.poll_groups().items()
+        }
+        self._tick = 0
+        self._inflight: asyncio.Future[tuple[int, list[Reading]]] | None = None
+        self.polls = 0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        k = 0
+        try:
+            while True:
+                await self.poll_once()
+                k += 1
+                now = loop.time()
+                due = t0 + k * self.interval_s
+                if due < now:
+                    skipped = math.ceil((now - due) / self.interval_s)
+                    self.health.missed_ticks += skipped
+                    k += skipped
+                    due = t0 + k * self.interval_s
+                await asyncio.sleep(due - now)
+        finally:
+            # A read in its worker thread does not stop when we are cancelled: let it finish
+            # (it is bounded by the device timeout) before the line is closed under it.
+            follower_call = self.follower.inflight if self.follower is not None else None
+            for inflight in (self._inflight, follower_call):
+                if inflight is not None and not inflight.done():
+                    with contextlib.suppress(Exception):
+                        await inflight
+            await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with contextlib.suppress(DriverError):
+            self.driver.close()
+        self._opened = False
+
+    def _due_groups(self) -> frozenset[str] | None:
+        if len(self._group_every) == 1:
+            return None
+        return frozenset(g for g, every in self._group_every.items() if self._tick % every == 0)
+
+    def _read_blocking(self, groups: frozenset[str] | None) -> tuple[int, list[Reading]]:
+        """Read with the policy's retries; raises the last error when every attempt failed."""
+        attempt = 0
+        while True:
+            try:
+                if not self._opened:
+                    self.health.info = self.driver.open()
+                    self._opened = True
+                    self._reopened = True
+                before = self.now_us()
+                readings = self.driver.read(groups)
+                after = self.now_us()
+                return (before + after) // 2, readings
+            except DeviceException as exc:
+                if not exc.busy or attempt >= self.policy.retries:
+                    raise
+                time.sleep(self.policy.busy_retry_delay_s)
+            except NoReply:
+                # Retry a timeout only for a device that has been answering: a device that is
+                # already failing gets one probe per poll, so it costs the line one timeout.
+                if attempt >= self.policy.retries or self.health.consecutive_failures:
+                    raise
+            except ProtocolError:
+                if attempt >= self.policy.retries:
+                    raise
+            attempt += 1
+            self.health.retries += 1
+
+    async def poll_once(self) -> list[Sample]:
+        """One poll: read the device and pass on its samples, or missing ones on failure."""
+        started = self.now_us()
+        groups = self._due_groups()
+        self._tick += 1
+        if time.monotonic() < self._quarantine_until:
+            samples = self._missing(started, Quality.MISSING)
+        else:
+            try:
+                self._inflight = asyncio.ensure_future(
+                    asyncio.to_thread(self._read_blocking, groups)
+                )
+                timestamp_us, readings = await asyncio.shield(self._inflight)
+            except DriverError as exc:
+                samples = self._failed(started, exc)
+            except Exception as exc:
+                # A driver bug (a third-party driver raising something unexpected) must not
+                # end this device's polling: record it as a bad read and carry on.
+                log.exception("%s/%s: driver failed", self.chamber_id, self.device_id)
+                samples = self._failed(started, ProtocolError(f"driver error: {exc!r}"))
+            else:
+                samples = self._succeeded(timestamp_us, readings, groups)
+        await (self.live_sink or self.sink)(samples)
+        if self.follower is not None and self.health.state == "ok":
+            await self._follow(started)
+        self.polls += 1  # completed polls: their samples have been handed on
+        return samples
+
+    async def _follow(self, started_us: int) -> None:
+        """Read what is new in the logger's memory, in what is left of this tick's share."""
+        assert self.follower is not None
+        if self._reopened:
+            self._reopened = False
+            self.follower.connected()
+        used_s = (self.now_us() - started_us) / 1e6
+        budget_s = max(0.0, self.interval_s * self.backfill_duty - used_s)
+        try:
+            await self.follower.step(budget_s)
+        except DriverError as exc:
+            kind = type(exc).__name__
+            self.health.errors_by_kind[kind] = self.health.errors_by_kind.get(kind, 0) + 1
+            self.follower.health.last_error = str(exc)
+            if isinstance(exc, LinkError):
+                self._opened = False  # reconnect, and check the clock again
+            log.warning("%s/%s: reading its memory: %s", self.chamber_id, self.device_id, exc)
+        except Exception as exc:
+            self.follower.health.last_error = repr(exc)
+            log.exception("%s/%s: reading its memory failed", self.chamber_id, self.device_id)
+
+    def _succeeded(
+        self, timestamp_us: int, readings: list[Reading], groups: frozenset[str] | None
+    ) -> list[Sample]:
+        h = self.health
+        if h.state in ("offline", "error"):
+            log.info("%s/%s: answering again", self.chamber_id, self.device_id)
+        h.state = "ok"
+        h.last_ok_utc_us = timestamp_us
+        h.consecutive_failures = 0
+        h.reads_ok += 1
+        h.quarantine_until_utc_us = None
+        h.quarantined = False
+        self._backoff_s = 0.0
+        by_point = {r.point: r for r in readings}
+        samples = []
+        for b in self.bindings:
+            r = by_point.get(b.point)
+            if r is None:
+                if groups is not None:
+                    continue  # its group was not due this tick
+                r = Reading(b.point, math.nan, math.nan, Quality.INVALID)
+            samples.append(
+                Sample(
+                    self.chamber_id,
+                    b.channel_id,
+                    timestamp_us,
+                    r.value,
+                    r.raw_value,
+                    r.quality,
+                    TimeSource.HOST,
+                )
+            )
+        return samples
+
+    def _missing(self, timestamp_us: int, quality: Quality) -> list[Sample]:
+        return [
+            Sample(
+                self.chamber_id,
+                b.channel_id,
+                timestamp_us,
+                math.nan,
+                math.nan,
+                quality,
+                TimeSource.HOST,
+            )
+            for b in self.bindings
+        ]
+
+    def _failed(self, timestamp_us: int, exc: DriverError) -> list[Sample]:
+        quality = Quality.MISSING if isinstance(exc, LinkError) else Quality.INVALID
+        kind = type(exc).__name__
+        h = self.health
+        h.errors_by_kind[kind] = h.errors_by_kind.get(kind, 0) + 1
+        h.reads_failed += 1
+        h.consecutive_failures += 1
+        h.last_error = str(exc)
+        h.last_error_utc_us = timestamp_us
+        h.state = "offline" if isinstance(exc, LinkError) else "error"
+        if isinstance(exc, LinkError):
+            self._opened = False  # identify it again when it is back (it may have rebooted)
+        if h.consecutive_failures >= self.policy.quarantine_after:
+            p = self.policy
+            self._backoff_s = min(p.backoff_max_s, max(p.backoff_initial_s, 2 * self._backoff_s))
+            self._quarantine_until = time.monotonic() + self._backoff_s
+            h.quarantine_until_utc_us = timestamp_us + int(self._backoff_s * 1e6)
+            h.quarantines += 1
+            h.quarantined = True
+            log.warning(
+                "%s/%s: %s (%d failures in a row); quarantined for %.0f s",
+                self.chamber_id,
+                self.device_id,
+                exc,
+                h.consecutive_failures,
+                self._backoff_s,
+            )
+        elif h.consecutive_failures == 1:
+            log.warning("%s/%s: %s", self.chamber_id, self.device_id, exc)
+        return self._missing(timestamp_us, quality)
+
+
+class Acquisition:
+    """Every device of every chamber: builds the drivers and pollers and starts them."""
+
+    def __init__(
+        self,
+        chambers: Sequence[ChamberConfig],
+        sink: Sink,
+        live_sink: Sink | None = None,
+        emit: Emit | None = None,
+        ledger: Ledger | None = None,
+    ) -> None:
+        self.buses = BusPool()
+        self.pollers: list[DevicePoller] = []
+        self.channels: list[ChannelInfo] = []
+        for chamber in chambers:
+            for device in chamber.devices:
+                settings = driver_settings(device, "config", "", f"device {device.id!r}")
+                driver = load_driver(device.driver)(settings, self.buses)
+                points = {p.name: p for p in driver.points()}
+                bindings = []
+                for ch in device.channels:
+                    p = points[ch.point]
+                    self.channels.append(
+                        ChannelInfo(
+                            chamber.id,
+                            ch.id,
+                            device.id,
+                            ch.point,
+                            ch.name or ch.id,
+                            ch.quantity or p.quantity,
+                            ch.unit or p.unit,
+                        )
+                    )
+                    bindings.append(ChannelBinding(ch.id, ch.point))
+                follower = None
+                if (
+                    isinstance(driver, MemoryDriver)
+                    and device.history == "memory"
+                    and emit is not None
+                    and ledger is not None
+                    and bindings
+                ):
+                    follower = MemoryFollower(
+                        chamber.id,
+                        device.id,
+                        driver,
+                        [(b.point, b.channel_id) for b in bindings],
+                        sink,
+                        emit,
+                        ledger,
+                        utc_now_us,
+                        ClockPolicy(
+                            device.clock_offset_limit_s,
+                            device.clock_drift_limit_ppm,
+                            device.clock_check_interval_s,
+                        ),
+                    )
+                self.pollers.append(
+                    DevicePoller(
+                        chamber.id,
+                        device.id,
+                        driver,
+                        bindings,
+                        device.poll_interval_s,
+                        sink,
+                        policy=PollPolicy(
+                            retries=device.retries,
+                            quarantine_after=device.quarantine_after,
+                            backoff_initial_s=device.backoff_initial_s,
+                            backoff_max_s=device.backoff_max_s,
+                        ),
+                        follower=follower,
+                        live_sink=live_sink if follower is not None else None,
+                        backfill_duty=device.backfill_duty,
+                    )
+                )
+
+    def start(self) -> list[asyncio.Task[None]]:
+        return [asyncio.create_task(p.run(), name=f"poll-{p.device_id}") for p in self.pollers]
+
+    def close(self) -> None:
+        """Close every line (call after the pollers have stopped)."""
+        self.buses.close()

@@ -1,0 +1,3 @@
+"""What every layer shares: samples, events, health records and typed errors. Imports nothing of
+loggerd.
+"""

@@ -1,0 +1,126 @@
+"""The driver plugin interface: open a device, read its live values, close it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from loggerd.core.samples import Reading
+from loggerd.link.lines import BusPool
+
+
+class DriverConfig(BaseModel):
+    """Base of every driver's settings; unknown keys are errors, so typos are caught."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Settings that name files: a relative path is taken from the configuration file's folder.
+    path_fields: ClassVar[tuple[str, ...]] = ()
+
+
+@dataclass(frozen=True)
+class PointInfo:
+    """A value a device offers: temperature_1, rh, …"""
+
+    name: str
+    quantity: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    model: str
+    serial_number: str
+    firmware_version: str
+    channel_count: int
+    calibration_date: str | None = None
+
+
+class Driver(ABC):
+    """One device model. Blocking calls; acquisition runs them off the event loop.
+
+    A driver raises loggerd.errors.DriverError subclasses (LinkError, ProtocolError) and never
+    touches the store, the API or the clock beyond what it is handed.
+    """
+
+    config_model: ClassVar[type[DriverConfig]]
+
+    def __init__(self, config: DriverConfig, buses: BusPool | None = None) -> None:
+        self.config = config
+        # Lines (serial ports, TCP endpoints) come from a pool shared by every driver of the
+        # daemon, so devices on one RS-485 line take turns on one connection.
+        self.buses = buses if buses is not None else BusPool()
+
+    @abstractmethod
+    def points(self) -> Sequence[PointInfo]:
+        """Every point this device model can report, known before open()."""
+
+    @abstractmethod
+    def open(self) -> DeviceInfo:
+        """Connect and identify the device."""
+
+    def poll_groups(self) -> Mapping[str, float | None]:
+        """Register groups polled on their own schedule: name -> interval in s (None: the
+        device's poll interval). Most devices have one group."""
+        return {"all": None}
+
+    @abstractmethod
+    def read(self, groups: Collection[str] | None = None) -> list[Reading]:
+        """One live reading of the points in `groups` (every point when None)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    def description(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True)
+class MemoryRange:
+    """What a logger's own memory holds: sequence numbers `oldest`..`newest` (both 0: empty)."""
+
+    oldest: int
+    newest: int
+    capacity: int  # records the ring memory holds before it overwrites the oldest
+
+
+@dataclass(frozen=True)
+class LoggedRecord:
+    """One record of a logger's own memory, as a driver hands it on."""
+
+    sequence: int  # the logger's record number: increases by 1 per record
+    logger_time_us: int  # the logger's clock when it took the record, UTC µs, uncorrected
+    readings: list[Reading]  # one per point, with the same quality rules as a live read
+
+
+class MemoryDriver(Driver):
+    """A device that keeps records in its own memory and has a clock of its own.
+
+    Backfill reads the records (from the last one stored, after any outage), and the daemon
+    reads the clock on every connect to measure its offset. The daemon never sets the clock;
+    `loggerd clock set` does, on a person's request.
+    """
+
+    clock_resolution_s: ClassVar[float] = 1.0  # the clock's step as read_clock() reports it
+
+    @abstractmethod
+    def memory_range(self) -> MemoryRange: ...
+
+    @abstractmethod
+    def read_records(self, first: int, count: int) -> list[LoggedRecord]:
+        """Up to `count` records from sequence `first` on, in order (fewer at the newest;
+        the driver may return fewer than asked, e.g. one transaction's worth)."""
+
+    @abstractmethod
+    def read_clock(self) -> float:
+        """The logger's clock, UTC epoch seconds, as it reads now (a whole second when
+        clock_resolution_s is 1)."""
+
+    @abstractmethod
+    def set_clock(self, utc_s: int) -> None:
+        """Set the logger's clock to `utc_s` (UTC epoch seconds)."""

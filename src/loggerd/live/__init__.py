@@ -1,0 +1,1 @@
+"""The live view: the recent window of every channel in memory."""

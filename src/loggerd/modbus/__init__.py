@@ -1,0 +1,1 @@
+"""The Modbus master: frames on a line, RTU timing, strict reply matching."""

@@ -1,0 +1,1 @@
+"""From readings to trustworthy values: calibration corrections, then derived humidity channels."""

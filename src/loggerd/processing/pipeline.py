@@ -1,0 +1,330 @@
+"""Between acquisition and storage: calibration corrections, then derived humidity channels.
+
+Order matters and is fixed: temperature channels are corrected with their certificates first,
+then RH channels (a 2-D RH certificate uses the corrected probe temperature), and only then
+are derived quantities (dew and frost point, ppmv, mixing ratio, …) computed from the
+corrected values. The raw value of every sample stays as it came from the device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+
+from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.processing import humidity
+from loggerd.processing.calibration import Certificate, correct, is_past_due, load_certificate
+from loggerd.service.config import ChamberConfig, DerivedQuantity
+
+UNIT_OF: dict[str, str] = {
+    "dew_point": "degC",
+    "frost_point": "degC",
+    "frost_dew_point": "degC",
+    "rh_over_ice": "%RH",
+    "ppmv": "ppmv",
+    "mole_fraction": "ppm",
+    "mixing_ratio": "g/kg",
+    "absolute_humidity": "g/m3",
+}
+
+# What valid_input_mask must check for each derived quantity.
+_MASK_OF: dict[str, humidity.Quantity] = {
+    "dew_point": "dew_point",
+    "frost_point": "frost_point",
+    "frost_dew_point": "frost_dew_point",
+    "rh_over_ice": "frost_point",
+    "ppmv": "ppmv",
+    "mole_fraction": "ppmv",
+    "mixing_ratio": "ppmv",
+    "absolute_humidity": "ppmv",
+}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A channel's certificate; `probe_temperature_channel` feeds a 2-D RH table."""
+
+    certificate: Certificate
+    probe_temperature_channel: str | None = None
+
+
+@dataclass(frozen=True)
+class DerivedSpec:
+    channel_id: str
+    quantity: DerivedQuantity
+    temperature_channel: str
+    rh_channel: str
+    formulation: humidity.Formulation = humidity.Formulation.HARDY1998
+    pressure_channel: str | None = None
+    pressure_hpa: float = 1013.25
+    max_input_age_s: float = 10.0
+    # Expanded (k = 2) input uncertainties used when a channel carries no certificate.
+    u_temperature_k: float | None = None
+    u_rh_pct: float | None = None
+    # The device's own value of the same quantity, to be cross-checked against ours.
+    check_channel: str | None = None
+    check_limit: float = 1.0
+
+    @property
+    def unit(self) -> str:
+        return UNIT_OF[self.quantity]
+
+
+@dataclass
+class _Latest:
+    timestamp_us: int
+    value: float
+    quality: Quality
+    uncertainty: float | None
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+class ChamberProcessor:
+    """Corrects and derives the samples of one chamber, one poll at a time."""
+
+    def __init__(
+        self,
+        chamber_id: str,
+        calibrations: Mapping[str, Calibration],
+        derived: Sequence[DerivedSpec],
+        today: Callable[[], date] = _today,
+    ) -> None:
+        self.chamber_id = chamber_id
+        self.calibrations = dict(calibrations)
+        self.derived = list(derived)
+        self.today = today
+        self._latest: dict[str, _Latest] = {}
+        # Temperatures first: a 2-D RH certificate needs the corrected probe temperature.
+        self._order = sorted(
+            self.calibrations,
+            key=lambda c: self.calibrations[c].certificate.quantity != "temperature",
+        )
+
+    def _remember(self, s: Sample) -> None:
+        self._latest[s.channel_id] = _Latest(s.timestamp_us, s.value, s.quality, s.uncertainty)
+
+    def past_due(self, channel_id: str) -> bool:
+        cal = self.calibrations.get(channel_id)
+        return cal is not None and is_past_due(cal.certificate, self.today())
+
+    def process(self, samples: list[Sample]) -> list[Sample]:
+        """Corrected samples of this poll, followed by the derived samples it allows."""
+        by_channel = {s.channel_id: i for i, s in enumerate(samples)}
+        out = list(samples)
+        for s in out:
+            if s.channel_id not in self.calibrations:
+                self._remember(s)
+        for channel_id in self._order:  # temperatures first, then RH (which may need them)
+            i = by_channel.get(channel_id)
+            if i is not None:
+                out[i] = self._correct(out[i])
+                self._remember(out[i])
+        derived = []
+        # A derived value is stamped like the samples it comes from: a logger record's derived
+        # values carry its clock, sequence number and clock correction.
+        newest = max(samples, key=lambda s: s.timestamp_us)
+        for spec in self.derived:
+            if spec.temperature_channel in by_channel or spec.rh_channel in by_channel:
+                sample = self._derive(spec, newest.timestamp_us)
+                if sample is not None:
+                    if newest.time_source is not TimeSource.HOST:
+                        # The record's number only when every input is in this record: a
+                        # derived channel fed by two loggers is keyed on time alone.
+                        inputs = (spec.temperature_channel, spec.rh_channel, spec.pressure_channel)
+                        own = all(c is None or c in by_channel for c in inputs)
+                        sample = replace(
+                            sample,
+                            time_source=newest.time_source,
+                            sequence=newest.sequence if own else None,
+                            clock_offset_us=newest.clock_offset_us,
+                        )
+                    derived.append(sample)
+                    self._remember(sample)
+                    self._cross_check(spec, sample, out, by_channel)
+        return out + derived
+
+    # --- calibration -------------------------------------------------------------------------
+
+    def _correct(self, s: Sample) -> Sample:
+        cal = self.calibrations[s.channel_id]
+        cert = cal.certificate
+        if math.isnan(s.raw_value) or s.quality not in (Quality.GOOD,):
+            return replace(s, calibration_version=cert.version)
+        probe_t: float | None = None
+        if cert.rows is not None:
+            probe = self._latest.get(cal.probe_temperature_channel or "")
+            probe_t = probe.value if probe is not None else math.nan
+        c = correct(cert, s.raw_value, probe_t)
+        if bool(c.out_of_range):
+            return replace(
+                s,
+                value=math.nan,
+                quality=Quality.CAL_OUT_OF_RANGE,
+                calibration_version=cert.version,
+            )
+        corrected = float(c.corrected)
+        return replace(
+            s,
+            value=corrected,
+            quality=s.quality if not math.isnan(corrected) else Quality.INVALID,
+            calibration_version=cert.version,
+            uncertainty=float(c.expanded_uncertainty),
+        )
+
+    # --- derived channels ----------------------------------------------------------------
+
+    def _input(self, channel_id: str, now_us: int, max_age_s: float) -> _Latest | None:
+        latest = self._latest.get(channel_id)
+        # Either way: a record downloaded from a logger's memory is older than what is
+        # remembered from live reads, or from another logger's newer records.
+        if latest is None or abs(now_us - latest.timestamp_us) > max_age_s * 1e6:
+            return None
+        return latest
+
+    def _derive(self, spec: DerivedSpec, now_us: int) -> Sample | None:
+        t = self._input(spec.temperature_channel, now_us, spec.max_input_age_s)
+        rh = self._input(spec.rh_channel, now_us, spec.max_input_age_s)
+        pressure = spec.pressure_hpa
+        if spec.pressure_channel is not None:
+            p = self._input(spec.pressure_channel, now_us, spec.max_input_age_s)
+            pressure = p.value if p is not None and p.quality is Quality.GOOD else math.nan
+        usable = (Quality.GOOD, Quality.SUPERSATURATED)
+        if t is None or rh is None or t.quality not in usable or rh.quality not in usable:
+            return self._derived_sample(spec, now_us, math.nan, Quality.MISSING, None)
+        if math.isnan(pressure):
+            return self._derived_sample(spec, now_us, math.nan, Quality.MISSING, None)
+        ok = bool(
+            humidity.valid_input_mask(
+                t.value,
+                rh.value,
+                quantity=_MASK_OF[spec.quantity],
+                pressure_hpa=pressure,
+                formulation=spec.formulation,
+            )
+        )
+        if not ok:
+            return self._derived_sample(spec, now_us, math.nan, Quality.OUT_OF_RANGE, None)
+        try:
+            value = self._compute(spec, t.value, rh.value, pressure)
+            uncertainty = self._uncertainty(spec, t, rh, pressure)
+            # Over ice (at or below 0 °C) more than 100 %RH: frost forming, or a wet probe.
+            supersaturated = (
+                t.value <= 0.0
+                and humidity.rh_over_ice_pct(t.value, rh.value, formulation=spec.formulation)
+                > 100.0
+            )
+        except humidity.HumidityRangeError:
+            # valid_input_mask should have caught it; a flag is still better than a lost poll.
+            return self._derived_sample(spec, now_us, math.nan, Quality.OUT_OF_RANGE, None)
+        quality = Quality.SUPERSATURATED if supersaturated else Quality.GOOD
+        return self._derived_sample(spec, now_us, value, quality, uncertainty)
+
+    @staticmethod
+    def _compute(spec: DerivedSpec, t: float, rh: float, p: float) -> float:
+        f = spec.formulation
+        q = spec.quantity
+        if q == "dew_point":
+            return float(humidity.dew_point_c(t, rh, formulation=f))
+        if q == "frost_point":
+            return float(humidity.frost_point_c(t, rh, formulation=f))
+        if q == "frost_dew_point":
+            return float(humidity.frost_dew_point_c(t, rh, formulation=f))
+        if q == "rh_over_ice":
+            return float(humidity.rh_over_ice_pct(t, rh, formulation=f))
+        if q == "ppmv":
+            return float(humidity.ppmv(t, rh, p, formulation=f))
+        if q == "mole_fraction":
+            return float(humidity.mole_fraction_ppm(t, rh, p, formulation=f))
+        if q == "mixing_ratio":
+            return float(humidity.mixing_ratio_g_per_kg(t, rh, p, formulation=f))
+        return float(humidity.absolute_humidity_g_m3(t, rh, p, formulation=f))
+
+    def _uncertainty(
+        self, spec: DerivedSpec, t: _Latest, rh: _Latest, pressure: float
+    ) -> float | None:
+        u_t = t.uncertainty if t.uncertainty is not None else spec.u_temperature_k
+        u_rh = rh.uncertainty if rh.uncertainty is not None else spec.u_rh_pct
+        if u_t is None or u_rh is None:
+            return None
+        f = spec.formulation
+        if spec.quantity == "frost_point":
+            return float(
+                humidity.frost_point_uncertainty_k(t.value, rh.value, u_t, u_rh, formulation=f)
+            )
+        if spec.quantity == "frost_dew_point":
+            return float(
+                humidity.frost_dew_point_uncertainty_k(t.value, rh.value, u_t, u_rh, formulation=f)
+            )
+        if spec.quantity == "ppmv":
+            return float(
+                humidity.ppmv_uncertainty(t.value, rh.value, u_t, u_rh, pressure, formulation=f)
+            )
+        return None
+
+    def _derived_sample(
+        self,
+        spec: DerivedSpec,
+        timestamp_us: int,
+        value: float,
+        quality: Quality,
+        uncertainty: float | None,
+    ) -> Sample:
+        return Sample(
+            self.chamber_id,
+            spec.channel_id,
+            timestamp_us,
+            value,
+            value,  # a derived value has no device reading: raw is what we computed
+            quality,
+            TimeSource.HOST,
+            uncertainty=uncertainty,
+            method=spec.formulation.value,
+        )
+
+    def _cross_check(
+        self, spec: DerivedSpec, derived: Sample, out: list[Sample], by_channel: dict[str, int]
+    ) -> None:
+        """Flag the device's own value when it disagrees with ours by more than the limit."""
+        if spec.check_channel is None or not derived.has_value:
+            return
+        i = by_channel.get(spec.check_channel)
+        if i is None or not out[i].has_value:
+            return
+        if abs(out[i].value - derived.value) > spec.check_limit:
+            out[i] = replace(out[i], quality=Quality.INCONSISTENT)
+
+
+def build_processors(chambers: Sequence[ChamberConfig]) -> dict[str, ChamberProcessor]:
+    """One processor per chamber, with its channels' certificates loaded."""
+    out = {}
+    for chamber in chambers:
+        calibrations = {
+            ch.id: Calibration(load_certificate(ch.certificate), ch.probe_temperature_channel)
+            for dev in chamber.devices
+            for ch in dev.channels
+            if ch.certificate is not None
+        }
+        derived = [
+            DerivedSpec(
+                channel_id=d.id,
+                quantity=d.quantity,
+                temperature_channel=d.temperature,
+                rh_channel=d.rh,
+                formulation=d.formulation,
+                pressure_channel=d.pressure,
+                pressure_hpa=d.pressure_hpa,
+                max_input_age_s=d.max_input_age_s,
+                u_temperature_k=d.u_temperature_k,
+                u_rh_pct=d.u_rh_pct,
+                check_channel=d.check,
+                check_limit=d.check_limit,
+            )
+            for d in chamber.derived
+        ]
+        out[chamber.id] = ChamberProcessor(chamber.id, calibrations, derived)
+    return out

@@ -1,0 +1,301 @@
+"""Wires a configuration into running parts: drivers, pollers, ring buffer, writer and store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import replace
+
+from loggerd.acquisition.follower import HistoryEnd
+from loggerd.acquisition.poller import Acquisition, ChannelInfo
+from loggerd.core.events import ClockCheck
+from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.live.ring import RingBuffer
+from loggerd.processing.pipeline import UNIT_OF, ChamberProcessor, build_processors
+from loggerd.service.config import DaemonConfig
+from loggerd.storage.spool import SPOOL_FILE, Spool
+from loggerd.storage.store import (
+    ChannelRow,
+    DeviceRow,
+    Retention,
+    SchemaError,
+    Store,
+    StoreError,
+    sqlite_url,
+)
+from loggerd.storage.writer import Writer
+
+log = logging.getLogger(__name__)
+
+# The device id under which a chamber's derived channels are catalogued: loggerd computes them.
+DERIVED_DEVICE = "derived"
+
+
+class Daemon:
+    """The acquisition side of loggerd. The API reads its ring, store and health.
+
+    With acquire=False it polls nothing and writes nothing: an API replica in front of a
+    shared database, serving whatever chambers other loggerds have registered there.
+    """
+
+    def __init__(self, config: DaemonConfig, acquire: bool = True) -> None:
+        self.config = config
+        self.acquire = acquire
+        self.ring = RingBuffer(config.ring_size)
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = open_store(config)
+        self.spool: Spool | None = None
+        if acquire:
+            max_mb = config.store.spool_max_mb
+            self.spool = Spool(
+                config.data_dir / SPOOL_FILE,
+                config.store.spool_synchronous,
+                None if max_mb is None else int(max_mb * 1e6),
+            )
+        self.writer = Writer(
+            self.store,
+            config.store.batch_size,
+            config.store.flush_interval_s,
+            config.store.max_queued,
+            spool=self.spool,
+        )
+        self.channels: dict[str, list[ChannelInfo]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.accepted = 0
+        self.last_sample: dict[tuple[str, str], Sample] = {}
+        self._accepted_changed: asyncio.Condition | None = None
+        self.acquisition = Acquisition(
+            config.chambers if acquire else [],
+            self._accept,
+            live_sink=self._accept_live,
+            emit=self.writer.submit_log,
+            ledger=_StoreLedger(self),
+        )
+        self.pollers = self.acquisition.pollers
+        # Calibration corrections and derived channels, per chamber (processing.py). Records
+        # from loggers' memories are processed apart from live reads: a derived value must
+        # never combine a record of an hour ago with a live reading of now.
+        self.processors = build_processors(config.chambers if acquire else [])
+        self.record_processors = build_processors(config.chambers if acquire else [])
+        derived = [
+            ChannelInfo(
+                chamber.id,
+                d.id,
+                DERIVED_DEVICE,
+                d.quantity,
+                d.name or d.id,
+                d.quantity,
+                UNIT_OF[d.quantity],
+            )
+            for chamber in (config.chambers if acquire else [])
+            for d in chamber.derived
+        ]
+        for info in [*self.acquisition.channels, *derived]:
+            self.channels.setdefault(info.chamber_id, []).append(info)
+            self.ring.add_channel(info.chamber_id, info.channel_id)
+
+    async def _accept_live(self, samples: list[Sample]) -> None:
+        """A live read of a logger whose history comes from its memory: live view only."""
+        await self._accept(samples, store=False)
+
+    async def _accept(self, samples: list[Sample], store: bool = True) -> None:
+        if samples and samples[0].time_source is TimeSource.LOGGER:
+            # Several records of one logger's memory: processed record by record.
+            processed: list[Sample] = []
+            start = 0
+            for i in range(1, len(samples) + 1):
+                if i == len(samples) or samples[i].sequence != samples[start].sequence:
+                    processed.extend(self._process(samples[start:i], self.record_processors))
+                    start = i
+            samples = processed
+        elif samples:
+            samples = self._process(samples, self.processors)
+        # The live view is fed by live reads; a record downloaded from a logger's memory is
+        # history only (stamped by a clock that may have been stepped since, it must not hold
+        # the ring back).
+        if not samples or samples[0].time_source is not TimeSource.LOGGER:
+            for s in samples:
+                key = (s.chamber_id, s.channel_id)
+                last = self.last_sample.get(key)
+                if last is None or s.timestamp_us >= last.timestamp_us:
+                    self.last_sample[key] = s  # with what the ring does not keep (uncertainty…)
+                self.ring.append(s)
+        if store:
+            await self.writer.submit(samples)
+        self.accepted += len(samples)
+        if self._accepted_changed is not None:
+            async with self._accepted_changed:
+                self._accepted_changed.notify_all()
+
+    @staticmethod
+    def _process(samples: list[Sample], processors: dict[str, ChamberProcessor]) -> list[Sample]:
+        """One poll's (or one record's) samples, all of one chamber: corrected, and followed
+        by the derived samples they allow."""
+        processor = processors.get(samples[0].chamber_id)
+        if processor is None:
+            return samples
+        try:
+            return processor.process(samples)
+        except Exception:
+            # A bug in a correction or derivation must not cost the measurements: keep every
+            # raw value, but a channel that should have been corrected has no trustworthy
+            # value (invalid), and say so loudly.
+            log.exception(
+                "processing %s failed; raw values kept, calibrated channels invalid",
+                samples[0].chamber_id,
+            )
+            return [
+                replace(s, value=math.nan, quality=Quality.INVALID)
+                if s.channel_id in processor.calibrations
+                else s
+                for s in samples
+            ]
+
+    async def wait_accepted(self, count: int) -> None:
+        """Wait until at least `count` samples have been accepted since start."""
+        if self._accepted_changed is None:
+            self._accepted_changed = asyncio.Condition()
+        async with self._accepted_changed:
+            await self._accepted_changed.wait_for(lambda: self.accepted >= count)
+
+    def channel(self, chamber_id: str, channel_id: str) -> ChannelInfo | None:
+        return next(
+            (c for c in self.channels.get(chamber_id, []) if c.channel_id == channel_id), None
+        )
+
+    async def start(self) -> None:
+        if not self.acquire:
+            await asyncio.to_thread(self._open_read_only)
+            return
+        await self.open_history()
+        self._tasks.extend(self.acquisition.start())
+        store = self.config.store
+        if store.raw_retention_days is not None or store.rollup_retention_days:
+            self._tasks.append(asyncio.create_task(self._prune_loop(), name="loggerd-prune"))
+        log.info(
+            "acquisition started: %d devices, store %s",
+            len(self.pollers),
+            self.store.engine.url.render_as_string(hide_password=True),
+        )
+
+    async def open_history(self) -> None:
+        """Register the configuration in the store and start the writer (which first writes
+        what an earlier run left in the spool); start() then starts polling."""
+        rows = [
+            ChannelRow(c.chamber_id, c.channel_id, c.device_id, c.point, c.quantity, c.unit, c.name)
+            for infos in self.channels.values()
+            for c in infos
+        ]
+        devices = [
+            DeviceRow(chamber.id, d.id, d.driver)
+            for chamber in self.config.chambers
+            for d in chamber.devices
+        ] + [DeviceRow(c.id, DERIVED_DEVICE, "loggerd") for c in self.config.chambers if c.derived]
+        names = {c.id: c.name for c in self.config.chambers}
+        try:
+            await asyncio.to_thread(self.store.open, names, rows, devices)
+        except SchemaError:
+            raise  # an operator's job (`loggerd db upgrade`): no use acquiring into the void
+        except StoreError as exc:
+            # A store restarting must not keep acquisition from starting: samples wait in the
+            # spool, and the store is opened as soon as it answers.
+            log.error(
+                "%s; acquiring anyway: samples wait in the spool until the store is back", exc
+            )
+            self._tasks.append(
+                asyncio.create_task(
+                    self._open_store_later(names, rows, devices), name="loggerd-store-open"
+                )
+            )
+        await self.writer.start()
+
+    async def _open_store_later(
+        self, names: dict[str, str | None], rows: list[ChannelRow], devices: list[DeviceRow]
+    ) -> None:
+        delay_s = 1.0
+        while True:
+            await asyncio.sleep(delay_s)
+            try:
+                await asyncio.to_thread(self.store.open, names, rows, devices)
+            except StoreError as exc:
+                log.warning("the store is still unavailable: %s", exc)
+                delay_s = min(2 * delay_s, 30.0)
+            else:
+                log.info("the store is open: the spool drains")
+                return
+
+    def _open_read_only(self) -> None:
+        if self.store.is_sqlite:
+            self.store.upgrade()
+        else:
+            self.store.check_schema()
+        self.store.refresh_catalog()
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                deleted = await asyncio.to_thread(self.store.prune)
+            except StoreError as exc:
+                log.error("%s; retrying at the next prune", exc)
+            else:
+                if any(deleted.values()):
+                    log.info("retention: deleted %s", deleted)
+            await asyncio.sleep(self.config.store.prune_interval_s)
+
+    async def stop(self) -> None:
+        """Stop polling, then write every accepted sample before returning."""
+        for t in self._tasks:
+            t.cancel()
+        # Whatever a task died of, the flush below must still happen.
+        for t, result in zip(
+            self._tasks, await asyncio.gather(*self._tasks, return_exceptions=True), strict=True
+        ):
+            if isinstance(result, Exception):
+                log.error("%s had failed: %r", t.get_name(), result)
+        self._tasks.clear()
+        await asyncio.to_thread(self.acquisition.close)
+        await self.writer.stop()
+        if self.spool is not None:
+            self.spool.close()
+        await asyncio.to_thread(self.store.close)
+        log.info("acquisition stopped; %d samples written", self.writer.written)
+
+
+class _StoreLedger:
+    """Where a device's history ends, for backfill: from the store, which must be reachable."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    async def cursor(self, chamber_id: str, device_id: str) -> HistoryEnd | None:
+        if not self.daemon.writer.backlog_written.is_set():
+            # Records of the last run may still wait in the spool: asked now, the store would
+            # answer too early (and a wrapped memory would look like a gap that is not one).
+            raise StoreError("what the last run left in the spool is not all in the store yet")
+        channels = [
+            c.channel_id
+            for c in self.daemon.channels.get(chamber_id, [])
+            if c.device_id == device_id
+        ]
+        end = await asyncio.to_thread(self.daemon.store.device_cursor, chamber_id, channels)
+        return None if end is None else HistoryEnd(*end)
+
+    async def last_clock_check(self, chamber_id: str, device_id: str) -> ClockCheck | None:
+        checks = await asyncio.to_thread(self.daemon.store.clock_checks, chamber_id, device_id, 1)
+        return checks[0] if checks else None
+
+
+def open_store(config: DaemonConfig) -> Store:
+    """The store a configuration names (not yet opened: see Store.open and Store.upgrade)."""
+    store = config.store
+    days = 86400.0
+    return Store(
+        store.url or sqlite_url(config.data_dir),
+        store.synchronous,
+        schema=store.schema_,
+        retention=Retention(
+            raw_s=None if store.raw_retention_days is None else store.raw_retention_days * days,
+            rollup_s={t: d * days for t, d in store.rollup_retention_days.items()},
+        ),
+    )

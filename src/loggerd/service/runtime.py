@@ -1,0 +1,101 @@
+"""Runs the daemon and its API server in one event loop until asked to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable, Generator
+
+import uvicorn
+
+from loggerd.api.app import create_app
+from loggerd.core.errors import LoggerdError
+from loggerd.service.daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+
+class _ApiServer(uvicorn.Server):
+    # uvicorn re-raises a captured SIGINT/SIGTERM after its own shutdown, which would end the
+    # process before the writer has flushed; loggerd handles the signals itself instead.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+# Exit status after a second SIGINT/SIGTERM: stopped at once, not cleanly.
+EXIT_AT_ONCE = 3
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """The first SIGINT/SIGTERM stops cleanly (every accepted sample written); a second one
+    exits at once. Nothing is lost either way: accepted samples are in the spool on disk and
+    are written at the next start, and the loggers' memories hold the rest (backfill)."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            log.info("%s: stopping; writing what waits (a second signal exits at once)", sig.name)
+            stop.set()
+            return
+        log.warning(
+            "%s again: exiting at once; accepted samples not yet in the store stay in the "
+            "spool and are written at the next start",
+            sig.name,
+        )
+        logging.shutdown()
+        os._exit(EXIT_AT_ONCE)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal, sig)
+
+
+async def _serve_api(server: uvicorn.Server, host: str, port: int) -> None:
+    try:
+        await server.serve()
+    except SystemExit:
+        # uvicorn exits the process when it cannot bind; we stop the daemon cleanly instead.
+        raise LoggerdError(
+            f"the API could not start on {host}:{port} (is the port taken by another program, "
+            "or the address not on this machine?); choose another with --port or [api] port "
+            "in the configuration"
+        ) from None
+
+
+async def serve(
+    daemon: Daemon,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Start acquisition and the API; on `stop`, stop both and flush every accepted sample."""
+    await daemon.start()
+    server = _ApiServer(
+        uvicorn.Config(
+            create_app(daemon), host=host, port=port, log_level="warning", lifespan="off"
+        )
+    )
+    api = asyncio.create_task(_serve_api(server, host, port), name="loggerd-api")
+    try:
+        while not server.started:
+            if api.done():
+                api.result()  # raises why the API could not start
+                raise LoggerdError(f"the API on {host}:{port} stopped during start-up")
+            await asyncio.sleep(0.02)
+        bound = server.servers[0].sockets[0].getsockname()
+        url = f"http://{host}:{bound[1]}"
+        if on_ready is not None:
+            on_ready(url)
+        stop_wait = asyncio.create_task(stop.wait())
+        await asyncio.wait({api, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await api
+        await daemon.stop()  # always: every accepted sample is written before we return

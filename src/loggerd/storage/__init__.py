@@ -1,0 +1,3 @@
+"""History: the durable spool, the writer that drains it, the store (SQLite or PostgreSQL),
+rollups, downsampling and exports. Knows no hardware.
+"""
