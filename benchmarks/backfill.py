@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from loggerd.link.lines import LinePool
 from loggerd.service.config import parse_config
 from loggerd.service.daemon import Daemon
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
@@ -42,7 +43,7 @@ def config_text(data_dir: Path, url: str) -> str:
 
 def baseline(url: str, newest: int) -> float:
     """Records per second read by the driver alone."""
-    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=url, address=1))
+    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=url, address=1), LinePool())
     try:
         driver.open()
         started = time.perf_counter()
@@ -52,7 +53,7 @@ def baseline(url: str, newest: int) -> float:
             first = records[-1].sequence + 1
         return newest / (time.perf_counter() - started)
     finally:
-        driver.buses.close()
+        driver.lines.close()
 
 
 async def through_loggerd(url: str, newest: int) -> dict[str, float]:

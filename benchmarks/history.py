@@ -39,15 +39,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from loggerd.core.channels import Channel
 from loggerd.core.samples import Quality, Sample, TimeSource
-from loggerd.storage.store import (
-    COPY_SAMPLES,
-    COPY_TYPES,
-    SAMPLE_COLUMNS,
-    ChannelRow,
-    Store,
-    sqlite_url,
-)
+from loggerd.storage.store import COPY_SAMPLES, COPY_TYPES, SAMPLE_COLUMNS, Store, sqlite_url
 from loggerd.storage.writer import Writer
 
 T0_US = 1_780_000_000_000_000 - 1_780_000_000_000_000 % 86_400_000_000  # a UTC midnight
@@ -65,9 +59,9 @@ def burst(channels: int, seconds: int) -> list[Sample]:
     return out
 
 
-def channel_rows(channels: int) -> list[ChannelRow]:
+def channel_rows(channels: int) -> list[Channel]:
     return [
-        ChannelRow("bench", f"t{c}", "logger", f"temperature_{c}", "temperature", "degC")
+        Channel("bench", f"t{c}", "logger", f"temperature_{c}", "temperature", "degC")
         for c in range(channels)
     ]
 

@@ -34,8 +34,9 @@ from typing import Any
 
 from loggerd.acquisition.poller import ChannelBinding, DevicePoller, PollPolicy
 from loggerd.core.samples import Quality, Sample
-from loggerd.link.lines import BusPool, LineSettings
+from loggerd.link.lines import LinePool
 from loggerd.link.transport import SerialSettings
+from loggerd.modbus.lines import LineSettings, modbus_master
 from loggerd.modbus.master import BITS_PER_CHARACTER, ModbusMaster, RtuTiming
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
 from loggerd_protocol import modbus as mb
@@ -105,10 +106,10 @@ def limit_tps(baudrate: int, count: int) -> float:
 
 def wire_case(baudrate: int, count: int, seconds: float) -> dict[str, float]:
     sim = SimProcess("bank", baudrate=baudrate)
-    pool = BusPool()
+    pool = LinePool()
     try:
-        master: ModbusMaster = pool.modbus(
-            sim.url, LineSettings(SerialSettings(baudrate=baudrate, parity="N"))
+        master: ModbusMaster = modbus_master(
+            pool, sim.url, LineSettings(SerialSettings(baudrate=baudrate, parity="N"))
         )
         master.read_registers(1, mb.READ_HOLDING, 0, count, 1.0)  # open the port, warm up
         n = 0
@@ -148,7 +149,7 @@ async def run_pollers(
     retries: int,
     guard_s: float,
 ) -> tuple[dict[int, list[tuple[float, int, list[Sample]]]], list[DevicePoller]]:
-    pool = BusPool()
+    pool = LinePool()
     got: dict[int, list[tuple[float, int, list[Sample]]]] = defaultdict(list)
     pollers = []
     by_address: dict[int, DevicePoller] = {}

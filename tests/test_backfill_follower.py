@@ -14,6 +14,7 @@ from loggerd.acquisition.follower import (
 from loggerd.acquisition.poller import utc_now_us
 from loggerd.core.events import ClockCheck, Event, EventKind
 from loggerd.core.samples import Sample
+from loggerd.link.lines import LinePool
 from loggerd_sim.driver import SimulatedLoggerConfig, SimulatedLoggerDriver
 from loggerd_sim.logger import ManualClock
 
@@ -35,7 +36,7 @@ class Follow:
     def __init__(self, end: HistoryEnd | None, seconds: float) -> None:
         self.clock = ManualClock()
         self.driver = SimulatedLoggerDriver(
-            SimulatedLoggerConfig(interval_s=10, channel_count=1), clock=self.clock
+            SimulatedLoggerConfig(interval_s=10, channel_count=1), LinePool(), clock=self.clock
         )
         self.driver.open()
         self.clock.advance(seconds)

@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
+from loggerd.core.channels import Channel
 from loggerd.core.samples import Quality, Sample, TimeSource
-from loggerd.storage.store import ChannelRow, Store, sqlite_url
+from loggerd.storage.store import Store, sqlite_url
 from loggerd_protocol.values import Record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +107,7 @@ def test_the_comparison_sees_a_lost_an_altered_and_an_extra_sample(tmp_path: Pat
         store.open(
             {"chamber-1": None},
             [
-                ChannelRow("chamber-1", c, "logger-1", p, "temperature", "degC")
+                Channel("chamber-1", c, "logger-1", p, "temperature", "degC")
                 for c, p in crash.CHANNELS
             ],
         )

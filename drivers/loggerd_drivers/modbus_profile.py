@@ -12,9 +12,10 @@ from pydantic import field_validator, model_validator
 
 from loggerd.core.errors import ProtocolError
 from loggerd.core.samples import Quality, Reading
-from loggerd.drivers.base import DeviceInfo, Driver, PointInfo
+from loggerd.drivers.base import DeviceInfo, Driver, DriverConfig, PointInfo
 from loggerd.drivers.modbus_config import ModbusDeviceConfig
-from loggerd.link.lines import BusPool
+from loggerd.link.lines import LinePool
+from loggerd.modbus.lines import modbus_master
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.profile import (
     ORDERS,
@@ -104,10 +105,10 @@ class ProfileModbusDriver(Driver):
     config_model = ProfileModbusConfig
     config: ProfileModbusConfig
 
-    def __init__(self, config: ProfileModbusConfig, buses: BusPool | None = None) -> None:
-        super().__init__(config, buses)
+    def __init__(self, config: ProfileModbusConfig, lines: LinePool) -> None:
+        super().__init__(config, lines)
         self.profile: Profile = resolve_profile(config.profile)
-        self.master = self.buses.modbus(config.url, config.line_settings())
+        self.master = modbus_master(self.lines, config.url, config.line_settings())
         self.max_span = config.max_span or self.profile.workarounds.max_span
         order = self.profile.order if config.word_order == "auto" else config.word_order
         self._device = self.profile.with_order(order)  # the profile as this device speaks it
@@ -124,8 +125,12 @@ class ProfileModbusDriver(Driver):
         """The order this device's values are read in (settled by open())."""
         return self._device.order
 
-    def points(self) -> Sequence[PointInfo]:
-        return [PointInfo(p.name, p.quantity, p.unit) for p in self.profile.points]
+    @classmethod
+    def points_for(cls, config: DriverConfig) -> Sequence[PointInfo]:
+        assert isinstance(config, ProfileModbusConfig)
+        return [
+            PointInfo(p.name, p.quantity, p.unit) for p in resolve_profile(config.profile).points
+        ]
 
     def poll_groups(self) -> Mapping[str, float | None]:
         return self.profile.poll_intervals()
@@ -270,5 +275,5 @@ class ProfileModbusDriver(Driver):
         return [_reading(p, decoded[p.name], p.name in faulty) for p in points]
 
     def close(self) -> None:
-        # The line is shared with the other devices on it; the bus pool closes it.
+        # The line is shared with the other devices on it; the line pool closes it.
         pass

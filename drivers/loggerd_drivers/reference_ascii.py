@@ -21,7 +21,7 @@ from loggerd.drivers.base import (
     MemoryRange,
     PointInfo,
 )
-from loggerd.link.lines import BusPool
+from loggerd.link.lines import LinePool
 from loggerd.link.transport import SerialSettings
 from loggerd_protocol import ascii as asc
 from loggerd_protocol.definition import Point, reference_logger
@@ -118,10 +118,10 @@ class ReferenceAsciiDriver(MemoryDriver):
     config_model = ReferenceAsciiConfig
     config: ReferenceAsciiConfig
 
-    def __init__(self, config: ReferenceAsciiConfig, buses: BusPool | None = None) -> None:
-        super().__init__(config, buses)
+    def __init__(self, config: ReferenceAsciiConfig, lines: LinePool) -> None:
+        super().__init__(config, lines)
         serial = SerialSettings(baudrate=config.baudrate, parity="N", stopbits=1, bytesize=8)
-        self.transport = self.buses.transport(config.url, serial)
+        self.transport = self.lines.transport(config.url, serial)
         self._lines = asc.LineReader()
         self._lock = threading.Lock()
         # A line of MAX_LINE_BYTES at 10 bits a character, on top of the reply timeout.
@@ -132,7 +132,8 @@ class ReferenceAsciiDriver(MemoryDriver):
     def description(self) -> str:
         return f"RL-1600 (ASCII) on {self.transport.description}"
 
-    def points(self) -> Sequence[PointInfo]:
+    @classmethod
+    def points_for(cls, config: DriverConfig) -> Sequence[PointInfo]:
         return [PointInfo(p.name, p.quantity, p.unit) for p in _DEFN.points]
 
     def open(self) -> DeviceInfo:

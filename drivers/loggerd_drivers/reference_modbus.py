@@ -6,9 +6,17 @@ import math
 from collections.abc import Collection, Sequence
 
 from loggerd.core.samples import Quality, Reading
-from loggerd.drivers.base import DeviceInfo, LoggedRecord, MemoryDriver, MemoryRange, PointInfo
+from loggerd.drivers.base import (
+    DeviceInfo,
+    DriverConfig,
+    LoggedRecord,
+    MemoryDriver,
+    MemoryRange,
+    PointInfo,
+)
 from loggerd.drivers.modbus_config import ModbusDeviceConfig
-from loggerd.link.lines import BusPool
+from loggerd.link.lines import LinePool
+from loggerd.modbus.lines import modbus_master
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.definition import Definition, Point, reference_logger
 from loggerd_protocol.values import Record, decode_block, decode_field, decode_record, encode_field
@@ -57,9 +65,9 @@ class ReferenceModbusDriver(MemoryDriver):
     config_model = ReferenceModbusConfig
     config: ReferenceModbusConfig
 
-    def __init__(self, config: ReferenceModbusConfig, buses: BusPool | None = None) -> None:
-        super().__init__(config, buses)
-        self.master = self.buses.modbus(config.url, config.line_settings())
+    def __init__(self, config: ReferenceModbusConfig, lines: LinePool) -> None:
+        super().__init__(config, lines)
+        self.master = modbus_master(self.lines, config.url, config.line_settings())
         names = [*_DEFN.point_names(), "device_status"]
         names += [_DEFN.status_field(p).name for p in _DEFN.point_names()]
         self._live_start, self._live_count = _block_span(_DEFN, names)
@@ -68,7 +76,8 @@ class ReferenceModbusDriver(MemoryDriver):
     def description(self) -> str:
         return f"RL-1600 address {self.config.address} on {self.master.description}"
 
-    def points(self) -> Sequence[PointInfo]:
+    @classmethod
+    def points_for(cls, config: DriverConfig) -> Sequence[PointInfo]:
         return [PointInfo(p.name, p.quantity, p.unit) for p in _DEFN.points]
 
     def _read_input(self, address: int, count: int) -> tuple[int, ...]:
@@ -164,5 +173,5 @@ class ReferenceModbusDriver(MemoryDriver):
         )
 
     def close(self) -> None:
-        # The line is shared with the other devices on it; the bus pool closes it.
+        # The line is shared with the other devices on it; the line pool closes it.
         pass

@@ -24,7 +24,7 @@ from loggerd.drivers.base import (
     MemoryRange,
     PointInfo,
 )
-from loggerd.link.lines import BusPool
+from loggerd.link.lines import LinePool
 from loggerd_protocol.definition import reference_logger
 
 from .chamber import Chamber
@@ -80,16 +80,17 @@ class SimulatedLoggerDriver(MemoryDriver):
     def __init__(
         self,
         config: SimulatedLoggerConfig,
-        buses: BusPool | None = None,
+        lines: LinePool,
         clock: SimClock | None = None,
     ) -> None:
-        super().__init__(config, buses)
+        super().__init__(config, lines)
         self._clock = clock
         self._logger: SimulatedLogger | None = None
         # Acquisition may read live values and records from two threads at once.
         self._lock = threading.RLock()
 
-    def points(self) -> Sequence[PointInfo]:
+    @classmethod
+    def points_for(cls, config: DriverConfig) -> Sequence[PointInfo]:
         return [PointInfo(p.name, p.quantity, p.unit) for p in _DEFN.points]
 
     def open(self) -> DeviceInfo:

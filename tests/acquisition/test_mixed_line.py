@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from loggerd.modbus.master import ModbusMaster
 from loggerd.service.config import parse_config
 from loggerd.service.daemon import Daemon
 from loggerd_sim.host import SimOptions, SimulatorHost
@@ -64,8 +65,9 @@ point = "frost_point"
         async with asyncio.timeout(20):
             await daemon.wait_accepted(3 * 3)
             await daemon.writer.flushed()
-        masters = daemon.acquisition.buses.lines()
+        masters = daemon.acquisition.lines.lines()
         assert list(masters) == [host.rtu.url]  # one line, one master for both devices
+        assert isinstance(masters[host.rtu.url], ModbusMaster)
         ring = {c: daemon.ring.channel("c1", c).latest() for c in ("air", "rh", "tdf")}
         assert {w.quality[0].value for w in ring.values()} == {"good"}
         chamber = host.devices[240].chamber

@@ -8,6 +8,7 @@ from collections.abc import Collection, Sequence
 from loggerd.acquisition.poller import ChannelBinding, DevicePoller
 from loggerd.core.samples import Quality, Reading, Sample
 from loggerd.drivers.base import DeviceInfo, Driver, DriverConfig, PointInfo
+from loggerd.link.lines import LinePool
 
 
 class BrokenDriver(Driver):
@@ -16,10 +17,11 @@ class BrokenDriver(Driver):
     config_model = DriverConfig
 
     def __init__(self) -> None:
-        super().__init__(DriverConfig())
+        super().__init__(DriverConfig(), LinePool())
         self.reads = 0
 
-    def points(self) -> Sequence[PointInfo]:
+    @classmethod
+    def points_for(cls, config: DriverConfig) -> Sequence[PointInfo]:
         return [PointInfo("t", "temperature", "degC")]
 
     def open(self) -> DeviceInfo:

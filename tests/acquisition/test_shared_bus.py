@@ -15,7 +15,7 @@ import pytest
 from loggerd.acquisition.poller import ChannelBinding, DevicePoller, PollPolicy
 from loggerd.core.errors import DeviceException, NoReply, ProtocolError
 from loggerd.core.samples import Quality, Sample
-from loggerd.link.lines import BusPool
+from loggerd.link.lines import LinePool
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
 from loggerd_sim.faults import FaultPlan, FaultRates
 from loggerd_sim.host import SimOptions, SimulatorHost
@@ -25,8 +25,8 @@ BINDINGS = [ChannelBinding("air", "temperature_1"), ChannelBinding("rh", "rh")]
 
 
 @pytest.fixture
-def buses() -> Iterator[BusPool]:
-    pool = BusPool()
+def lines() -> Iterator[LinePool]:
+    pool = LinePool()
     yield pool
     pool.close()
 
@@ -51,11 +51,13 @@ async def line(manual_clock: ManualClock, tmp_path: Path) -> AsyncIterator[Simul
         await host.stop()
 
 
-def driver(buses: BusPool, url: str, address: int, timeout_s: float = 0.2) -> ReferenceModbusDriver:
+def driver(
+    lines: LinePool, url: str, address: int, timeout_s: float = 0.2
+) -> ReferenceModbusDriver:
     config = ReferenceModbusConfig(
         url=url, address=address, timeout_s=timeout_s, baudrate=115200, late_reply_guard_s=0.4
     )
-    return ReferenceModbusDriver(config, buses)
+    return ReferenceModbusDriver(config, lines)
 
 
 async def read(d: ReferenceModbusDriver) -> dict[str, float]:
@@ -72,9 +74,9 @@ def close_to(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-6)
 
 
-async def test_devices_on_one_line_share_one_master(line: SimulatorHost, buses: BusPool) -> None:
+async def test_devices_on_one_line_share_one_master(line: SimulatorHost, lines: LinePool) -> None:
     assert line.rtu is not None
-    d1, d2, d3 = (driver(buses, line.rtu.url, a) for a in (1, 2, 3))
+    d1, d2, d3 = (driver(lines, line.rtu.url, a) for a in (1, 2, 3))
     assert d1.master is d2.master is d3.master
     results = await asyncio.gather(read(d1), read(d2), read(d3), read(d1), read(d2))
     for values, address in zip(results, (1, 2, 3, 1, 2), strict=True):
@@ -85,7 +87,7 @@ async def test_devices_on_one_line_share_one_master(line: SimulatorHost, buses: 
 async def test_wire_timing_is_emulated(manual_clock: ManualClock) -> None:
     host = SimulatorHost(SimOptions(addresses=(1,), tcp=False, baudrate=9600), clock=manual_clock)
     await host.start()
-    pool = BusPool()
+    pool = LinePool()
     try:
         assert host.rtu is not None
         d = ReferenceModbusDriver(
@@ -102,17 +104,19 @@ async def test_wire_timing_is_emulated(manual_clock: ManualClock) -> None:
     assert elapsed >= wire_s
 
 
-async def test_garbage_before_a_reply_is_skipped(line: SimulatorHost, buses: BusPool) -> None:
+async def test_garbage_before_a_reply_is_skipped(line: SimulatorHost, lines: LinePool) -> None:
     assert line.rtu is not None and line.faults is not None
-    d = driver(buses, line.rtu.url, 2)
+    d = driver(lines, line.rtu.url, 2)
     line.faults.script = ["garbage", "garbage", "garbage"]
     for _ in range(3):
         assert close_to((await read(d))["rh"], truth(line, 2)["rh"])
 
 
-async def test_corrupted_reply_is_an_error_not_a_value(line: SimulatorHost, buses: BusPool) -> None:
+async def test_corrupted_reply_is_an_error_not_a_value(
+    line: SimulatorHost, lines: LinePool
+) -> None:
     assert line.rtu is not None and line.faults is not None
-    d = driver(buses, line.rtu.url, 1)
+    d = driver(lines, line.rtu.url, 1)
     line.faults.script = ["crc"]
     with pytest.raises((ProtocolError, NoReply)):
         await read(d)
@@ -120,10 +124,10 @@ async def test_corrupted_reply_is_an_error_not_a_value(line: SimulatorHost, buse
 
 
 async def test_late_reply_is_never_taken_for_the_next_one(
-    line: SimulatorHost, buses: BusPool, manual_clock: ManualClock
+    line: SimulatorHost, lines: LinePool, manual_clock: ManualClock
 ) -> None:
     assert line.rtu is not None and line.faults is not None
-    d = driver(buses, line.rtu.url, 1)
+    d = driver(lines, line.rtu.url, 1)
     line.faults.script = ["late"]  # the reply comes 0.25 s late: after the 0.2 s timeout
     before = truth(line, 1)
     with pytest.raises(NoReply):
@@ -135,9 +139,9 @@ async def test_late_reply_is_never_taken_for_the_next_one(
     assert close_to(values["temperature_1"], now["temperature_1"])
 
 
-async def test_busy_device_is_retried(line: SimulatorHost, buses: BusPool) -> None:
+async def test_busy_device_is_retried(line: SimulatorHost, lines: LinePool) -> None:
     assert line.rtu is not None and line.faults is not None
-    d = driver(buses, line.rtu.url, 3)
+    d = driver(lines, line.rtu.url, 3)
     line.faults.script = ["busy"]
     with pytest.raises(DeviceException) as exc:
         await read(d)
@@ -154,9 +158,9 @@ async def test_busy_device_is_retried(line: SimulatorHost, buses: BusPool) -> No
     assert poller.health.retries == 1
 
 
-async def test_quarantined_device_costs_no_line_time(line: SimulatorHost, buses: BusPool) -> None:
+async def test_quarantined_device_costs_no_line_time(line: SimulatorHost, lines: LinePool) -> None:
     assert line.rtu is not None
-    dead = driver(buses, line.rtu.url, 9, timeout_s=0.05)
+    dead = driver(lines, line.rtu.url, 9, timeout_s=0.05)
     got: list[Sample] = []
 
     async def sink(samples: list[Sample]) -> None:
@@ -176,9 +180,9 @@ async def test_quarantined_device_costs_no_line_time(line: SimulatorHost, buses:
     assert len(got) == 7 * len(BINDINGS)
 
 
-async def test_unplugged_adapter_is_picked_up_again(line: SimulatorHost, buses: BusPool) -> None:
+async def test_unplugged_adapter_is_picked_up_again(line: SimulatorHost, lines: LinePool) -> None:
     assert line.rtu is not None and line.options.rtu_link is not None
-    d = driver(buses, str(line.options.rtu_link), 1)
+    d = driver(lines, str(line.options.rtu_link), 1)
     got: list[Sample] = []
 
     async def sink(samples: list[Sample]) -> None:
@@ -207,7 +211,7 @@ async def test_unplugged_adapter_is_picked_up_again(line: SimulatorHost, buses: 
 async def test_tcp_gateway_reboot_is_reconnected(manual_clock: ManualClock) -> None:
     host = SimulatorHost(SimOptions(addresses=(1,), rtu=False), clock=manual_clock)
     await host.start()
-    pool = BusPool()
+    pool = LinePool()
     try:
         assert host.tcp is not None
         d = ReferenceModbusDriver(ReferenceModbusConfig(url=host.tcp.url, timeout_s=1.0), pool)
@@ -231,9 +235,9 @@ async def test_tcp_gateway_reboot_is_reconnected(manual_clock: ManualClock) -> N
         await host.stop()
 
 
-async def test_ground_truth_records_every_answer(line: SimulatorHost, buses: BusPool) -> None:
+async def test_ground_truth_records_every_answer(line: SimulatorHost, lines: LinePool) -> None:
     assert line.rtu is not None and line.faults is not None
-    d = driver(buses, line.rtu.url, 2)
+    d = driver(lines, line.rtu.url, 2)
     line.faults.script = [None, "drop", None]
     await read(d)
     with pytest.raises(NoReply):

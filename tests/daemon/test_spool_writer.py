@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from loggerd.core.channels import Channel
 from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.storage.spool import Spool
-from loggerd.storage.store import ChannelRow, Store, WriteResult, sqlite_url
+from loggerd.storage.store import Store, WriteResult, sqlite_url
 from loggerd.storage.writer import Writer
 
 T0_US = 1_780_000_000_000_000  # 2026-05-28T20:26:40Z
@@ -47,8 +48,8 @@ def open_store(tmp_path: Path) -> Store:
     store.open(
         {"c": None},
         [
-            ChannelRow("c", "air", "d", "temperature_1", "temperature", "degC"),
-            ChannelRow("c", "wall", "d", "temperature_2", "temperature", "degC"),
+            Channel("c", "air", "d", "temperature_1", "temperature", "degC"),
+            Channel("c", "wall", "d", "temperature_2", "temperature", "degC"),
         ],
     )
     return store

@@ -7,8 +7,9 @@ import math
 import sqlite3
 from pathlib import Path
 
+from loggerd.core.channels import Channel
 from loggerd.core.samples import Quality, Sample, TimeSource
-from loggerd.storage.store import ChannelRow, Store, sqlite_url
+from loggerd.storage.store import Store, sqlite_url
 from loggerd.storage.writer import Writer
 
 
@@ -29,7 +30,7 @@ def samples(n: int, start_us: int = 1_780_000_000_000_000) -> list[Sample]:
 
 def open_store(tmp_path: Path) -> Store:
     store = Store(sqlite_url(tmp_path), busy_timeout_s=0.05)
-    store.open({"c": None}, [ChannelRow("c", "air", "d", "temperature_1", "temperature", "degC")])
+    store.open({"c": None}, [Channel("c", "air", "d", "temperature_1", "temperature", "degC")])
     return store
 
 

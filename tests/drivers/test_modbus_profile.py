@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from loggerd.acquisition.poller import ChannelBinding, DevicePoller
 from loggerd.core.errors import ConfigError, ProtocolError
 from loggerd.core.samples import Quality, Reading, Sample
-from loggerd.link.lines import BusPool
+from loggerd.link.lines import LinePool
 from loggerd.service.config import parse_config
 from loggerd_drivers.modbus_profile import ProfileModbusConfig, ProfileModbusDriver
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
@@ -106,8 +106,8 @@ source = "fixture"
 
 
 @pytest.fixture
-def buses() -> Iterator[BusPool]:
-    pool = BusPool()
+def lines() -> Iterator[LinePool]:
+    pool = LinePool()
     yield pool
     pool.close()
 
@@ -141,9 +141,9 @@ async def served(device: RegisterDevice, transport: str, unit: int = 1) -> Async
         await server.stop()
 
 
-def make_driver(buses: BusPool, url: str, profile: str, **settings: Any) -> ProfileModbusDriver:
+def make_driver(lines: LinePool, url: str, profile: str, **settings: Any) -> ProfileModbusDriver:
     config = ProfileModbusConfig(url=url, profile=profile, baudrate=115200, **settings)
-    return ProfileModbusDriver(config, buses)
+    return ProfileModbusDriver(config, lines)
 
 
 async def call(fn: Callable[..., T], *args: Any) -> T:
@@ -157,12 +157,12 @@ def by_point(readings: list[Reading]) -> dict[str, Reading]:
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_hmt330_reads_the_simulated_values(
-    buses: BusPool, manual_clock: ManualClock, transport: str
+    lines: LinePool, manual_clock: ManualClock, transport: str
 ) -> None:
     manual_clock.advance(1800)  # half an hour into the cold soak: a frost point, a few ppmv
     device = profile_device(manual_clock)
     async with served(device, transport) as url:
-        driver = make_driver(buses, url, "vaisala_hmt330")
+        driver = make_driver(lines, url, "vaisala_hmt330")
         info = await call(driver.open)
         readings = by_point(await call(driver.read))
         # On the wire the least significant word of RH comes first (M210566EN: "Modicon").
@@ -185,12 +185,16 @@ async def test_hmt330_reads_the_simulated_values(
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("device_order", ["ABCD", "BADC", "DCBA"])
 async def test_a_device_in_another_word_order_is_detected_at_connect_time(
-    buses: BusPool, manual_clock: ManualClock, probe_path: Path, transport: str, device_order: Order
+    lines: LinePool,
+    manual_clock: ManualClock,
+    probe_path: Path,
+    transport: str,
+    device_order: Order,
 ) -> None:
     profile = parse_profile(PROBE, "probe.toml")
     device = profile_device(manual_clock, profile, word_order=device_order)
     async with served(device, transport) as url:
-        driver = make_driver(buses, url, str(probe_path))
+        driver = make_driver(lines, url, str(probe_path))
         assert driver.word_order == "CDAB"  # what the profile says, until open() looks
         await call(driver.open)
         readings = by_point(await call(driver.read))
@@ -204,15 +208,15 @@ async def test_a_device_in_another_word_order_is_detected_at_connect_time(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_wrong_explicit_order_is_an_error_where_a_test_register_exists(
-    buses: BusPool, manual_clock: ManualClock, probe_path: Path, transport: str
+    lines: LinePool, manual_clock: ManualClock, probe_path: Path, transport: str
 ) -> None:
     profile = parse_profile(PROBE, "probe.toml")
     device = profile_device(manual_clock, profile)  # CDAB, as its profile says
     async with served(device, transport) as url:
-        driver = make_driver(buses, url, str(probe_path), word_order="ABCD")
+        driver = make_driver(lines, url, str(probe_path), word_order="ABCD")
         with pytest.raises(ProtocolError) as exc:
             await call(driver.open)
-        right = make_driver(buses, url, str(probe_path), word_order="CDAB")
+        right = make_driver(lines, url, str(probe_path), word_order="CDAB")
         await call(right.open)
     message = str(exc.value)
     assert "word_order is set to ABCD" in message
@@ -222,12 +226,12 @@ async def test_a_wrong_explicit_order_is_an_error_where_a_test_register_exists(
 
 
 async def test_a_test_register_holding_something_else_is_an_error(
-    buses: BusPool, manual_clock: ManualClock, probe_path: Path
+    lines: LinePool, manual_clock: ManualClock, probe_path: Path
 ) -> None:
     other = parse_profile(PROBE.replace("expected = -123.45", "expected = 98.76"), "other.toml")
     device = profile_device(manual_clock, other)
     async with served(device, "tcp") as url:
-        driver = make_driver(buses, url, str(probe_path))
+        driver = make_driver(lines, url, str(probe_path))
         with pytest.raises(ProtocolError) as exc:
             await call(driver.open)
     message = str(exc.value)
@@ -237,7 +241,7 @@ async def test_a_test_register_holding_something_else_is_an_error(
 
 @pytest.mark.parametrize("setting", ["ABCD", "auto"])
 async def test_a_wrong_order_without_a_test_register_is_caught_at_connect_time(
-    buses: BusPool, manual_clock: ManualClock, setting: Literal["ABCD", "auto"]
+    lines: LinePool, manual_clock: ManualClock, setting: Literal["ABCD", "auto"]
 ) -> None:
     """The HMT330 has no test register. Read in a wrong order its values fall out of range
     (or become subnormal floats) where the right order puts every one in range: open() says
@@ -246,10 +250,10 @@ async def test_a_wrong_order_without_a_test_register_is_caught_at_connect_time(
     device_order: Order = "CDAB" if setting == "ABCD" else "ABCD"  # a gateway swapping words
     device = profile_device(manual_clock, word_order=device_order)
     async with served(device, "tcp") as url:
-        driver = make_driver(buses, url, "vaisala_hmt330", word_order=setting)
+        driver = make_driver(lines, url, "vaisala_hmt330", word_order=setting)
         with pytest.raises(ProtocolError) as exc:
             await call(driver.open)
-        right = make_driver(buses, url, "vaisala_hmt330", word_order=device_order)
+        right = make_driver(lines, url, "vaisala_hmt330", word_order=device_order)
         await call(right.open)
         readings = by_point(await call(right.read))
     message = str(exc.value)
@@ -263,13 +267,13 @@ async def test_a_wrong_order_without_a_test_register_is_caught_at_connect_time(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_unavailable_values_are_sensor_faults_not_zero(
-    buses: BusPool, manual_clock: ManualClock, transport: str
+    lines: LinePool, manual_clock: ManualClock, transport: str
 ) -> None:
     device = profile_device(manual_clock)
     device.make_unavailable(["ppmv"])
     device.overrides["rh"] = 150.0
     async with served(device, transport) as url:
-        driver = make_driver(buses, url, "vaisala_hmt330")
+        driver = make_driver(lines, url, "vaisala_hmt330")
         await call(driver.open)
         readings = by_point(await call(driver.read))
         device.device_fault = True
@@ -290,12 +294,12 @@ async def test_unavailable_values_are_sensor_faults_not_zero(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_one_transaction_per_planned_request(
-    buses: BusPool, manual_clock: ManualClock, transport: str
+    lines: LinePool, manual_clock: ManualClock, transport: str
 ) -> None:
     device = profile_device(manual_clock)
     async with served(device, transport) as url:
-        driver = make_driver(buses, url, "vaisala_hmt330")
-        narrow = make_driver(buses, url, "vaisala_hmt330", max_span=8)
+        driver = make_driver(lines, url, "vaisala_hmt330")
+        narrow = make_driver(lines, url, "vaisala_hmt330", max_span=8)
         await call(driver.open)
         await call(narrow.open)
         for d in (driver, narrow):
@@ -319,11 +323,11 @@ async def test_one_transaction_per_planned_request(
 
 
 async def test_a_slow_group_is_read_only_on_its_ticks(
-    buses: BusPool, manual_clock: ManualClock
+    lines: LinePool, manual_clock: ManualClock
 ) -> None:
     device = profile_device(manual_clock)
     async with served(device, "tcp") as url:
-        driver = make_driver(buses, url, "vaisala_hmt330")
+        driver = make_driver(lines, url, "vaisala_hmt330")
         got: list[list[Sample]] = []
 
         async def sink(samples: list[Sample]) -> None:
@@ -347,15 +351,15 @@ async def test_a_slow_group_is_read_only_on_its_ticks(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_reference_profile_reads_what_the_reference_driver_reads(
-    buses: BusPool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
+    lines: LinePool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
 ) -> None:
     manual_clock.advance(1800)
     sim.loggers[2].settings.sensor_faults["temperature_3"] = "open"
     assert sim.rtu is not None and sim.tcp is not None
     url = sim.rtu.path if transport == "rtu" else sim.tcp.url
-    reference = ReferenceModbusDriver(ReferenceModbusConfig(url=url, address=2), buses)
+    reference = ReferenceModbusDriver(ReferenceModbusConfig(url=url, address=2), lines)
     generic = ProfileModbusDriver(
-        ProfileModbusConfig(url=url, address=2, profile="reference_logger"), buses
+        ProfileModbusConfig(url=url, address=2, profile="reference_logger"), lines
     )
     assert generic.master is reference.master  # one line, one master
     assert await call(generic.open) == await call(reference.open)
@@ -375,11 +379,11 @@ async def test_reference_profile_reads_what_the_reference_driver_reads(
 
 def test_every_builtin_profile_makes_a_driver() -> None:
     for name in builtin_profile_names():
-        driver = ProfileModbusDriver(ProfileModbusConfig(url="/dev/null", profile=name))
+        driver = ProfileModbusDriver(ProfileModbusConfig(url="/dev/null", profile=name), LinePool())
         profile = builtin_profile(name)
         assert [p.name for p in driver.points()] == [p.name for p in profile.points]
         assert driver.poll_groups() == profile.poll_intervals()
-        driver.buses.close()
+        driver.lines.close()
 
 
 def test_profile_errors_name_the_profile_file_row_and_key(tmp_path: Path) -> None:
@@ -416,14 +420,14 @@ point = "rh"
 
 
 async def test_min_request_interval_is_kept_between_requests(
-    buses: BusPool, manual_clock: ManualClock, probe_path: Path
+    lines: LinePool, manual_clock: ManualClock, probe_path: Path
 ) -> None:
     """A workaround for devices that need a pause between requests: measured, not slept."""
     paced = PROBE.replace("gap_fill_allowed = true", "min_request_interval_s = 0.05")
     probe_path.write_text(paced, "utf-8")
     device = profile_device(manual_clock, parse_profile(paced, "paced.toml"))
     async with served(device, "tcp") as url:
-        driver = make_driver(buses, url, str(probe_path))
+        driver = make_driver(lines, url, str(probe_path))
         await call(driver.open)
         assert len(driver.plan()) == 2  # 0-3 and 8-9: the gap 4-7 may not be read
         started = time.monotonic()

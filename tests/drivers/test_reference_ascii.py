@@ -13,6 +13,7 @@ from loggerd.core.errors import LinkError, NoReply, ProtocolError
 from loggerd.core.samples import Quality, Reading
 from loggerd.drivers.base import LoggedRecord, MemoryDriver, MemoryRange
 from loggerd.drivers.registry import load_driver
+from loggerd.link.lines import LinePool
 from loggerd_drivers.reference_ascii import (
     AsciiDeviceError,
     ReferenceAsciiConfig,
@@ -38,7 +39,7 @@ async def call(fn: Callable[..., T], *args: Any) -> T:
 
 @pytest.fixture
 def driver(ascii_server: AsciiPtyServer) -> Iterator[ReferenceAsciiDriver]:
-    d = ReferenceAsciiDriver(ReferenceAsciiConfig(url=ascii_server.path, timeout_s=1.0))
+    d = ReferenceAsciiDriver(ReferenceAsciiConfig(url=ascii_server.path, timeout_s=1.0), LinePool())
     try:
         yield d
     finally:
@@ -54,7 +55,7 @@ def test_the_driver_is_registered_and_speaks_9600_8n1() -> None:
     assert cls is ReferenceAsciiDriver
     config = cls.config_model.model_validate({"url": "/dev/ttyS0"})
     assert isinstance(config, ReferenceAsciiConfig) and config.baudrate == 9600
-    driver = cls(config)
+    driver = cls(config, LinePool())
     assert "9600 8N1" in driver.description
     assert [p.name for p in driver.points()] == list(DEFN.point_names())
 
@@ -177,7 +178,7 @@ async def test_records_no_longer_held_are_a_device_error_with_code_3(
     small = SimulatedLogger(ascii_logger.chamber, manual_clock, LoggerSettings(capacity=5))
     server = AsciiPtyServer(small)
     await server.start()
-    driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=server.path, timeout_s=1.0))
+    driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=server.path, timeout_s=1.0), LinePool())
     try:
         manual_clock.advance(75)  # records 1 … 8 taken, 4 … 8 held
         held = await call(driver.memory_range)
@@ -278,7 +279,9 @@ async def test_a_bad_checksum_is_a_protocol_error_naming_the_record(
 async def test_a_logger_that_does_not_answer_is_a_link_error(
     ascii_server: AsciiPtyServer,
 ) -> None:
-    driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=ascii_server.path, timeout_s=0.2))
+    driver = ReferenceAsciiDriver(
+        ReferenceAsciiConfig(url=ascii_server.path, timeout_s=0.2), LinePool()
+    )
     ascii_server.answering = False
     try:
         with pytest.raises(NoReply, match=r"no reply to 'IDN\?' from .* within 0.2 s") as info:
@@ -301,7 +304,7 @@ async def test_a_logger_that_goes_away_is_a_link_error(
 
 
 async def test_missing_serial_port_is_a_link_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=str(tmp_path / "ttyUSB9")))
+    driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=str(tmp_path / "ttyUSB9")), LinePool())
     with pytest.raises(LinkError, match="cannot open serial"):
         await call(driver.open)
     driver.close()
@@ -407,7 +410,7 @@ async def test_simulator_host_serves_ascii_per_logger(manual_clock: ManualClock)
             "ascii-rs232 (logger 2)",
         ]
         cls = load_driver("reference-ascii")
-        d = cls(cls.config_model.model_validate({"url": host.ascii[2].url}))
+        d = cls(cls.config_model.model_validate({"url": host.ascii[2].url}), LinePool())
         try:
             info = await call(d.open)
         finally:

@@ -13,7 +13,7 @@ import pytest
 from loggerd.core.errors import DeviceException, LinkError
 from loggerd.core.samples import Quality, Reading
 from loggerd.drivers.base import LoggedRecord, MemoryDriver, MemoryRange
-from loggerd.link.lines import BusPool
+from loggerd.link.lines import LinePool
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
 from loggerd_protocol.definition import reference_logger
 from loggerd_protocol.modbus import READ_INPUT
@@ -33,17 +33,17 @@ def url_of(sim: SimulatorHost, transport: str) -> str:
 
 
 @pytest.fixture
-def buses() -> Iterator[BusPool]:
-    pool = BusPool()
+def lines() -> Iterator[LinePool]:
+    pool = LinePool()
     yield pool
     pool.close()
 
 
 def make_driver(
-    buses: BusPool, sim: SimulatorHost, transport: str, address: int = 1, timeout_s: float = 1.0
+    lines: LinePool, sim: SimulatorHost, transport: str, address: int = 1, timeout_s: float = 1.0
 ) -> ReferenceModbusDriver:
     config = ReferenceModbusConfig(url=url_of(sim, transport), address=address, timeout_s=timeout_s)
-    return ReferenceModbusDriver(config, buses)
+    return ReferenceModbusDriver(config, lines)
 
 
 async def call(fn, *args):  # type: ignore[no-untyped-def]
@@ -52,8 +52,8 @@ async def call(fn, *args):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_identity(buses: BusPool, sim: SimulatorHost, transport: str) -> None:
-    driver = make_driver(buses, sim, transport, address=2)
+async def test_identity(lines: LinePool, sim: SimulatorHost, transport: str) -> None:
+    driver = make_driver(lines, sim, transport, address=2)
     try:
         info = await call(driver.open)
     finally:
@@ -68,10 +68,10 @@ async def test_identity(buses: BusPool, sim: SimulatorHost, transport: str) -> N
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_live_values_match_the_simulated_logger(
-    buses: BusPool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
+    lines: LinePool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
 ) -> None:
     manual_clock.advance(1800)  # half an hour into the cold-soak ramp
-    driver = make_driver(buses, sim, transport)
+    driver = make_driver(lines, sim, transport)
     try:
         await call(driver.open)
         readings = {r.point: r for r in await call(driver.read)}
@@ -95,10 +95,10 @@ async def test_live_values_match_the_simulated_logger(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_sensor_fault_is_flagged_not_zero(
-    buses: BusPool, sim: SimulatorHost, transport: str
+    lines: LinePool, sim: SimulatorHost, transport: str
 ) -> None:
     sim.loggers[1].settings.sensor_faults["temperature_3"] = "open"
-    driver = make_driver(buses, sim, transport)
+    driver = make_driver(lines, sim, transport)
     try:
         await call(driver.open)
         readings = {r.point: r for r in await call(driver.read)}
@@ -112,9 +112,9 @@ async def test_sensor_fault_is_flagged_not_zero(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_device_exception_is_reported(
-    buses: BusPool, sim: SimulatorHost, transport: str
+    lines: LinePool, sim: SimulatorHost, transport: str
 ) -> None:
-    driver = make_driver(buses, sim, transport)
+    driver = make_driver(lines, sim, transport)
     try:
         with pytest.raises(DeviceException, match="illegal data address") as exc:
             await call(driver.master.read_registers, 1, READ_INPUT, 0x0050, 2)
@@ -129,10 +129,10 @@ async def test_device_exception_is_reported(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_memory_range_and_records_across_windows(
-    buses: BusPool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
+    lines: LinePool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
 ) -> None:
     manual_clock.advance(125)  # records at 0, 10, …, 120 s: 13 records
-    driver = make_driver(buses, sim, transport)
+    driver = make_driver(lines, sim, transport)
     got: list[LoggedRecord] = []
     try:
         await call(driver.open)
@@ -157,10 +157,10 @@ async def test_memory_range_and_records_across_windows(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_read_records_takes_no_more_than_asked_and_stops_at_the_newest(
-    buses: BusPool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
+    lines: LinePool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
 ) -> None:
     manual_clock.advance(125)  # records 1 … 13
-    driver = make_driver(buses, sim, transport)
+    driver = make_driver(lines, sim, transport)
     try:
         two = await call(driver.read_records, 4, 2)
         tail = await call(driver.read_records, 11, 5)  # the window runs past the newest
@@ -173,14 +173,14 @@ async def test_read_records_takes_no_more_than_asked_and_stops_at_the_newest(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_faulty_sensor_in_a_record_is_a_sensor_fault(
-    buses: BusPool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
+    lines: LinePool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
 ) -> None:
     logger = sim.loggers[1]
     manual_clock.advance(10)  # records 1 and 2, sound
     logger.sync()
     logger.settings.sensor_faults["temperature_3"] = "open"
     manual_clock.advance(10)  # record 3 with channel 3 open
-    driver = make_driver(buses, sim, transport)
+    driver = make_driver(lines, sim, transport)
     try:
         records = await call(driver.read_records, 2, 2)
     finally:
@@ -197,7 +197,7 @@ async def test_a_faulty_sensor_in_a_record_is_a_sensor_fault(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_recorded_value_outside_its_range_is_flagged_with_its_raw_value(
-    buses: BusPool,
+    lines: LinePool,
     sim: SimulatorHost,
     manual_clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
@@ -206,7 +206,7 @@ async def test_a_recorded_value_outside_its_range_is_flagged_with_its_raw_value(
     logger = sim.loggers[1]
     measured = logger.point_values
     monkeypatch.setattr(logger, "point_values", lambda: measured() | {"temperature_5": 181.25})
-    driver = make_driver(buses, sim, transport)
+    driver = make_driver(lines, sim, transport)
     try:
         (record,) = await call(driver.read_records, 1, 1)
     finally:
@@ -217,12 +217,12 @@ async def test_a_recorded_value_outside_its_range_is_flagged_with_its_raw_value(
 
 
 async def test_records_overwritten_before_the_pointer_write_are_a_device_exception(
-    buses: BusPool, manual_clock: ManualClock
+    lines: LinePool, manual_clock: ManualClock
 ) -> None:
     host = SimulatorHost(SimOptions(capacity=5, rtu=False), clock=manual_clock)
     await host.start()
     assert host.tcp is not None
-    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=host.tcp.url), buses)
+    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=host.tcp.url), lines)
     try:
         manual_clock.advance(75)  # records 1 … 8 taken, 4 … 8 held
         held = await call(driver.memory_range)
@@ -239,11 +239,11 @@ async def test_records_overwritten_before_the_pointer_write_are_a_device_excepti
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_clock_read_and_set(
-    buses: BusPool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
+    lines: LinePool, sim: SimulatorHost, manual_clock: ManualClock, transport: str
 ) -> None:
     logger = sim.loggers[2]
     manual_clock.advance(12.75)
-    driver = make_driver(buses, sim, transport, address=2)
+    driver = make_driver(lines, sim, transport, address=2)
     try:
         before = await call(driver.read_clock)
         truth = math.floor(logger.logger_time_s(manual_clock.elapsed_s()))
@@ -265,7 +265,7 @@ async def test_clock_read_and_set(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_live_read_between_pointer_write_and_window_read_changes_nothing(
-    buses: BusPool,
+    lines: LinePool,
     sim: SimulatorHost,
     manual_clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
@@ -276,7 +276,7 @@ async def test_a_live_read_between_pointer_write_and_window_read_changes_nothing
     # apart from the live registers. Here a live read comes between every pointer write and
     # its window read, as the other thread's poll may.
     manual_clock.advance(125)  # records 1 … 13
-    driver = make_driver(buses, sim, transport)
+    driver = make_driver(lines, sim, transport)
     window = DEFN.field("record_window_1").address
     read_input = driver._read_input
     live: list[list[Reading]] = []
@@ -298,9 +298,9 @@ async def test_a_live_read_between_pointer_write_and_window_read_changes_nothing
 
 
 async def test_rtu_device_that_does_not_answer_times_out(
-    buses: BusPool, sim: SimulatorHost
+    lines: LinePool, sim: SimulatorHost
 ) -> None:
-    driver = make_driver(buses, sim, "rtu", address=9, timeout_s=0.2)
+    driver = make_driver(lines, sim, "rtu", address=9, timeout_s=0.2)
     try:
         with pytest.raises(LinkError, match="no complete reply from device 9"):
             await call(driver.open)
@@ -312,16 +312,16 @@ async def test_tcp_connection_refused_is_a_link_error() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         free_port = s.getsockname()[1]
-    buses = BusPool()
-    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=f"tcp://127.0.0.1:{free_port}"), buses)
+    lines = LinePool()
+    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=f"tcp://127.0.0.1:{free_port}"), lines)
     with pytest.raises(LinkError, match="cannot connect"):
         await call(driver.open)
-    buses.close()
+    lines.close()
 
 
 async def test_missing_serial_port_is_a_link_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    buses = BusPool()
-    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=str(tmp_path / "ttyUSB9")), buses)
+    lines = LinePool()
+    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=str(tmp_path / "ttyUSB9")), lines)
     with pytest.raises(LinkError, match="cannot open serial"):
         await call(driver.open)
-    buses.close()
+    lines.close()

@@ -11,8 +11,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from loggerd.link.lines import BusPool, LineSettings
+from loggerd.link.lines import LinePool
 from loggerd.link.transport import SerialSettings
+from loggerd.modbus.lines import LineSettings, modbus_master
 from loggerd.modbus.master import ModbusMaster
 from loggerd_drivers.reference_ascii import ReferenceAsciiConfig, ReferenceAsciiDriver
 from loggerd_protocol import modbus as mb
@@ -32,8 +33,8 @@ async def call(fn: Callable[..., T], *args: Any) -> T:
 
 
 @pytest.fixture
-def buses() -> Iterator[BusPool]:
-    pool = BusPool()
+def lines() -> Iterator[LinePool]:
+    pool = LinePool()
     yield pool
     pool.close()
 
@@ -54,9 +55,9 @@ async def offset_host(manual_clock: ManualClock) -> AsyncIterator[SimulatorHost]
         await host.stop()
 
 
-def tcp_master(buses: BusPool, host: SimulatorHost) -> ModbusMaster:
+def tcp_master(lines: LinePool, host: SimulatorHost) -> ModbusMaster:
     assert host.tcp is not None
-    return buses.modbus(host.tcp.url, LineSettings(SerialSettings()))
+    return modbus_master(lines, host.tcp.url, LineSettings(SerialSettings()))
 
 
 def read_clock(master: ModbusMaster) -> int:
@@ -69,11 +70,11 @@ def write_clock(master: ModbusMaster, utc_s: int) -> None:
 
 
 async def test_the_clock_register_reads_true_time_plus_the_offset_on_a_real_clock(
-    buses: BusPool,
+    lines: LinePool,
 ) -> None:
     host = await started(SimOptions(rtu=False, clock_offset_s=37.25), SimClock(speed=1.0))
     try:
-        master = tcp_master(buses, host)
+        master = tcp_master(lines, host)
         for _ in range(5):
             before = time.time()
             clock = await call(read_clock, master)
@@ -85,11 +86,13 @@ async def test_the_clock_register_reads_true_time_plus_the_offset_on_a_real_cloc
 
 
 async def test_the_clock_ticks_when_the_loggers_clock_crosses_a_second(
-    buses: BusPool, offset_host: SimulatorHost, manual_clock: ManualClock
+    lines: LinePool, offset_host: SimulatorHost, manual_clock: ManualClock
 ) -> None:
     start = int(manual_clock.start_utc_s)  # a whole second: the logger's clock is at +0.5
-    master = tcp_master(buses, offset_host)
-    ascii_driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=offset_host.ascii[1].url))
+    master = tcp_master(lines, offset_host)
+    ascii_driver = ReferenceAsciiDriver(
+        ReferenceAsciiConfig(url=offset_host.ascii[1].url), LinePool()
+    )
     seen = []
     try:
         for step_s in (0.0, 0.49, 0.01, 0.99, 0.01):
@@ -103,10 +106,10 @@ async def test_the_clock_ticks_when_the_loggers_clock_crosses_a_second(
 
 
 async def test_records_keep_the_loggers_clock_at_the_moment_they_fell_due(
-    buses: BusPool, offset_host: SimulatorHost, manual_clock: ManualClock
+    lines: LinePool, offset_host: SimulatorHost, manual_clock: ManualClock
 ) -> None:
     manual_clock.advance(35.3)  # records at 0, 10, 20 and 30 s of true time
-    clock = await call(read_clock, tcp_master(buses, offset_host))
+    clock = await call(read_clock, tcp_master(lines, offset_host))
     start = int(manual_clock.start_utc_s)
     assert [r.timestamp for r in offset_host.loggers[1].memory] == [
         start + 0,  # at 0.5 s on the logger's clock
@@ -117,11 +120,11 @@ async def test_records_keep_the_loggers_clock_at_the_moment_they_fell_due(
     assert clock == start + 35  # 35.8 s
 
 
-async def test_a_fast_clock_gains_its_drift(buses: BusPool, manual_clock: ManualClock) -> None:
+async def test_a_fast_clock_gains_its_drift(lines: LinePool, manual_clock: ManualClock) -> None:
     host = await started(SimOptions(rtu=False, clock_drift_ppm=300), manual_clock)
     start = int(manual_clock.start_utc_s)
     try:
-        master = tcp_master(buses, host)
+        master = tcp_master(lines, host)
         manual_clock.advance(3332.5)
         early = await call(read_clock, master)  # 3333.49975 s on the logger's clock
         manual_clock.advance(668)
@@ -135,9 +138,9 @@ async def test_a_fast_clock_gains_its_drift(buses: BusPool, manual_clock: Manual
 
 
 async def test_writing_the_clock_sets_it_exactly_at_the_write(
-    buses: BusPool, offset_host: SimulatorHost, manual_clock: ManualClock
+    lines: LinePool, offset_host: SimulatorHost, manual_clock: ManualClock
 ) -> None:
-    master = tcp_master(buses, offset_host)
+    master = tcp_master(lines, offset_host)
     logger = offset_host.loggers[1]
     logger.settings.clock_set = False
     manual_clock.advance(13.7)  # records 1 and 2 are stamped by the old clock
@@ -161,7 +164,7 @@ async def test_time_sets_the_clock_over_ascii_and_drift_runs_on_from_there(
     host = await started(
         SimOptions(tcp=False, rtu=False, ascii=True, clock_drift_ppm=-500), manual_clock
     )
-    driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=host.ascii[1].url))
+    driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=host.ascii[1].url), LinePool())
     try:
         manual_clock.advance(100.25)
         await call(driver.set_clock, 1_800_000_000)

@@ -11,13 +11,14 @@ from loggerd.core.errors import DeviceException
 from loggerd.core.samples import Quality
 from loggerd.drivers.base import MemoryDriver, MemoryRange
 from loggerd.drivers.registry import load_driver
+from loggerd.link.lines import LinePool
 from loggerd_sim.driver import SimulatedLoggerConfig, SimulatedLoggerDriver
 from loggerd_sim.logger import ManualClock
 
 
 def test_simulated_driver_reads_the_chamber() -> None:
     cls = load_driver("simulated")
-    driver = cls(cls.config_model.model_validate({"channel_count": 4, "seed": 3}))
+    driver = cls(cls.config_model.model_validate({"channel_count": 4, "seed": 3}), LinePool())
     info = driver.open()
     readings = {r.point: r for r in driver.read()}
     driver.close()
@@ -33,7 +34,7 @@ def test_simulated_driver_reads_the_chamber() -> None:
 
 def make(clock: ManualClock, **settings: object) -> SimulatedLoggerDriver:
     config = SimulatedLoggerConfig.model_validate({"seed": 3, **settings})
-    return SimulatedLoggerDriver(config, clock=clock)
+    return SimulatedLoggerDriver(config, LinePool(), clock=clock)
 
 
 def test_config_reaches_the_simulated_logger(manual_clock: ManualClock) -> None:

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from loggerd.core.channels import Channel
 from loggerd.core.samples import Quality, Sample, TimeSource
-from loggerd.storage.store import ChannelRow, Store, sqlite_url
+from loggerd.storage.store import Store, sqlite_url
 
 PG_URL = os.environ.get("LOGGERD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 T0_US = 1_780_000_000_000_000  # 2026-05-28T20:26:40Z, a whole minute
 CHANNELS = [
-    ChannelRow("c1", f"t{i}", "logger-1", f"temperature_{i}", "temperature", "degC")
+    Channel("c1", f"t{i}", "logger-1", f"temperature_{i}", "temperature", "degC")
     for i in range(1, 4)
 ]
 

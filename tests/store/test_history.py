@@ -14,11 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from loggerd.api.app import create_app
+from loggerd.core.channels import Channel
 from loggerd.core.samples import Quality
 from loggerd.service.config import parse_config
 from loggerd.service.daemon import Daemon
 from loggerd.storage.downsample import plan
-from loggerd.storage.store import ChannelRow, Store
+from loggerd.storage.store import Store
 
 from .conftest import PG_URL, T0_US, sample
 
@@ -53,7 +54,7 @@ def daemon(engine_name: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
     d.store.open(
         {"c1": None},
         [
-            ChannelRow("c1", f"t{i}", "logger-1", f"temperature_{i}", "temperature", "degC")
+            Channel("c1", f"t{i}", "logger-1", f"temperature_{i}", "temperature", "degC")
             for i in (1, 2, 3)
         ],
     )

@@ -76,9 +76,9 @@ def test_history_is_corrected_again_and_rollups_follow(store: Store) -> None:
 
 def test_calibration_apply_command(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     from loggerd.cli.main import main
+    from loggerd.core.channels import Channel
     from loggerd.service.config import load_config
     from loggerd.service.daemon import open_store
-    from loggerd.storage.store import ChannelRow
 
     cert = tmp_path / "new.toml"
     cert.write_text(NEW_CERT_TEXT)
@@ -98,7 +98,7 @@ point = "temperature_1"
     (tmp_path / "data").mkdir()
     store = open_store(load_config(config))
     store.upgrade()
-    store.open({"c1": None}, [ChannelRow("c1", "t1", "d", "temperature_1", "temperature", "degC")])
+    store.open({"c1": None}, [Channel("c1", "t1", "d", "temperature_1", "temperature", "degC")])
     store.write([Sample("c1", "t1", T0_US, -40.0, -40.0, Quality.GOOD, TimeSource.HOST)])
     store.close()
     assert (

@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy import event
 
+from loggerd.core.channels import Channel
 from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.service.config import parse_config
 from loggerd.service.daemon import Daemon
 from loggerd.storage.spool import Spool
-from loggerd.storage.store import ChannelRow, Store, sqlite_url
+from loggerd.storage.store import Store, sqlite_url
 from loggerd.storage.writer import Writer
 from loggerd_sim.host import SimulatorHost
 from tests.daemon.test_daemon import CHANNELS, client, device_toml, settle
@@ -43,7 +44,7 @@ async def test_a_full_disk_under_sqlite_keeps_samples_in_the_spool_until_there_i
     tmp_path: Path,
 ) -> None:
     store = Store(sqlite_url(tmp_path))
-    store.open({"c": None}, [ChannelRow("c", "air", "d", "temperature_1", "temperature", "degC")])
+    store.open({"c": None}, [Channel("c", "air", "d", "temperature_1", "temperature", "degC")])
 
     def disk_full(dbapi_conn: Any, _record: Any) -> None:
         # SQLite then fails any write that needs more pages with SQLITE_FULL, "database or disk

@@ -24,14 +24,13 @@ from typing import Protocol, TypeVar
 
 from loggerd.acquisition.clock import OffsetMeasurement, drift_ppm, measure_offset
 from loggerd.core.errors import DeviceException, LoggerdError
-from loggerd.core.events import ClockCheck, Event, EventKind, Gap, Severity
+from loggerd.core.events import ClockCheck, Event, EventKind, Gap, LogItem, Severity
 from loggerd.core.samples import Quality, Reading, Sample, TimeSource
 from loggerd.drivers.base import LoggedRecord, MemoryDriver, MemoryRange
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-LogItem = Event | Gap | ClockCheck
 Emit = Callable[[Sequence[LogItem]], Awaitable[None]]
 Sink = Callable[[list[Sample]], Awaitable[None]]
 

@@ -1,4 +1,4 @@
-"""Polls each device on a fixed schedule and hands its samples on. Knows no SQL and no HTTP."""
+"""One device polled on a fixed schedule, its samples handed on. Knows no SQL and no HTTP."""
 
 from __future__ import annotations
 
@@ -10,32 +10,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from loggerd.acquisition.follower import ClockPolicy, Emit, Ledger, MemoryFollower, Sink
+from loggerd.acquisition.follower import MemoryFollower, Sink
 from loggerd.core.errors import DeviceException, DriverError, LinkError, NoReply, ProtocolError
 from loggerd.core.samples import Quality, Reading, Sample, TimeSource
-from loggerd.drivers.base import DeviceInfo, Driver, MemoryDriver
-from loggerd.drivers.registry import load_driver
-from loggerd.link.lines import BusPool
-from loggerd.service.config import ChamberConfig, driver_settings
+from loggerd.drivers.base import DeviceInfo, Driver
 
 log = logging.getLogger(__name__)
 
 
 def utc_now_us() -> int:
     return time.time_ns() // 1000
-
-
-@dataclass(frozen=True)
-class ChannelInfo:
-    """A chamber channel and the device point that feeds it."""
-
-    chamber_id: str
-    channel_id: str
-    device_id: str
-    point: str
-    name: str
-    quantity: str
-    unit: str
 
 
 @dataclass(frozen=True)
@@ -317,88 +301,3 @@ class DevicePoller:
         elif h.consecutive_failures == 1:
             log.warning("%s/%s: %s", self.chamber_id, self.device_id, exc)
         return self._missing(timestamp_us, quality)
-
-
-class Acquisition:
-    """Every device of every chamber: builds the drivers and pollers and starts them."""
-
-    def __init__(
-        self,
-        chambers: Sequence[ChamberConfig],
-        sink: Sink,
-        live_sink: Sink | None = None,
-        emit: Emit | None = None,
-        ledger: Ledger | None = None,
-    ) -> None:
-        self.buses = BusPool()
-        self.pollers: list[DevicePoller] = []
-        self.channels: list[ChannelInfo] = []
-        for chamber in chambers:
-            for device in chamber.devices:
-                settings = driver_settings(device, "config", "", f"device {device.id!r}")
-                driver = load_driver(device.driver)(settings, self.buses)
-                points = {p.name: p for p in driver.points()}
-                bindings = []
-                for ch in device.channels:
-                    p = points[ch.point]
-                    self.channels.append(
-                        ChannelInfo(
-                            chamber.id,
-                            ch.id,
-                            device.id,
-                            ch.point,
-                            ch.name or ch.id,
-                            ch.quantity or p.quantity,
-                            ch.unit or p.unit,
-                        )
-                    )
-                    bindings.append(ChannelBinding(ch.id, ch.point))
-                follower = None
-                if (
-                    isinstance(driver, MemoryDriver)
-                    and device.history == "memory"
-                    and emit is not None
-                    and ledger is not None
-                    and bindings
-                ):
-                    follower = MemoryFollower(
-                        chamber.id,
-                        device.id,
-                        driver,
-                        [(b.point, b.channel_id) for b in bindings],
-                        sink,
-                        emit,
-                        ledger,
-                        utc_now_us,
-                        ClockPolicy(
-                            device.clock_offset_limit_s,
-                            device.clock_drift_limit_ppm,
-                            device.clock_check_interval_s,
-                        ),
-                    )
-                self.pollers.append(
-                    DevicePoller(
-                        chamber.id,
-                        device.id,
-                        driver,
-                        bindings,
-                        device.poll_interval_s,
-                        sink,
-                        policy=PollPolicy(
-                            retries=device.retries,
-                            quarantine_after=device.quarantine_after,
-                            backoff_initial_s=device.backoff_initial_s,
-                            backoff_max_s=device.backoff_max_s,
-                        ),
-                        follower=follower,
-                        live_sink=live_sink if follower is not None else None,
-                        backfill_duty=device.backfill_duty,
-                    )
-                )
-
-    def start(self) -> list[asyncio.Task[None]]:
-        return [asyncio.create_task(p.run(), name=f"poll-{p.device_id}") for p in self.pollers]
-
-    def close(self) -> None:
-        """Close every line (call after the pollers have stopped)."""
-        self.buses.close()

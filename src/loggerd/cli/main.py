@@ -366,7 +366,7 @@ def _past_due(args: argparse.Namespace, chamber_id: str) -> dict[str, bool] | No
     """Per channel, whether its certificate is past due (known only from a configuration)."""
     if args.config is None:
         return None
-    from loggerd.processing.pipeline import build_processors
+    from loggerd.service.wiring import build_processors
 
     config = load_config(args.config)
     processor = build_processors(config.chambers).get(chamber_id)

@@ -70,3 +70,7 @@ class ClockCheck:
     offset_us: int  # logger clock minus host clock
     uncertainty_us: int  # half-width of the interval the offset is known to lie in
     rtt_us: int  # round trip of the read(s) it came from
+
+
+# What travels with the samples besides them: through the spool into the store.
+LogItem = Event | Gap | ClockCheck

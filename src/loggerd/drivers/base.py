@@ -10,7 +10,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from loggerd.core.samples import Reading
-from loggerd.link.lines import BusPool
+from loggerd.link.lines import LinePool
 
 
 class DriverConfig(BaseModel):
@@ -43,21 +43,26 @@ class DeviceInfo:
 class Driver(ABC):
     """One device model. Blocking calls; acquisition runs them off the event loop.
 
-    A driver raises loggerd.errors.DriverError subclasses (LinkError, ProtocolError) and never
-    touches the store, the API or the clock beyond what it is handed.
+    A driver raises loggerd.core.errors.DriverError subclasses (LinkError, ProtocolError) and
+    never touches the store, the API or the clock beyond what it is handed. Its line comes
+    from the daemon's LinePool, shared by every driver, so devices on one RS-485 line take
+    turns on one connection.
     """
 
     config_model: ClassVar[type[DriverConfig]]
 
-    def __init__(self, config: DriverConfig, buses: BusPool | None = None) -> None:
+    def __init__(self, config: DriverConfig, lines: LinePool) -> None:
         self.config = config
-        # Lines (serial ports, TCP endpoints) come from a pool shared by every driver of the
-        # daemon, so devices on one RS-485 line take turns on one connection.
-        self.buses = buses if buses is not None else BusPool()
+        self.lines = lines
 
+    @classmethod
     @abstractmethod
+    def points_for(cls, config: DriverConfig) -> Sequence[PointInfo]:
+        """Every point a device with these settings can report: known from its settings
+        alone, so a configuration is checked without building a driver or opening a line."""
+
     def points(self) -> Sequence[PointInfo]:
-        """Every point this device model can report, known before open()."""
+        return self.points_for(self.config)
 
     @abstractmethod
     def open(self) -> DeviceInfo:

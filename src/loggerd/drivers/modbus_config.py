@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field
 
 from loggerd.drivers.base import DriverConfig
-from loggerd.link.lines import LineSettings
 from loggerd.link.transport import SerialSettings
+from loggerd.modbus.lines import LineSettings
 
 
 class ModbusDeviceConfig(DriverConfig):

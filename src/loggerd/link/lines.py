@@ -1,64 +1,66 @@
-"""Lines shared by several devices: one transport and one Modbus master per serial port or TCP
-endpoint, so that devices on one RS-485 line (or behind one gateway) take turns on it."""
+"""Lines shared by several devices: one owner object per serial port or TCP endpoint, made on
+first use, so that devices on one RS-485 line (or behind one gateway) take turns on it.
+
+The pool does not know what a line speaks: a protocol layer hands it a factory (the Modbus
+master for Modbus lines, see loggerd.modbus.lines) and gets back the one object for that line.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from typing import Protocol, TypeVar
 
 from loggerd.core.errors import ConfigError
 from loggerd.link.transport import SerialSettings, Transport, transport_for_url
-from loggerd.modbus.master import ModbusMaster
 
 
-@dataclass(frozen=True)
-class LineSettings:
-    """How a line is driven; every device on one line must agree on it."""
-
-    serial: SerialSettings
-    late_reply_guard_s: float = 0.05
+class Closeable(Protocol):
+    def close(self) -> None: ...
 
 
-class BusPool:
-    """Hands out one shared master per line URL; drivers get theirs from here."""
+T = TypeVar("T", bound=Closeable)
+
+
+class LinePool:
+    """Hands out one shared object per line URL; drivers get their line from here."""
 
     def __init__(self) -> None:
-        self._masters: dict[str, tuple[LineSettings, ModbusMaster]] = {}
-        self._transports: dict[str, tuple[SerialSettings, Transport]] = {}
+        self._lines: dict[str, tuple[Hashable, Closeable]] = {}
 
-    def modbus(self, url: str, settings: LineSettings) -> ModbusMaster:
-        found = self._masters.get(url)
-        if found is not None:
-            if found[0] != settings:
-                raise ConfigError(
-                    f"devices on {url} disagree on the line settings ({found[0]} and "
-                    f"{settings}): devices sharing one line must use the same baud rate, "
-                    "parity and stop bits"
-                )
-            return found[1]
-        master = ModbusMaster(
-            transport_for_url(url, settings.serial),
-            "tcp" if url.startswith("tcp://") else "rtu",
-            baudrate=settings.serial.baudrate,
-            late_reply_guard_s=settings.late_reply_guard_s,
-        )
-        self._masters[url] = (settings, master)
-        return master
+    def shared(self, url: str, settings: Hashable, kind: type[T], make: Callable[[], T]) -> T:
+        """The object that owns line `url` (made by `make` on first use). Every device on one
+        line must drive it the same way: `settings` must agree, and so must `kind`."""
+        found = self._lines.get(url)
+        if found is None:
+            made = make()
+            self._lines[url] = (settings, made)
+            return made
+        known, line = found
+        if known != settings:
+            raise ConfigError(
+                f"devices on {url} disagree on the line settings ({known} and {settings}): "
+                "devices sharing one line must use the same baud rate, parity and stop bits"
+            )
+        if not isinstance(line, kind):
+            raise ConfigError(
+                f"devices on {url} speak different protocols ({type(line).__name__} and "
+                f"{kind.__name__}): one line carries one protocol"
+            )
+        return line
 
     def transport(self, url: str, settings: SerialSettings) -> Transport:
         """A line used by one device at a time with its own protocol (e.g. RS-232 ASCII)."""
-        found = self._transports.get(url)
-        if found is not None:
-            return found[1]
-        transport = transport_for_url(url, settings)
-        self._transports[url] = (settings, transport)
-        return transport
+        return self.shared(
+            url,
+            settings,
+            Transport,  # type: ignore[type-abstract]  # an isinstance check: any Transport
+            lambda: transport_for_url(url, settings),
+        )
 
     def close(self) -> None:
-        """Close every line; a request still under way finishes first (the master's lock)."""
-        for _, master in self._masters.values():
-            master.close()
-        for _, transport in self._transports.values():
-            transport.close()
+        """Close every line; a request still under way finishes first (each owner's lock)."""
+        for _, line in self._lines.values():
+            line.close()
 
-    def lines(self) -> dict[str, ModbusMaster]:
-        return {url: m for url, (_, m) in self._masters.items()}
+    def lines(self) -> dict[str, Closeable]:
+        return {url: line for url, (_, line) in self._lines.items()}

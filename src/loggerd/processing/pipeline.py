@@ -12,11 +12,22 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from typing import Literal
 
 from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.processing import humidity
-from loggerd.processing.calibration import Certificate, correct, is_past_due, load_certificate
-from loggerd.service.config import ChamberConfig, DerivedQuantity
+from loggerd.processing.calibration import Certificate, correct, is_past_due
+
+DerivedQuantity = Literal[
+    "dew_point",
+    "frost_point",
+    "frost_dew_point",
+    "rh_over_ice",
+    "ppmv",
+    "mole_fraction",
+    "mixing_ratio",
+    "absolute_humidity",
+]
 
 UNIT_OF: dict[str, str] = {
     "dew_point": "degC",
@@ -297,34 +308,3 @@ class ChamberProcessor:
             return
         if abs(out[i].value - derived.value) > spec.check_limit:
             out[i] = replace(out[i], quality=Quality.INCONSISTENT)
-
-
-def build_processors(chambers: Sequence[ChamberConfig]) -> dict[str, ChamberProcessor]:
-    """One processor per chamber, with its channels' certificates loaded."""
-    out = {}
-    for chamber in chambers:
-        calibrations = {
-            ch.id: Calibration(load_certificate(ch.certificate), ch.probe_temperature_channel)
-            for dev in chamber.devices
-            for ch in dev.channels
-            if ch.certificate is not None
-        }
-        derived = [
-            DerivedSpec(
-                channel_id=d.id,
-                quantity=d.quantity,
-                temperature_channel=d.temperature,
-                rh_channel=d.rh,
-                formulation=d.formulation,
-                pressure_channel=d.pressure,
-                pressure_hpa=d.pressure_hpa,
-                max_input_age_s=d.max_input_age_s,
-                u_temperature_k=d.u_temperature_k,
-                u_rh_pct=d.u_rh_pct,
-                check_channel=d.check,
-                check_limit=d.check_limit,
-            )
-            for d in chamber.derived
-        ]
-        out[chamber.id] = ChamberProcessor(chamber.id, calibrations, derived)
-    return out

@@ -16,6 +16,7 @@ from loggerd.core.errors import ConfigError, DriverLoadError
 from loggerd.drivers.base import DriverConfig
 from loggerd.drivers.registry import load_driver
 from loggerd.processing.humidity import Formulation
+from loggerd.processing.pipeline import DerivedQuantity
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -39,18 +40,6 @@ class ChannelConfig(_Strict):
         default=None,
         description="For a 2-D RH certificate: the channel measuring the probe's temperature",
     )
-
-
-DerivedQuantity = Literal[
-    "dew_point",
-    "frost_point",
-    "frost_dew_point",
-    "rh_over_ice",
-    "ppmv",
-    "mole_fraction",
-    "mixing_ratio",
-    "absolute_humidity",
-]
 
 
 class DerivedConfig(_Strict):
@@ -331,7 +320,7 @@ def driver_settings(device: DeviceConfig, source: str, text: str, where: str) ->
             line = _line_of(text, key, err.get("input")) if err["type"] != "missing" else None
             msgs.append(f"{source}{f':{line}' if line else ''}: {where}.{key}: {msg}")
         raise ConfigError("\n".join(msgs)) from None
-    offered = {p.name for p in driver(settings).points()}
+    offered = {p.name for p in driver.points_for(settings)}
     for i, channel in enumerate(device.channels):
         if channel.point not in offered:
             line = _line_of(text, "point", channel.point)

@@ -7,29 +7,22 @@ import logging
 import math
 from dataclasses import replace
 
+from loggerd.acquisition.acquisition import Acquisition
 from loggerd.acquisition.follower import HistoryEnd
-from loggerd.acquisition.poller import Acquisition, ChannelInfo
+from loggerd.core.channels import Channel
 from loggerd.core.events import ClockCheck
 from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.link.lines import LinePool
 from loggerd.live.ring import RingBuffer
-from loggerd.processing.pipeline import UNIT_OF, ChamberProcessor, build_processors
+from loggerd.processing.pipeline import ChamberProcessor
+from loggerd.service import wiring
 from loggerd.service.config import DaemonConfig
+from loggerd.service.wiring import DERIVED_DEVICE
 from loggerd.storage.spool import SPOOL_FILE, Spool
-from loggerd.storage.store import (
-    ChannelRow,
-    DeviceRow,
-    Retention,
-    SchemaError,
-    Store,
-    StoreError,
-    sqlite_url,
-)
+from loggerd.storage.store import DeviceRow, Retention, SchemaError, Store, StoreError, sqlite_url
 from loggerd.storage.writer import Writer
 
 log = logging.getLogger(__name__)
-
-# The device id under which a chamber's derived channels are catalogued: loggerd computes them.
-DERIVED_DEVICE = "derived"
 
 
 class Daemon:
@@ -60,38 +53,30 @@ class Daemon:
             config.store.max_queued,
             spool=self.spool,
         )
-        self.channels: dict[str, list[ChannelInfo]] = {}
+        self.channels: dict[str, list[Channel]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.accepted = 0
         self.last_sample: dict[tuple[str, str], Sample] = {}
         self._accepted_changed: asyncio.Condition | None = None
+        chambers = config.chambers if acquire else []
+        # One pool for every driver: devices naming one line share it and take turns.
+        lines = LinePool()
+        devices = wiring.device_specs(chambers, lines)
         self.acquisition = Acquisition(
-            config.chambers if acquire else [],
+            devices,
+            lines,
             self._accept,
             live_sink=self._accept_live,
             emit=self.writer.submit_log,
             ledger=_StoreLedger(self),
         )
         self.pollers = self.acquisition.pollers
-        # Calibration corrections and derived channels, per chamber (processing.py). Records
+        # Calibration corrections and derived channels, per chamber (processing). Records
         # from loggers' memories are processed apart from live reads: a derived value must
         # never combine a record of an hour ago with a live reading of now.
-        self.processors = build_processors(config.chambers if acquire else [])
-        self.record_processors = build_processors(config.chambers if acquire else [])
-        derived = [
-            ChannelInfo(
-                chamber.id,
-                d.id,
-                DERIVED_DEVICE,
-                d.quantity,
-                d.name or d.id,
-                d.quantity,
-                UNIT_OF[d.quantity],
-            )
-            for chamber in (config.chambers if acquire else [])
-            for d in chamber.derived
-        ]
-        for info in [*self.acquisition.channels, *derived]:
+        self.processors = wiring.build_processors(chambers)
+        self.record_processors = wiring.build_processors(chambers)
+        for info in wiring.channels(chambers, devices):
             self.channels.setdefault(info.chamber_id, []).append(info)
             self.ring.add_channel(info.chamber_id, info.channel_id)
 
@@ -159,7 +144,7 @@ class Daemon:
         async with self._accepted_changed:
             await self._accepted_changed.wait_for(lambda: self.accepted >= count)
 
-    def channel(self, chamber_id: str, channel_id: str) -> ChannelInfo | None:
+    def channel(self, chamber_id: str, channel_id: str) -> Channel | None:
         return next(
             (c for c in self.channels.get(chamber_id, []) if c.channel_id == channel_id), None
         )
@@ -182,11 +167,7 @@ class Daemon:
     async def open_history(self) -> None:
         """Register the configuration in the store and start the writer (which first writes
         what an earlier run left in the spool); start() then starts polling."""
-        rows = [
-            ChannelRow(c.chamber_id, c.channel_id, c.device_id, c.point, c.quantity, c.unit, c.name)
-            for infos in self.channels.values()
-            for c in infos
-        ]
+        rows = [c for infos in self.channels.values() for c in infos]
         devices = [
             DeviceRow(chamber.id, d.id, d.driver)
             for chamber in self.config.chambers
@@ -211,7 +192,7 @@ class Daemon:
         await self.writer.start()
 
     async def _open_store_later(
-        self, names: dict[str, str | None], rows: list[ChannelRow], devices: list[DeviceRow]
+        self, names: dict[str, str | None], rows: list[Channel], devices: list[DeviceRow]
     ) -> None:
         delay_s = 1.0
         while True:

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from loggerd.core.channels import Channel
 from loggerd.core.errors import LoggerdError
 from loggerd.core.events import ClockCheck, Event, EventKind, Gap, Severity
 from loggerd.core.samples import VALUED_QUALITIES, Quality, Sample, TimeSource
@@ -37,7 +38,7 @@ from loggerd.storage.schema import TIERS, Tier, chambers, channels, devices, rol
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ChannelMeta", "ChannelRow", "DeviceRow", "Retention", "Store", "StoreError"]
+__all__ = ["ChannelMeta", "DeviceRow", "Retention", "Store", "StoreError"]
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 SAMPLE_COLUMNS = (
@@ -100,17 +101,6 @@ class DeviceRow:
     chamber_id: str
     device_id: str
     driver: str | None = None
-
-
-@dataclass(frozen=True)
-class ChannelRow:
-    chamber_id: str
-    channel_id: str
-    device_id: str
-    point: str
-    quantity: str
-    unit: str
-    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -334,7 +324,7 @@ class Store:
     def open(
         self,
         chamber_names: dict[str, str | None],
-        channel_rows: Sequence[ChannelRow],
+        channel_rows: Sequence[Channel],
         device_rows: Sequence[DeviceRow] = (),
     ) -> None:
         """Make the schema current (SQLite) or check it (PostgreSQL), then register chambers,

@@ -25,8 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from loggerd.acquisition.follower import LogItem
-from loggerd.core.events import ClockCheck, Event, EventKind, Gap, Severity
+from loggerd.core.events import ClockCheck, Event, EventKind, Gap, LogItem, Severity
 from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.storage.spool import Spool, SpoolError, SpoolFull
 from loggerd.storage.store import Conflict, Store, StoreError

@@ -1,0 +1,88 @@
+"""Every device of every chamber: a poller per device (and a memory follower per logger whose
+history is its memory), started and stopped together, on lines they share."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from loggerd.acquisition.follower import ClockPolicy, Emit, Ledger, MemoryFollower, Sink
+from loggerd.acquisition.poller import ChannelBinding, DevicePoller, PollPolicy, utc_now_us
+from loggerd.drivers.base import Driver, MemoryDriver
+from loggerd.link.lines import LinePool
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """One device as acquisition needs it: its driver (built on the shared line pool), which
+    of its points feed which channels, and how to poll it."""
+
+    chamber_id: str
+    device_id: str
+    driver: Driver
+    bindings: tuple[ChannelBinding, ...]
+    interval_s: float
+    policy: PollPolicy = field(default_factory=PollPolicy)
+    # A logger with a memory of its own: are its records the history (True), or its live
+    # reads (False)? Devices without a memory always store their live reads.
+    history_from_memory: bool = True
+    clock: ClockPolicy = field(default_factory=ClockPolicy)
+    backfill_duty: float = 0.5
+
+
+class Acquisition:
+    """Builds a poller per device and starts them; `lines` is the pool their drivers share."""
+
+    def __init__(
+        self,
+        devices: Sequence[DeviceSpec],
+        lines: LinePool,
+        sink: Sink,
+        live_sink: Sink | None = None,
+        emit: Emit | None = None,
+        ledger: Ledger | None = None,
+    ) -> None:
+        self.lines = lines
+        self.pollers: list[DevicePoller] = []
+        for d in devices:
+            follower = None
+            if (
+                isinstance(d.driver, MemoryDriver)
+                and d.history_from_memory
+                and emit is not None
+                and ledger is not None
+                and d.bindings
+            ):
+                follower = MemoryFollower(
+                    d.chamber_id,
+                    d.device_id,
+                    d.driver,
+                    [(b.point, b.channel_id) for b in d.bindings],
+                    sink,
+                    emit,
+                    ledger,
+                    utc_now_us,
+                    d.clock,
+                )
+            self.pollers.append(
+                DevicePoller(
+                    d.chamber_id,
+                    d.device_id,
+                    d.driver,
+                    d.bindings,
+                    d.interval_s,
+                    sink,
+                    policy=d.policy,
+                    follower=follower,
+                    live_sink=live_sink if follower is not None else None,
+                    backfill_duty=d.backfill_duty,
+                )
+            )
+
+    def start(self) -> list[asyncio.Task[None]]:
+        return [asyncio.create_task(p.run(), name=f"poll-{p.device_id}") for p in self.pollers]
+
+    def close(self) -> None:
+        """Close every line (call after the pollers have stopped)."""
+        self.lines.close()

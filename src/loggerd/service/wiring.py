@@ -1,0 +1,119 @@
+"""The composition root's translations: the validated configuration into each layer's own specs
+(drivers on a shared line pool, the channel catalog, the chambers' processors). The layers
+below never read the configuration models themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from loggerd.acquisition.acquisition import DeviceSpec
+from loggerd.acquisition.follower import ClockPolicy
+from loggerd.acquisition.poller import ChannelBinding, PollPolicy
+from loggerd.core.channels import Channel
+from loggerd.drivers.registry import load_driver
+from loggerd.link.lines import LinePool
+from loggerd.processing.calibration import load_certificate
+from loggerd.processing.pipeline import UNIT_OF, Calibration, ChamberProcessor, DerivedSpec
+from loggerd.service.config import ChamberConfig, driver_settings
+
+# The device id under which a chamber's derived channels are catalogued: loggerd computes them.
+DERIVED_DEVICE = "derived"
+
+
+def device_specs(chambers: Sequence[ChamberConfig], lines: LinePool) -> list[DeviceSpec]:
+    """Every configured device with its driver built on `lines` (nothing is opened yet)."""
+    specs = []
+    for chamber in chambers:
+        for device in chamber.devices:
+            settings = driver_settings(device, "config", "", f"device {device.id!r}")
+            specs.append(
+                DeviceSpec(
+                    chamber.id,
+                    device.id,
+                    load_driver(device.driver)(settings, lines),
+                    tuple(ChannelBinding(ch.id, ch.point) for ch in device.channels),
+                    device.poll_interval_s,
+                    PollPolicy(
+                        retries=device.retries,
+                        quarantine_after=device.quarantine_after,
+                        backoff_initial_s=device.backoff_initial_s,
+                        backoff_max_s=device.backoff_max_s,
+                    ),
+                    history_from_memory=device.history == "memory",
+                    clock=ClockPolicy(
+                        device.clock_offset_limit_s,
+                        device.clock_drift_limit_ppm,
+                        device.clock_check_interval_s,
+                    ),
+                    backfill_duty=device.backfill_duty,
+                )
+            )
+    return specs
+
+
+def channels(chambers: Sequence[ChamberConfig], devices: Sequence[DeviceSpec]) -> list[Channel]:
+    """Every channel: each device's, with the quantity and unit its driver's point gives
+    unless the configuration says otherwise, then each chamber's derived ones."""
+    drivers = {(d.chamber_id, d.device_id): d.driver for d in devices}
+    out = []
+    for chamber in chambers:
+        for device in chamber.devices:
+            points = {p.name: p for p in drivers[(chamber.id, device.id)].points()}
+            for ch in device.channels:
+                p = points[ch.point]
+                out.append(
+                    Channel(
+                        chamber.id,
+                        ch.id,
+                        device.id,
+                        ch.point,
+                        ch.quantity or p.quantity,
+                        ch.unit or p.unit,
+                        ch.name or ch.id,
+                    )
+                )
+    for chamber in chambers:
+        for d in chamber.derived:
+            out.append(
+                Channel(
+                    chamber.id,
+                    d.id,
+                    DERIVED_DEVICE,
+                    d.quantity,
+                    d.quantity,
+                    UNIT_OF[d.quantity],
+                    d.name or d.id,
+                )
+            )
+    return out
+
+
+def build_processors(chambers: Sequence[ChamberConfig]) -> dict[str, ChamberProcessor]:
+    """One processor per chamber, with its channels' certificates loaded."""
+    out = {}
+    for chamber in chambers:
+        calibrations = {
+            ch.id: Calibration(load_certificate(ch.certificate), ch.probe_temperature_channel)
+            for dev in chamber.devices
+            for ch in dev.channels
+            if ch.certificate is not None
+        }
+        derived = [
+            DerivedSpec(
+                channel_id=d.id,
+                quantity=d.quantity,
+                temperature_channel=d.temperature,
+                rh_channel=d.rh,
+                formulation=d.formulation,
+                pressure_channel=d.pressure,
+                pressure_hpa=d.pressure_hpa,
+                max_input_age_s=d.max_input_age_s,
+                u_temperature_k=d.u_temperature_k,
+                u_rh_pct=d.u_rh_pct,
+                check_channel=d.check,
+                check_limit=d.check_limit,
+            )
+            for d in chamber.derived
+        ]
+        out[chamber.id] = ChamberProcessor(chamber.id, calibrations, derived)
+    return out
