@@ -219,7 +219,7 @@ def query(tmp: Path) -> dict[str, float]:
         }
     )
     assert start_us == 1_779_926_400_000_000  # the ISO times above
-    server, thread, port = _serve(create_app(daemon))
+    server, thread, port = _serve(create_app(daemon.ports()))
     conn = http.client.HTTPConnection("127.0.0.1", port)
     times = []
     body: dict[str, Any] = {}

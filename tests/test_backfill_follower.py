@@ -11,9 +11,9 @@ from loggerd.acquisition.follower import (
     LogItem,
     MemoryFollower,
 )
-from loggerd.acquisition.poller import utc_now_us
 from loggerd.core.events import ClockCheck, Event, EventKind
 from loggerd.core.samples import Sample
+from loggerd.core.times import utc_now_us
 from loggerd.link.lines import LinePool
 from loggerd_sim.driver import SimulatedLoggerConfig, SimulatedLoggerDriver
 from loggerd_sim.logger import ManualClock

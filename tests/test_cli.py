@@ -172,3 +172,49 @@ def test_a_taken_api_port_is_a_clear_error(tmp_path: Path) -> None:
         )
     assert result.returncode == 2, result.stderr
     assert f"loggerd: error: the API could not start on 127.0.0.1:{port}" in result.stderr
+
+
+def test_the_api_replica_serves_what_is_in_the_store(tmp_path: Path) -> None:
+    """`loggerd api --config`: the API in front of the store, polling nothing: the chambers,
+    latest and history another loggerd stored, and a health that says it writes nothing."""
+    from loggerd.core.channels import Channel
+    from loggerd.core.samples import Quality, Sample, TimeSource
+    from loggerd.storage.store import Store, sqlite_url
+
+    store = Store(sqlite_url(tmp_path))
+    store.open(
+        {"c1": "Chamber 1"}, [Channel("c1", "t1", "d", "temperature_1", "temperature", "degC")]
+    )
+    t0_us = (time.time_ns() // 1000) - 60_000_000
+    store.write(
+        [
+            Sample(
+                "c1", "t1", t0_us + i * 1_000_000, 20.0 + i, 20.0 + i, Quality.GOOD, TimeSource.HOST
+            )
+            for i in range(10)
+        ]
+    )
+    store.close()
+    config = tmp_path / "replica.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path.as_posix()}"\n[[chamber]]\nid = "elsewhere"\n'
+        '[[chamber.device]]\nid = "d"\ndriver = "reference-modbus"\nurl = "/dev/ttyUSB7"\n'
+    )
+    proc = Proc(loggerd("api", "--config", str(config), "--port", "0"))
+    try:
+        line = proc.wait_for_line("loggerd API (no acquisition) is running: ")
+        url = line.split()[6].removesuffix("/api/v1/chambers")
+        assert [c["id"] for c in get(f"{url}/api/v1/chambers")["chambers"]] == ["c1"]
+        (reading,) = get(f"{url}/api/v1/chambers/c1/latest")["readings"]
+        assert reading["value"] == 29.0 and reading["quality"] == "good"
+        points = get(f"{url}/api/v1/chambers/c1/history?channel=t1")["points"]
+        assert [p["value"] for p in points] == [20.0 + i for i in range(10)]
+        health = get(f"{url}/api/v1/health")
+        assert health["devices"] == [] and health["writer"] is None
+        assert health["store"]["engine"] == "sqlite"
+        code, out = proc.stop(signal.SIGTERM)
+        assert code == 0, out
+    finally:
+        if proc.p.poll() is None:
+            proc.p.kill()
+            proc.p.communicate()

@@ -62,7 +62,7 @@ async def running(tmp_path: Path, sim: SimulatorHost) -> AsyncIterator[Daemon]:
 
 def client(daemon: Daemon) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(daemon)), base_url="http://loggerd"
+        transport=httpx.ASGITransport(app=create_app(daemon.ports())), base_url="http://loggerd"
     )
 
 

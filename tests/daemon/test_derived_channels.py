@@ -96,7 +96,7 @@ formulation = "sonntag1990"
         async with asyncio.timeout(20):
             await daemon.wait_accepted(3 * 5)
             await daemon.writer.flushed()
-        app = create_app(daemon)
+        app = create_app(daemon.ports())
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://t"
         ) as http:

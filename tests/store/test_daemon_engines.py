@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
+from loggerd.api.app import create_app
 from loggerd.service.config import parse_config
 from loggerd.service.daemon import Daemon
+from loggerd.service.replica import Replica
 from loggerd_sim.host import SimulatorHost
 from tests.daemon.test_daemon import CHANNELS, client, device_toml, settle
 
@@ -72,11 +75,13 @@ async def test_an_api_replica_serves_what_another_loggerd_stored(
         '[[chamber]]\nid = "elsewhere"\n[[chamber.device]]\nid = "d"\ndriver = "simulated"\n',
         "replica.toml",
     )
-    replica = Daemon(config, acquire=False)
+    replica = Replica(config)
     await replica.start()
     try:
-        assert replica.pollers == []
-        async with client(replica) as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(replica.ports())), base_url="http://r"
+        ) as http:
+            health = (await http.get("/api/v1/health")).json()
             chambers = (await http.get("/api/v1/chambers")).json()["chambers"]
             latest = (await http.get("/api/v1/chambers/c1/latest")).json()["readings"]
             history = (
@@ -93,6 +98,9 @@ async def test_an_api_replica_serves_what_another_loggerd_stored(
             missing = await http.get("/api/v1/chambers/elsewhere/latest")
     finally:
         await replica.stop()
+    # It polls and writes nothing: no devices, no writer; its store is the shared one.
+    assert health["devices"] == [] and health["writer"] is None and health["status"] == "ok"
+    assert health["store"]["engine"] == writer.engine_name
     assert [c["id"] for c in chambers] == ["c1"]
     assert [c["id"] for c in chambers[0]["channels"]] == ["t1", "t2", "t3"]
     by_channel = {r["channel"]: r for r in latest}

@@ -66,7 +66,7 @@ def daemon(engine_name: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
 
 @pytest.fixture
 async def http(daemon: Daemon) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(daemon))
+    transport = httpx.ASGITransport(app=create_app(daemon.ports()))
     async with httpx.AsyncClient(transport=transport, base_url="http://loggerd") as client:
         yield client
 

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from loggerd.acquisition.follower import ClockPolicy, Emit, Ledger, MemoryFollower, Sink
-from loggerd.acquisition.poller import ChannelBinding, DevicePoller, PollPolicy, utc_now_us
+from loggerd.acquisition.poller import ChannelBinding, DevicePoller, PollPolicy
+from loggerd.core.times import utc_now_us
 from loggerd.drivers.base import Driver, MemoryDriver
 from loggerd.link.lines import LinePool
 

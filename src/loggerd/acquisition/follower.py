@@ -25,6 +25,7 @@ from typing import Protocol, TypeVar
 from loggerd.acquisition.clock import OffsetMeasurement, drift_ppm, measure_offset
 from loggerd.core.errors import DeviceException, LoggerdError
 from loggerd.core.events import ClockCheck, Event, EventKind, Gap, LogItem, Severity
+from loggerd.core.health import BackfillHealth
 from loggerd.core.samples import Quality, Reading, Sample, TimeSource
 from loggerd.drivers.base import LoggedRecord, MemoryDriver, MemoryRange
 
@@ -75,35 +76,6 @@ class ClockPolicy:
     drift_limit_ppm: float = 100.0
     check_interval_s: float = 3600.0
     min_drift_span_s: float = 60.0  # shorter spans say nothing useful about drift
-
-
-@dataclass
-class BackfillHealth:
-    """Where the device's history stands, for /api/v1/health."""
-
-    # starting | waiting_for_store | downloading | following | stalled (records wait in the
-    # logger and reads make no progress: see last_error)
-    state: str = "starting"
-    cursor: int | None = None  # the newest record handed on to the store
-    logger_newest: int | None = None
-    logger_oldest: int | None = None
-    download_from: int | None = None  # the current download, when state is downloading
-    download_to: int | None = None
-    records_downloaded: int = 0  # over the life of this loggerd
-    records_lost: int = 0  # in gaps found by this loggerd
-    last_error: str | None = None
-    clock_offset_s: float | None = None
-    clock_uncertainty_s: float | None = None
-    clock_drift_ppm: float | None = None
-    clock_checked_utc_us: int | None = None
-
-    @property
-    def progress(self) -> float | None:
-        """Share of the current download done, 0..1 (None when not downloading)."""
-        if self.download_from is None or self.download_to is None or self.cursor is None:
-            return None
-        total = self.download_to - self.download_from + 1
-        return min(1.0, max(0.0, (self.cursor - self.download_from + 1) / total))
 
 
 class MemoryFollower:

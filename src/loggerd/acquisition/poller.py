@@ -8,18 +8,16 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from loggerd.acquisition.follower import MemoryFollower, Sink
 from loggerd.core.errors import DeviceException, DriverError, LinkError, NoReply, ProtocolError
+from loggerd.core.health import DeviceHealth
 from loggerd.core.samples import Quality, Reading, Sample, TimeSource
-from loggerd.drivers.base import DeviceInfo, Driver
+from loggerd.core.times import utc_now_us
+from loggerd.drivers.base import Driver
 
 log = logging.getLogger(__name__)
-
-
-def utc_now_us() -> int:
-    return time.time_ns() // 1000
 
 
 @dataclass(frozen=True)
@@ -39,24 +37,6 @@ class PollPolicy:
     quarantine_after: int = 3  # failed polls in a row before the device is quarantined
     backoff_initial_s: float = 5.0
     backoff_max_s: float = 300.0
-
-
-@dataclass
-class DeviceHealth:
-    state: str = "starting"  # starting | ok | error (bad replies) | offline (no reply)
-    last_ok_utc_us: int | None = None
-    last_error: str | None = None
-    last_error_utc_us: int | None = None
-    consecutive_failures: int = 0
-    reads_ok: int = 0
-    reads_failed: int = 0
-    retries: int = 0
-    missed_ticks: int = 0
-    quarantined: bool = False  # left alone (no I/O) until quarantine_until_utc_us
-    quarantines: int = 0
-    quarantine_until_utc_us: int | None = None
-    info: DeviceInfo | None = None
-    errors_by_kind: dict[str, int] = field(default_factory=dict)
 
 
 class DevicePoller:

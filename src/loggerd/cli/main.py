@@ -17,6 +17,8 @@ from loggerd.drivers.registry import available_drivers
 from loggerd.service.config import load_config, parse_config
 
 if TYPE_CHECKING:
+    from loggerd.service.config import DaemonConfig
+    from loggerd.service.runtime import Service
     from loggerd.storage.store import Store
 
 log = logging.getLogger("loggerd")
@@ -175,22 +177,35 @@ async def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(args: argparse.Namespace, acquire: bool = True) -> int:
-    """`loggerd run` (acquisition and API) or, with acquire=False, `loggerd api` (a replica)."""
+async def _run(args: argparse.Namespace) -> int:
+    """`loggerd run`: acquisition and the API."""
     from loggerd.service.daemon import Daemon
-    from loggerd.service.runtime import install_stop_signals, serve
 
     config = load_config(args.config)
+    return await _serve(args, config, Daemon(config), "loggerd")
+
+
+async def _api(args: argparse.Namespace) -> int:
+    """`loggerd api`: the API alone, in front of the configured store (a replica)."""
+    from loggerd.service.replica import Replica
+
+    config = load_config(args.config, devices=False)
+    return await _serve(args, config, Replica(config), "loggerd API (no acquisition)")
+
+
+async def _serve(
+    args: argparse.Namespace, config: DaemonConfig, service: Service, what: str
+) -> int:
+    from loggerd.service.runtime import install_stop_signals, serve
+
     stop = asyncio.Event()
     install_stop_signals(stop)
-    daemon = Daemon(config, acquire=acquire)
-    what = "loggerd" if acquire else "loggerd API (no acquisition)"
 
     def ready(url: str) -> None:
         print(f"{what} is running: {url}/api/v1/chambers  (API docs: {url}/docs)", flush=True)
 
     await serve(
-        daemon,
+        service,
         args.host or config.api.host,
         config.api.port if args.port is None else args.port,
         stop,
@@ -271,7 +286,7 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _store_from_args(args: argparse.Namespace) -> Store:
-    from loggerd.service.daemon import open_store
+    from loggerd.service.stores import open_store
     from loggerd.storage.store import Store
 
     if args.url:
@@ -314,7 +329,7 @@ def _calibration_apply(args: argparse.Namespace) -> int:
     import time
 
     from loggerd.processing.calibration import CertificateError, correct, load_certificate
-    from loggerd.service.daemon import open_store
+    from loggerd.service.stores import open_store
 
     config = load_config(args.config)
     try:
@@ -644,7 +659,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sim":
             return asyncio.run(_sim(args))
         if args.command == "api":
-            return asyncio.run(_run(args, acquire=False))
+            return asyncio.run(_api(args))
         if args.command == "config":
             return _config_check(args)
         if args.command == "db":

@@ -5,12 +5,25 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from loggerd.core.health import DeviceInfo
 from loggerd.core.samples import Reading
-from loggerd.link.lines import LinePool
+
+if TYPE_CHECKING:  # only a type here: checking a configuration opens no line module
+    from loggerd.link.lines import LinePool
+
+__all__ = [
+    "DeviceInfo",
+    "Driver",
+    "DriverConfig",
+    "LoggedRecord",
+    "MemoryDriver",
+    "MemoryRange",
+    "PointInfo",
+]
 
 
 class DriverConfig(BaseModel):
@@ -29,15 +42,6 @@ class PointInfo:
     name: str
     quantity: str
     unit: str
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    model: str
-    serial_number: str
-    firmware_version: str
-    channel_count: int
-    calibration_date: str | None = None
 
 
 class Driver(ABC):

@@ -8,6 +8,7 @@ corrected values. The raw value of every sample stays as it came from the device
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -28,6 +29,8 @@ DerivedQuantity = Literal[
     "mixing_ratio",
     "absolute_humidity",
 ]
+
+log = logging.getLogger(__name__)
 
 UNIT_OF: dict[str, str] = {
     "dew_point": "degC",
@@ -308,3 +311,54 @@ class ChamberProcessor:
             return
         if abs(out[i].value - derived.value) > spec.check_limit:
             out[i] = replace(out[i], quality=Quality.INCONSISTENT)
+
+
+class Processing:
+    """Every chamber's processing. Records from loggers' memories go through processors of
+    their own, record by record: a derived value must never combine a record of an hour ago
+    with a live reading of now."""
+
+    def __init__(
+        self,
+        live: Mapping[str, ChamberProcessor],
+        records: Mapping[str, ChamberProcessor],
+    ) -> None:
+        self.live = dict(live)
+        self.records = dict(records)
+
+    def process(self, samples: list[Sample]) -> list[Sample]:
+        """One poll's samples (one chamber), or one download's records (one logger):
+        corrected, each poll or record followed by the derived samples it allows."""
+        if not samples:
+            return samples
+        if samples[0].time_source is not TimeSource.LOGGER:
+            return _process(samples, self.live)
+        out: list[Sample] = []
+        start = 0
+        for i in range(1, len(samples) + 1):
+            if i == len(samples) or samples[i].sequence != samples[start].sequence:
+                out.extend(_process(samples[start:i], self.records))
+                start = i
+        return out
+
+
+def _process(samples: list[Sample], processors: Mapping[str, ChamberProcessor]) -> list[Sample]:
+    processor = processors.get(samples[0].chamber_id)
+    if processor is None:
+        return samples
+    try:
+        return processor.process(samples)
+    except Exception:
+        # A bug in a correction or derivation must not cost the measurements: keep every raw
+        # value, but a channel that should have been corrected has no trustworthy value
+        # (invalid), and say so loudly.
+        log.exception(
+            "processing %s failed; raw values kept, calibrated channels invalid",
+            samples[0].chamber_id,
+        )
+        return [
+            replace(s, value=math.nan, quality=Quality.INVALID)
+            if s.channel_id in processor.calibrations
+            else s
+            for s in samples
+        ]

@@ -277,22 +277,27 @@ def _resolve_driver_paths(doc: Any, base_dir: Path) -> None:
                     device[key] = str(base_dir / value)
 
 
-def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None) -> DaemonConfig:
+def parse_config(
+    text: str, source: str = "<config>", base_dir: Path | None = None, devices: bool = True
+) -> DaemonConfig:
     """Parse and validate a configuration, including each device's driver settings.
 
     Relative file paths in driver settings are taken relative to `base_dir` (the directory of
-    the configuration file) when it is given.
+    the configuration file) when it is given. With devices=False (a process that polls
+    nothing: an API replica) drivers are neither loaded nor asked to check their settings.
     """
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    if base_dir is not None:
+    if base_dir is not None and devices:
         _resolve_driver_paths(doc, base_dir)
     try:
         config = DaemonConfig.model_validate(doc)
     except ValidationError as exc:
         raise ConfigError(_format(source, text, doc, exc)) from None
+    if not devices:
+        return config
     for ci, chamber in enumerate(config.chambers):
         for di, device in enumerate(chamber.devices):
             where = f"chamber[{ci}] (id {chamber.id!r}).device[{di}] (id {device.id!r})"
@@ -332,19 +337,20 @@ def driver_settings(device: DeviceConfig, source: str, text: str, where: str) ->
     return settings
 
 
-def load_config(path: str | Path) -> DaemonConfig:
+def load_config(path: str | Path, devices: bool = True) -> DaemonConfig:
+    """Read and validate a configuration file; devices=False: see parse_config."""
     p = Path(path)
     try:
         text = p.read_text("utf-8")
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read the configuration file: {exc.strerror}") from None
     # Relative paths are relative to the configuration file, not to the working directory.
-    config = parse_config(text, str(p), base_dir=p.parent)
+    config = parse_config(text, str(p), base_dir=p.parent, devices=devices)
     if not config.data_dir.is_absolute():
         config = config.model_copy(update={"data_dir": (p.parent / config.data_dir).resolve()})
     chambers = []
     for chamber in config.chambers:
-        devices = []
+        device_configs = []
         for device in chamber.devices:
             channels = []
             for channel in device.channels:
@@ -352,10 +358,11 @@ def load_config(path: str | Path) -> DaemonConfig:
                 if cert is not None and not cert.is_absolute():
                     channel = channel.model_copy(update={"certificate": (p.parent / cert)})
                 channels.append(channel)
-            devices.append(device.model_copy(update={"channels": channels}))
-        chambers.append(chamber.model_copy(update={"devices": devices}))
+            device_configs.append(device.model_copy(update={"channels": channels}))
+        chambers.append(chamber.model_copy(update={"devices": device_configs}))
     config = config.model_copy(update={"chambers": chambers})
-    check_certificates(config, str(p), text)
+    if devices:
+        check_certificates(config, str(p), text)
     return config
 
 

@@ -1,51 +1,47 @@
-"""Wires a configuration into running parts: drivers, pollers, ring buffer, writer and store."""
+"""Wires a configuration into running parts: drivers, pollers, processing, the live view, the
+writer and the store."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
-from dataclasses import replace
 
 from loggerd.acquisition.acquisition import Acquisition
 from loggerd.acquisition.follower import HistoryEnd
+from loggerd.api.ports import Ports
 from loggerd.core.channels import Channel
 from loggerd.core.events import ClockCheck
-from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.core.samples import Sample, TimeSource
 from loggerd.link.lines import LinePool
 from loggerd.live.ring import RingBuffer
-from loggerd.processing.pipeline import ChamberProcessor
+from loggerd.live.view import LiveView
+from loggerd.processing.pipeline import Processing
 from loggerd.service import wiring
 from loggerd.service.config import DaemonConfig
+from loggerd.service.ports import AcquisitionHealth, store_ports
+from loggerd.service.stores import open_store
 from loggerd.service.wiring import DERIVED_DEVICE
 from loggerd.storage.spool import SPOOL_FILE, Spool
-from loggerd.storage.store import DeviceRow, Retention, SchemaError, Store, StoreError, sqlite_url
+from loggerd.storage.store import DeviceRow, SchemaError, StoreError
 from loggerd.storage.writer import Writer
 
 log = logging.getLogger(__name__)
 
 
 class Daemon:
-    """The acquisition side of loggerd. The API reads its ring, store and health.
+    """Acquisition, processing, the live view and the writer of one loggerd, and what the API
+    reads of them (ports())."""
 
-    With acquire=False it polls nothing and writes nothing: an API replica in front of a
-    shared database, serving whatever chambers other loggerds have registered there.
-    """
-
-    def __init__(self, config: DaemonConfig, acquire: bool = True) -> None:
+    def __init__(self, config: DaemonConfig) -> None:
         self.config = config
-        self.acquire = acquire
-        self.ring = RingBuffer(config.ring_size)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = open_store(config)
-        self.spool: Spool | None = None
-        if acquire:
-            max_mb = config.store.spool_max_mb
-            self.spool = Spool(
-                config.data_dir / SPOOL_FILE,
-                config.store.spool_synchronous,
-                None if max_mb is None else int(max_mb * 1e6),
-            )
+        max_mb = config.store.spool_max_mb
+        self.spool = Spool(
+            config.data_dir / SPOOL_FILE,
+            config.store.spool_synchronous,
+            None if max_mb is None else int(max_mb * 1e6),
+        )
         self.writer = Writer(
             self.store,
             config.store.batch_size,
@@ -53,15 +49,12 @@ class Daemon:
             config.store.max_queued,
             spool=self.spool,
         )
-        self.channels: dict[str, list[Channel]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.accepted = 0
-        self.last_sample: dict[tuple[str, str], Sample] = {}
         self._accepted_changed: asyncio.Condition | None = None
-        chambers = config.chambers if acquire else []
         # One pool for every driver: devices naming one line share it and take turns.
         lines = LinePool()
-        devices = wiring.device_specs(chambers, lines)
+        devices = wiring.device_specs(config.chambers, lines)
         self.acquisition = Acquisition(
             devices,
             lines,
@@ -71,71 +64,41 @@ class Daemon:
             ledger=_StoreLedger(self),
         )
         self.pollers = self.acquisition.pollers
-        # Calibration corrections and derived channels, per chamber (processing). Records
-        # from loggers' memories are processed apart from live reads: a derived value must
-        # never combine a record of an hour ago with a live reading of now.
-        self.processors = wiring.build_processors(chambers)
-        self.record_processors = wiring.build_processors(chambers)
-        for info in wiring.channels(chambers, devices):
-            self.channels.setdefault(info.chamber_id, []).append(info)
-            self.ring.add_channel(info.chamber_id, info.channel_id)
+        # Calibration corrections and derived channels, per chamber.
+        self.processors = wiring.build_processors(config.chambers)
+        self.processing = Processing(self.processors, wiring.build_processors(config.chambers))
+        self.channels: dict[str, list[Channel]] = {}
+        self.live = LiveView(config.ring_size)
+        for channel in wiring.channels(config.chambers, devices):
+            self.channels.setdefault(channel.chamber_id, []).append(channel)
+            self.live.add_channel(channel)
+
+    @property
+    def ring(self) -> RingBuffer:
+        return self.live.ring
+
+    def ports(self) -> Ports:
+        """What the API reads of this loggerd."""
+        drivers = {(c.id, d.id): d.driver for c in self.config.chambers for d in c.devices}
+        health = AcquisitionHealth(self.pollers, drivers, self.writer.health, self.store)
+        return store_ports(self.store, self.live, health, self.processors)
 
     async def _accept_live(self, samples: list[Sample]) -> None:
         """A live read of a logger whose history comes from its memory: live view only."""
         await self._accept(samples, store=False)
 
     async def _accept(self, samples: list[Sample], store: bool = True) -> None:
-        if samples and samples[0].time_source is TimeSource.LOGGER:
-            # Several records of one logger's memory: processed record by record.
-            processed: list[Sample] = []
-            start = 0
-            for i in range(1, len(samples) + 1):
-                if i == len(samples) or samples[i].sequence != samples[start].sequence:
-                    processed.extend(self._process(samples[start:i], self.record_processors))
-                    start = i
-            samples = processed
-        elif samples:
-            samples = self._process(samples, self.processors)
+        samples = self.processing.process(samples)
         # The live view is fed by live reads; a record downloaded from a logger's memory is
-        # history only (stamped by a clock that may have been stepped since, it must not hold
-        # the ring back).
+        # history only.
         if not samples or samples[0].time_source is not TimeSource.LOGGER:
-            for s in samples:
-                key = (s.chamber_id, s.channel_id)
-                last = self.last_sample.get(key)
-                if last is None or s.timestamp_us >= last.timestamp_us:
-                    self.last_sample[key] = s  # with what the ring does not keep (uncertainty…)
-                self.ring.append(s)
+            self.live.accept(samples)
         if store:
             await self.writer.submit(samples)
         self.accepted += len(samples)
         if self._accepted_changed is not None:
             async with self._accepted_changed:
                 self._accepted_changed.notify_all()
-
-    @staticmethod
-    def _process(samples: list[Sample], processors: dict[str, ChamberProcessor]) -> list[Sample]:
-        """One poll's (or one record's) samples, all of one chamber: corrected, and followed
-        by the derived samples they allow."""
-        processor = processors.get(samples[0].chamber_id)
-        if processor is None:
-            return samples
-        try:
-            return processor.process(samples)
-        except Exception:
-            # A bug in a correction or derivation must not cost the measurements: keep every
-            # raw value, but a channel that should have been corrected has no trustworthy
-            # value (invalid), and say so loudly.
-            log.exception(
-                "processing %s failed; raw values kept, calibrated channels invalid",
-                samples[0].chamber_id,
-            )
-            return [
-                replace(s, value=math.nan, quality=Quality.INVALID)
-                if s.channel_id in processor.calibrations
-                else s
-                for s in samples
-            ]
 
     async def wait_accepted(self, count: int) -> None:
         """Wait until at least `count` samples have been accepted since start."""
@@ -150,9 +113,6 @@ class Daemon:
         )
 
     async def start(self) -> None:
-        if not self.acquire:
-            await asyncio.to_thread(self._open_read_only)
-            return
         await self.open_history()
         self._tasks.extend(self.acquisition.start())
         store = self.config.store
@@ -206,13 +166,6 @@ class Daemon:
                 log.info("the store is open: the spool drains")
                 return
 
-    def _open_read_only(self) -> None:
-        if self.store.is_sqlite:
-            self.store.upgrade()
-        else:
-            self.store.check_schema()
-        self.store.refresh_catalog()
-
     async def _prune_loop(self) -> None:
         while True:
             try:
@@ -237,8 +190,7 @@ class Daemon:
         self._tasks.clear()
         await asyncio.to_thread(self.acquisition.close)
         await self.writer.stop()
-        if self.spool is not None:
-            self.spool.close()
+        self.spool.close()
         await asyncio.to_thread(self.store.close)
         log.info("acquisition stopped; %d samples written", self.writer.written)
 
@@ -265,18 +217,3 @@ class _StoreLedger:
     async def last_clock_check(self, chamber_id: str, device_id: str) -> ClockCheck | None:
         checks = await asyncio.to_thread(self.daemon.store.clock_checks, chamber_id, device_id, 1)
         return checks[0] if checks else None
-
-
-def open_store(config: DaemonConfig) -> Store:
-    """The store a configuration names (not yet opened: see Store.open and Store.upgrade)."""
-    store = config.store
-    days = 86400.0
-    return Store(
-        store.url or sqlite_url(config.data_dir),
-        store.synchronous,
-        schema=store.schema_,
-        retention=Retention(
-            raw_s=None if store.raw_retention_days is None else store.raw_retention_days * days,
-            rollup_s={t: d * days for t, d in store.rollup_retention_days.items()},
-        ),
-    )

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 from loggerd.acquisition.clock import OffsetMeasurement, measure_offset
 from loggerd.acquisition.follower import MemoryFollower
-from loggerd.acquisition.poller import DevicePoller, utc_now_us
+from loggerd.acquisition.poller import DevicePoller
 from loggerd.core.errors import ConfigError
 from loggerd.core.events import ClockCheck, Event, EventKind, Severity
+from loggerd.core.times import utc_now_us
 from loggerd.drivers.base import MemoryDriver
 from loggerd.service.config import DaemonConfig
 from loggerd.service.daemon import Daemon

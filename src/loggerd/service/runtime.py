@@ -1,4 +1,4 @@
-"""Runs the daemon and its API server in one event loop until asked to stop."""
+"""Runs the daemon (or an API replica) and the API server in one event loop until asked to stop."""
 
 from __future__ import annotations
 
@@ -8,14 +8,26 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Generator
+from typing import Protocol
 
 import uvicorn
 
 from loggerd.api.app import create_app
+from loggerd.api.ports import Ports
 from loggerd.core.errors import LoggerdError
-from loggerd.service.daemon import Daemon
 
 log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    """What serve() runs: the daemon, or an API replica."""
+
+    def ports(self) -> Ports: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None:
+        """Stop; for the daemon: after every accepted sample is written."""
 
 
 class _ApiServer(uvicorn.Server):
@@ -67,17 +79,18 @@ async def _serve_api(server: uvicorn.Server, host: str, port: int) -> None:
 
 
 async def serve(
-    daemon: Daemon,
+    service: Service,
     host: str,
     port: int,
     stop: asyncio.Event,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Start acquisition and the API; on `stop`, stop both and flush every accepted sample."""
-    await daemon.start()
+    """Start the service and the API; on `stop`, stop both (the daemon writes every accepted
+    sample first)."""
+    await service.start()
     server = _ApiServer(
         uvicorn.Config(
-            create_app(daemon), host=host, port=port, log_level="warning", lifespan="off"
+            create_app(service.ports()), host=host, port=port, log_level="warning", lifespan="off"
         )
     )
     api = asyncio.create_task(_serve_api(server, host, port), name="loggerd-api")
@@ -98,4 +111,4 @@ async def serve(
         server.should_exit = True
         with contextlib.suppress(Exception):
             await api
-        await daemon.stop()  # always: every accepted sample is written before we return
+        await service.stop()  # always: every accepted sample is written before we return

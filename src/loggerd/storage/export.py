@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, Literal
 
+from loggerd.core.times import iso
 from loggerd.storage.store import Store, StoredSample
 
 Format = Literal["csv", "parquet"]
@@ -29,10 +29,6 @@ COLUMNS = [
 ]
 CSV_ROWS_PER_CHUNK = 2000
 PARQUET_ROWS_PER_GROUP = 100_000
-
-
-def iso(ts_us: int) -> str:
-    return datetime.fromtimestamp(ts_us / 1e6, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _batches(rows: Iterable[StoredSample], size: int) -> Iterator[list[StoredSample]]:

@@ -1,0 +1,134 @@
+"""What the API reads, as small read-only interfaces (ports), handed in by whoever serves it.
+
+The daemon hands in its live view, its devices' health and its store; an API replica only its
+store. Nothing here talks to a device: the API can run in a process that polls nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal, Protocol
+
+from loggerd.core.events import Event, Gap
+from loggerd.core.health import BackfillHealth, DeviceHealth
+from loggerd.live.view import LiveReading
+from loggerd.storage.downsample import Series
+from loggerd.storage.store import ChannelMeta, StoredSample
+from loggerd.storage.writer import WriterHealth
+
+ExportFormat = Literal["csv", "parquet"]
+
+
+class LiveReadings(Protocol):
+    def latest(self, chamber_id: str) -> list[LiveReading] | None:
+        """Each channel's newest live reading; None for a chamber not polled here."""
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    chamber_id: str
+    device_id: str
+    driver: str
+    health: DeviceHealth
+    backfill: BackfillHealth | None  # for a logger whose history is its memory
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    engine: Literal["sqlite", "postgresql"]
+    url: str  # without password
+    schema: str | None
+
+
+class Health(Protocol):
+    def devices(self) -> list[DeviceReport]: ...
+
+    def writer(self) -> WriterHealth | None:
+        """None where nothing is written (an API replica)."""
+
+    def store(self) -> StoreInfo: ...
+
+
+class Catalog(Protocol):
+    """Every chamber and channel any loggerd registered in the store, so replicas agree."""
+
+    def refresh_catalog(self) -> None: ...
+
+    def chamber_names(self) -> dict[str, str | None]: ...
+
+    def chamber_channels(self, chamber_id: str, refresh: bool = True) -> list[ChannelMeta]: ...
+
+
+class History(Protocol):
+    def samples(
+        self,
+        chamber_id: str,
+        channel_ids: Sequence[str],
+        start_us: int,
+        end_us: int,
+        limit: int | None = None,
+    ) -> Iterator[StoredSample]:
+        """Raw samples in [start_us, end_us), by time then channel, streamed."""
+
+    def newest(self, chamber_id: str) -> dict[str, StoredSample | None]:
+        """Each channel's newest stored sample (for chambers not polled here)."""
+
+    def downsample(self, meta: ChannelMeta, start_us: int, end_us: int, max_points: int) -> Series:
+        """At most max_points of one channel: raw samples, or exact buckets."""
+
+    def export(
+        self,
+        chamber_id: str,
+        channel_ids: Sequence[str],
+        start_us: int,
+        end_us: int,
+        fmt: ExportFormat,
+        limit: int | None,
+        past_due: dict[str, bool] | None,
+    ) -> Iterator[bytes]:
+        """The raw samples, encoded, streamed."""
+
+
+class EventLog(Protocol):
+    def events(
+        self,
+        chamber_id: str | None = None,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        kinds: Sequence[str] = (),
+        limit: int = 1000,
+    ) -> list[Event]:
+        """Events in [start_us, end_us), newest first."""
+
+    def gaps(self, chamber_id: str | None = None, device_id: str | None = None) -> list[Gap]: ...
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    certificate_id: str
+    version: int
+    laboratory: str
+    issued: date
+    due: date
+    past_due: bool
+
+
+class Certificates(Protocol):
+    def certificate(self, chamber_id: str, channel_id: str) -> CertificateInfo | None: ...
+
+    def past_due(self, chamber_id: str) -> dict[str, bool] | None:
+        """Per channel with a certificate, whether it is past due; None: not known here."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Everything the API reads."""
+
+    live: LiveReadings
+    health: Health
+    catalog: Catalog
+    history: History
+    events: EventLog
+    certificates: Certificates

@@ -1,0 +1,1 @@
+"""One router per resource: health, chambers, latest readings, history, events and gaps."""

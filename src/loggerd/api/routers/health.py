@@ -1,0 +1,111 @@
+"""GET /api/v1/health: each device's state, the writer's, the store's, and why degraded."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+from fastapi import APIRouter
+
+from loggerd import __version__
+from loggerd.api.deps import HealthDep
+from loggerd.api.ports import DeviceReport
+from loggerd.api.schemas import DeviceHealthOut, HealthOut, StoreHealthOut, WriterHealthOut
+from loggerd.core.times import iso
+from loggerd.storage.writer import WriterHealth
+
+router = APIRouter(tags=["health"])
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _fields(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """Every field of a dataclass, for JSON: a `<name>_utc_us` timestamp becomes `<name>_utc`
+    in ISO 8601 UTC; nested dataclasses become objects. New fields appear without code here."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.name.endswith("_utc_us"):
+            out[f.name.removesuffix("_us")] = None if value is None else iso(value)
+        else:
+            out[f.name] = _jsonable(value)
+    return out
+
+
+def _device(report: DeviceReport) -> DeviceHealthOut:
+    fields = _fields(report.health)
+    if report.backfill is not None:
+        fields["backfill"] = {**_fields(report.backfill), "progress": report.backfill.progress}
+    return DeviceHealthOut.model_validate(
+        {
+            "chamber_id": report.chamber_id,
+            "device_id": report.device_id,
+            "driver": report.driver,
+            **fields,
+        }
+    )
+
+
+def _reasons(report: DeviceReport) -> list[str]:
+    name = f"{report.chamber_id}/{report.device_id}"
+    out = []
+    if report.backfill is not None and report.backfill.state == "stalled":
+        out.append(
+            f"{name}: reading its memory makes no progress ({report.backfill.last_error}); "
+            "its records wait in the logger"
+        )
+    if report.health.state in ("error", "offline"):
+        out.append(f"{name} is {report.health.state}: {report.health.last_error}")
+    return out
+
+
+def _writer(w: WriterHealth) -> WriterHealthOut:
+    return WriterHealthOut(
+        state="ok" if w.state == "ok" else "degraded",
+        reason=w.reason,
+        queued=w.queued,
+        spooled=w.spooled,
+        held=w.held,
+        spool_bytes=w.spool_bytes,
+        capacity=w.capacity,
+        written=w.written,
+        duplicates=w.duplicates,
+        conflicts=w.conflicts,
+        expired=w.expired,
+        failed_flushes=w.failed_flushes,
+        lag_s=w.oldest_pending_age_s,
+        last_flush=None if w.last_flush_utc_s is None else iso(int(w.last_flush_utc_s * 1e6)),
+        last_flush_duration_s=w.last_flush_duration_s,
+        last_error=w.last_error,
+    )
+
+
+@router.get("/health", response_model=HealthOut)
+async def health(source: HealthDep) -> HealthOut:
+    reports = source.devices()
+    reasons = [r for report in reports for r in _reasons(report)]
+    writer = source.writer()
+    if writer is not None and writer.reason is not None:
+        reasons.append(writer.reason)
+    store = source.store()
+    return HealthOut(
+        status="degraded" if reasons else "ok",
+        reasons=reasons,
+        version=__version__,
+        devices=[_device(r) for r in reports],
+        writer=None if writer is None else _writer(writer),
+        store=StoreHealthOut.model_validate(
+            {"engine": store.engine, "url": store.url, "schema": store.schema}
+        ),
+    )

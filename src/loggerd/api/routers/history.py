@@ -1,0 +1,207 @@
+"""GET /api/v1/chambers/{id}/history: raw samples as JSON, downsampled buckets (max_points),
+or a streamed raw export (CSV, Parquet)."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from loggerd.api.deps import CatalogDep, CertificatesDep, HistoryDep, channels_or_404, time_us
+from loggerd.api.ports import ExportFormat, History
+from loggerd.api.schemas import HistoryOut, PointOut
+from loggerd.core.times import iso, utc_now_us
+from loggerd.storage.downsample import Series
+from loggerd.storage.export import MEDIA_TYPES
+from loggerd.storage.store import ChannelMeta, StoreError
+
+MAX_JSON_POINTS = 1_000_000
+MAX_POINTS_LIMIT = 100_000
+_HOUR_US = 3_600_000_000
+
+router = APIRouter(tags=["history"])
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def _series_points(s: Series) -> list[dict[str, Any]]:
+    ts = s.timestamp_us.tolist()
+    if s.source == "raw":
+        quality = s.quality or []
+        return [
+            {"channel": s.channel_id, "timestamp": iso(t), "value": _num(v), "quality": q}
+            for t, v, q in zip(ts, s.value.tolist(), quality, strict=True)
+        ]
+    assert s.minimum is not None and s.maximum is not None and s.count is not None
+    return [
+        {"channel": s.channel_id, "timestamp": iso(t), "value": v, "min": lo, "max": hi, "count": n}
+        for t, v, lo, hi, n in zip(
+            ts,
+            s.value.tolist(),
+            s.minimum.tolist(),
+            s.maximum.tolist(),
+            s.count.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def _downsampled(
+    history: History,
+    chamber_id: str,
+    metas: list[ChannelMeta],
+    span_us: tuple[int, int],
+    max_points: int,
+) -> JSONResponse:
+    budget = max_points // len(metas)
+    if budget < 1:
+        raise HTTPException(
+            422, f"max_points={max_points} is fewer than the {len(metas)} channels asked for"
+        )
+    points: list[dict[str, Any]] = []
+    series: dict[str, dict[str, Any]] = {}
+    for meta in metas:
+        try:
+            s = history.downsample(meta, *span_us, budget)
+        except StoreError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        points.extend(_series_points(s))
+        series[meta.channel_id] = {
+            "source": s.source,
+            "bucket_width_s": None if s.bucket_width_us is None else s.bucket_width_us / 1e6,
+            "points": len(s),
+        }
+    # Built by hand rather than through HistoryOut: thousands of points validated one by one
+    # would cost more than the query.
+    return JSONResponse(
+        {
+            "chamber_id": chamber_id,
+            "start": iso(span_us[0]),
+            "end": iso(span_us[1]),
+            "units": {m.channel_id: m.unit for m in metas},
+            "series": series,
+            "points": points,
+        }
+    )
+
+
+def _raw(
+    history: History,
+    chamber_id: str,
+    metas: list[ChannelMeta],
+    span_us: tuple[int, int],
+    limit: int | None,
+) -> HistoryOut:
+    cap = limit or MAX_JSON_POINTS
+    wanted = [m.channel_id for m in metas]
+    points = [
+        PointOut(
+            channel=s.channel_id,
+            timestamp=iso(s.timestamp_us),
+            value=s.value,
+            raw_value=s.raw_value,
+            quality=s.quality.value,
+            time_source=s.time_source.value,
+            sequence=s.sequence,
+            logger_time=None if s.logger_time_us is None else iso(s.logger_time_us),
+            uncertainty=s.uncertainty,
+            calibration_version=s.calibration_version,
+            method=s.method,
+        )
+        for s in history.samples(chamber_id, wanted, *span_us, cap + 1)
+    ]
+    if len(points) > cap and limit is None:
+        raise HTTPException(
+            422,
+            f"more than {cap} points in this range; narrow the range, set limit or "
+            "max_points, or use format=csv",
+        )
+    return HistoryOut(
+        chamber_id=chamber_id,
+        start=iso(span_us[0]),
+        end=iso(span_us[1]),
+        units={m.channel_id: m.unit for m in metas},
+        points=points[:cap],
+    )
+
+
+def _export(
+    history: History,
+    chamber_id: str,
+    metas: list[ChannelMeta],
+    span_us: tuple[int, int],
+    fmt: ExportFormat,
+    limit: int | None,
+    past_due: dict[str, bool] | None,
+) -> StreamingResponse:
+    chunks = history.export(
+        chamber_id, [m.channel_id for m in metas], *span_us, fmt, limit, past_due
+    )
+    return StreamingResponse(
+        chunks,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{chamber_id}-history.{fmt}"'},
+    )
+
+
+@router.get(
+    "/chambers/{chamber_id}/history",
+    response_model=HistoryOut,
+    responses={
+        200: {
+            "content": {"text/csv": {}, "application/vnd.apache.parquet": {}},
+            "description": "JSON, or with format=csv|parquet a streamed raw export",
+        }
+    },
+)
+def history(
+    chamber_id: str,
+    catalog: CatalogDep,
+    source: HistoryDep,
+    certificates: CertificatesDep,
+    channel: Annotated[
+        list[str] | None,
+        Query(description="Channel id; repeat for several; all channels when absent"),
+    ] = None,
+    start: Annotated[
+        str | None,
+        Query(description="ISO 8601 (UTC when no offset); default: one hour before end"),
+    ] = None,
+    end: Annotated[
+        str | None, Query(description="ISO 8601 (UTC when no offset); default: now")
+    ] = None,
+    format: Annotated[
+        Literal["json", "csv", "parquet"],
+        Query(description="csv and parquet stream every raw sample of the range"),
+    ] = "json",
+    limit: Annotated[int | None, Query(ge=1, le=MAX_JSON_POINTS)] = None,
+    max_points: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_POINTS_LIMIT,
+            description="At most this many points in all (shared evenly by the channels): "
+            "raw samples when they fit, else buckets with mean, min, max and count",
+        ),
+    ] = None,
+) -> HistoryOut | StreamingResponse | JSONResponse:
+    metas = channels_or_404(catalog, chamber_id, channel)
+    end_us = utc_now_us() if end is None else time_us("end", end)
+    start_us = end_us - _HOUR_US if start is None else time_us("start", start)
+    if start_us >= end_us:
+        raise HTTPException(422, f"start ({iso(start_us)}) must be before end ({iso(end_us)})")
+    span_us = (start_us, end_us)
+    if format != "json":
+        if max_points is not None:
+            raise HTTPException(
+                422, f"format={format} exports raw samples; max_points is for format=json"
+            )
+        past_due = certificates.past_due(chamber_id)
+        return _export(source, chamber_id, metas, span_us, format, limit, past_due)
+    if max_points is not None:
+        return _downsampled(source, chamber_id, metas, span_us, max_points)
+    return _raw(source, chamber_id, metas, span_us, limit)

@@ -1,0 +1,185 @@
+"""The API's response models: every field with its unit or meaning, as the OpenAPI shows them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ChannelOut(BaseModel):
+    id: str
+    name: str
+    quantity: str
+    unit: str
+    device_id: str
+
+
+class ChamberOut(BaseModel):
+    id: str
+    name: str | None
+    channels: list[ChannelOut]
+
+
+class ChambersOut(BaseModel):
+    chambers: list[ChamberOut]
+
+
+class CalibrationOut(BaseModel):
+    certificate_id: str
+    version: int
+    laboratory: str
+    issued: str
+    due: str
+    past_due: bool = Field(description="The certificate's due date has passed: recalibrate")
+
+
+class ReadingOut(BaseModel):
+    channel: str
+    quantity: str
+    value: float | None = Field(
+        description="In `unit`, corrected with the channel's certificate when it has one; "
+        "null when there is no usable value"
+    )
+    raw_value: float | None = Field(description="As the device sent it, never corrected")
+    unit: str
+    timestamp: str | None = Field(description="ISO 8601, UTC")
+    time_source: str | None = Field(description="Whose clock stamped it: host or logger")
+    quality: str = Field(
+        description="good; supersaturated or inconsistent (flagged, value kept); "
+        "sensor_fault, out_of_range, cal_out_of_range, missing or invalid (no value); "
+        "no_data before the first poll"
+    )
+    age_s: float | None
+    uncertainty: float | None = Field(
+        default=None, description="Expanded uncertainty (k = 2) of value, in `unit`"
+    )
+    method: str | None = Field(
+        default=None, description="Derived channels: the formulation used (e.g. hardy1998)"
+    )
+    calibration_version: int | None = None
+    calibration: CalibrationOut | None = Field(
+        default=None, description="The channel's certificate, with its due date"
+    )
+
+
+class LatestOut(BaseModel):
+    chamber_id: str
+    readings: list[ReadingOut]
+
+
+class PointOut(BaseModel):
+    channel: str
+    timestamp: str = Field(description="ISO 8601, UTC; of an aggregated point, its bucket's start")
+    value: float | None = Field(description="The value; of an aggregated point, the mean")
+    raw_value: float | None = None
+    quality: str | None = None
+    time_source: str | None = None
+    sequence: int | None = None
+    logger_time: str | None = Field(
+        default=None,
+        description="A logger record's own, uncorrected time (ISO 8601); timestamp is it "
+        "corrected by the clock offset measured against the host",
+    )
+    uncertainty: float | None = Field(default=None, description="Expanded (k = 2), in the unit")
+    calibration_version: int | None = None
+    method: str | None = None
+    min: float | None = Field(default=None, description="Aggregated points: smallest value")
+    max: float | None = Field(default=None, description="Aggregated points: largest value")
+    count: int | None = Field(default=None, description="Aggregated points: good values in it")
+
+
+class SeriesOut(BaseModel):
+    source: str = Field(
+        description="raw (samples as stored), raw_buckets (aggregated from raw samples) or "
+        "the rollup the buckets come from: 1m, 10m, 1h, 1d"
+    )
+    bucket_width_s: float | None = Field(description="Width of aggregated points; null for raw")
+    points: int
+
+
+class HistoryOut(BaseModel):
+    chamber_id: str
+    start: str
+    end: str
+    units: dict[str, str] = Field(description="Unit of each channel's values")
+    series: dict[str, SeriesOut] | None = Field(
+        default=None, description="With max_points: how each channel was downsampled"
+    )
+    points: list[PointOut]
+
+
+class DeviceHealthOut(BaseModel):
+    """Every field of the acquisition's DeviceHealth (timestamps as ISO 8601 UTC)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    chamber_id: str
+    device_id: str
+    driver: str
+    state: str
+
+
+class WriterHealthOut(BaseModel):
+    state: Literal["ok", "degraded"]
+    reason: str | None = Field(description="Why degraded, and what to do")
+    queued: int = Field(description="Samples accepted and not yet in the store")
+    spooled: int = Field(description="Of those, samples safe in the spool on local disk")
+    held: int = Field(description="Of those, samples in memory only (the spool refused them)")
+    spool_bytes: int | None
+    capacity: int = Field(description="Samples held in memory at which acquisition waits")
+    written: int
+    duplicates: int
+    conflicts: int = Field(description="Logger records read again with another value")
+    expired: int
+    failed_flushes: int
+    lag_s: float | None = Field(description="Age of the oldest sample not yet in the store")
+    last_flush: str | None
+    last_flush_duration_s: float | None
+    last_error: str | None
+
+
+class StoreHealthOut(BaseModel):
+    engine: Literal["sqlite", "postgresql"]
+    url: str = Field(description="Without password")
+    schema_: str | None = Field(alias="schema")
+
+
+class EventOut(BaseModel):
+    time: str = Field(description="ISO 8601, UTC")
+    chamber_id: str | None
+    device_id: str | None
+    kind: str
+    severity: Literal["info", "warning", "error"]
+    message: str
+    details: dict[str, Any]
+
+
+class EventsOut(BaseModel):
+    events: list[EventOut] = Field(description="Newest first")
+
+
+class GapOut(BaseModel):
+    chamber_id: str
+    device_id: str
+    first_sequence: int
+    last_sequence: int
+    records: int = Field(description="Logger records lost for good")
+    start: str | None = Field(description="Time of the last record kept before the gap")
+    end: str | None = Field(description="Time of the first record kept after it")
+    detected: str
+
+
+class GapsOut(BaseModel):
+    gaps: list[GapOut]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    reasons: list[str] = Field(description="Why degraded: one line per cause")
+    version: str
+    devices: list[DeviceHealthOut]
+    writer: WriterHealthOut | None = Field(
+        description="The writer's state; null on an API replica, which writes nothing"
+    )
+    store: StoreHealthOut

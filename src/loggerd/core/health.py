@@ -1,0 +1,66 @@
+"""What acquisition reports about each device, and what the API shows of it in /api/v1/health.
+
+Plain records: acquisition writes them as it goes, the service hands them to the API, and the
+API turns every field into JSON (a `<name>_utc_us` timestamp as ISO 8601 `<name>_utc`), so a
+field added here appears in the API without code there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    model: str
+    serial_number: str
+    firmware_version: str
+    channel_count: int
+    calibration_date: str | None = None
+
+
+@dataclass
+class DeviceHealth:
+    state: str = "starting"  # starting | ok | error (bad replies) | offline (no reply)
+    last_ok_utc_us: int | None = None
+    last_error: str | None = None
+    last_error_utc_us: int | None = None
+    consecutive_failures: int = 0
+    reads_ok: int = 0
+    reads_failed: int = 0
+    retries: int = 0
+    missed_ticks: int = 0
+    quarantined: bool = False  # left alone (no I/O) until quarantine_until_utc_us
+    quarantines: int = 0
+    quarantine_until_utc_us: int | None = None
+    info: DeviceInfo | None = None
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class BackfillHealth:
+    """Where the device's history stands, for /api/v1/health."""
+
+    # starting | waiting_for_store | downloading | following | stalled (records wait in the
+    # logger and reads make no progress: see last_error)
+    state: str = "starting"
+    cursor: int | None = None  # the newest record handed on to the store
+    logger_newest: int | None = None
+    logger_oldest: int | None = None
+    download_from: int | None = None  # the current download, when state is downloading
+    download_to: int | None = None
+    records_downloaded: int = 0  # over the life of this loggerd
+    records_lost: int = 0  # in gaps found by this loggerd
+    last_error: str | None = None
+    clock_offset_s: float | None = None
+    clock_uncertainty_s: float | None = None
+    clock_drift_ppm: float | None = None
+    clock_checked_utc_us: int | None = None
+
+    @property
+    def progress(self) -> float | None:
+        """Share of the current download done, 0..1 (None when not downloading)."""
+        if self.download_from is None or self.download_to is None or self.cursor is None:
+            return None
+        total = self.download_to - self.download_from + 1
+        return min(1.0, max(0.0, (self.cursor - self.download_from + 1) / total))

@@ -1,0 +1,47 @@
+"""UTC instants, as loggerd keeps them (integer microseconds since the Unix epoch) and as it
+writes and reads them (ISO 8601). One parser for the API and the command line: pydantic's."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from pydantic import TypeAdapter, ValidationError
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+_DATETIME = TypeAdapter(datetime)
+
+
+class TimeFormatError(ValueError):
+    """A text that is not an ISO 8601 time; the message says what was given and an example."""
+
+
+def utc_now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def iso(ts_us: int) -> str:
+    """ISO 8601 in UTC with a Z, to the microsecond when there are any."""
+    return (_EPOCH + ts_us * _ONE_US).isoformat().replace("+00:00", "Z")
+
+
+def parse_utc(value: str, name: str) -> datetime:
+    """An ISO 8601 time (a date alone is its midnight); a time without an offset is UTC, as
+    everything in loggerd is. `name` says where the text came from, for the error."""
+    try:
+        t = _DATETIME.validate_python(value.strip())
+    except ValidationError:
+        raise TimeFormatError(
+            f"{name}={value!r} is not an ISO 8601 time; use e.g. 2026-11-26T10:00:00Z"
+        ) from None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def to_us(t: datetime) -> int:
+    """A UTC (or offset-aware) datetime as integer microseconds since the epoch, exactly."""
+    return (t - _EPOCH) // _ONE_US
+
+
+def parse_utc_us(value: str, name: str) -> int:
+    return to_us(parse_utc(value, name))

@@ -1,0 +1,154 @@
+"""The API's ports, served by this process's parts: the store (catalog, history, events), the
+live view, the devices' and the writer's health, the chambers' certificates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from loggerd.api.ports import (
+    CertificateInfo,
+    DeviceReport,
+    ExportFormat,
+    Ports,
+    StoreInfo,
+)
+from loggerd.live.view import LiveView
+from loggerd.processing.pipeline import ChamberProcessor
+from loggerd.storage.downsample import Series, downsample
+from loggerd.storage.export import export_chunks
+from loggerd.storage.store import ChannelMeta, Store, StoredSample
+from loggerd.storage.writer import WriterHealth
+
+if TYPE_CHECKING:  # an API replica imports this module and loads no acquisition code
+    from loggerd.acquisition.poller import DevicePoller
+
+
+class StoreHistory:
+    """History read from the store: raw samples, downsampled series, exports."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def samples(
+        self,
+        chamber_id: str,
+        channel_ids: Sequence[str],
+        start_us: int,
+        end_us: int,
+        limit: int | None = None,
+    ) -> Iterator[StoredSample]:
+        return self.store.history(chamber_id, channel_ids, start_us, end_us, limit)
+
+    def newest(self, chamber_id: str) -> dict[str, StoredSample | None]:
+        return self.store.latest(chamber_id)
+
+    def downsample(self, meta: ChannelMeta, start_us: int, end_us: int, max_points: int) -> Series:
+        return downsample(self.store, meta, start_us, end_us, max_points)
+
+    def export(
+        self,
+        chamber_id: str,
+        channel_ids: Sequence[str],
+        start_us: int,
+        end_us: int,
+        fmt: ExportFormat,
+        limit: int | None,
+        past_due: dict[str, bool] | None,
+    ) -> Iterator[bytes]:
+        return export_chunks(
+            self.store, chamber_id, channel_ids, start_us, end_us, fmt, limit, past_due=past_due
+        )
+
+
+def store_info(store: Store) -> StoreInfo:
+    return StoreInfo("sqlite" if store.is_sqlite else "postgresql", store.url, store.schema)
+
+
+@dataclass(frozen=True)
+class AcquisitionHealth:
+    """The health of this process's devices and writer."""
+
+    pollers: Sequence[DevicePoller]
+    drivers: dict[tuple[str, str], str]  # (chamber, device) -> driver name
+    writer_health: Callable[[], WriterHealth]
+    store_: Store
+
+    def devices(self) -> list[DeviceReport]:
+        return [
+            DeviceReport(
+                p.chamber_id,
+                p.device_id,
+                self.drivers[(p.chamber_id, p.device_id)],
+                p.health,
+                None if p.follower is None else p.follower.health,
+            )
+            for p in self.pollers
+        ]
+
+    def writer(self) -> WriterHealth | None:
+        return self.writer_health()
+
+    def store(self) -> StoreInfo:
+        return store_info(self.store_)
+
+
+@dataclass(frozen=True)
+class ReplicaHealth:
+    """An API replica polls and writes nothing: only its store to report."""
+
+    store_: Store
+
+    def devices(self) -> list[DeviceReport]:
+        return []
+
+    def writer(self) -> WriterHealth | None:
+        return None
+
+    def store(self) -> StoreInfo:
+        return store_info(self.store_)
+
+
+class ProcessorCertificates:
+    """The certificates of the chambers processed here (none for a replica)."""
+
+    def __init__(self, processors: dict[str, ChamberProcessor]) -> None:
+        self.processors = processors
+
+    def certificate(self, chamber_id: str, channel_id: str) -> CertificateInfo | None:
+        processor = self.processors.get(chamber_id)
+        cal = processor.calibrations.get(channel_id) if processor is not None else None
+        if processor is None or cal is None:
+            return None
+        cert = cal.certificate
+        return CertificateInfo(
+            cert.id,
+            cert.version,
+            cert.laboratory,
+            cert.issued,
+            cert.due,
+            processor.past_due(channel_id),
+        )
+
+    def past_due(self, chamber_id: str) -> dict[str, bool] | None:
+        processor = self.processors.get(chamber_id)
+        if processor is None:
+            return None
+        return {c: processor.past_due(c) for c in processor.calibrations}
+
+
+def store_ports(
+    store: Store,
+    live: LiveView,
+    health: AcquisitionHealth | ReplicaHealth,
+    processors: dict[str, ChamberProcessor],
+) -> Ports:
+    return Ports(
+        live=live,
+        health=health,
+        catalog=store,
+        history=StoreHistory(store),
+        events=store,
+        certificates=ProcessorCertificates(processors),
+    )
