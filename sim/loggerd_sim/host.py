@@ -2,47 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-
 from loggerd_protocol.profile import resolve_profile
 
 from .ascii_server import AsciiPtyServer
 from .chamber import Chamber
-from .faults import FaultPlan, FaultRates
+from .faults import FaultPlan
 from .logger import LoggerSettings, SimClock, SimulatedLogger
 from .modbus_server import ModbusRtuPtyServer, ModbusTcpServer, RegisterDevice
+from .options import SimOptions
 from .profile import builtin_profile, load_profile
 from .profile_device import ProfileDevice
-
-
-@dataclass
-class SimOptions:
-    profile: Path | None = None  # a profile TOML; the built-in cold soak when None
-    speed: float = 1.0
-    seed: int = 0
-    addresses: tuple[int, ...] = (1,)
-    channel_count: int = 8
-    interval_s: int = 10  # each logger's logging interval
-    capacity: int | None = None  # records in each logger's ring memory; the map's when None
-    clock_offset_s: float = 0.0  # each logger's clock minus true time at the start
-    clock_drift_ppm: float = 0.0  # how much faster the loggers' clocks run than true time
-    tcp: bool = True
-    rtu: bool = True
-    host: str = "127.0.0.1"
-    tcp_port: int = 0
-    baudrate: int = 19200
-    turnaround_s: float = 0.002  # the logger's reply delay after the 3.5-character silence
-    emulate_timing: bool = True  # pace RTU replies as the wire at `baudrate` would
-    faults: FaultRates | None = None  # seeded fault injection on both transports
-    fault_seed: int = 0
-    rtu_link: Path | None = None  # a symlink to the pty, like /dev/serial/by-id/…
-    ascii: bool = False  # also serve each logger's RS-232 ASCII protocol on a pty of its own
-    # Third-party devices on the same lines, built from a device profile:
-    # address -> built-in profile name or a profile TOML path (e.g. {240: "vaisala_hmt330"}).
-    profile_devices: dict[int, str] = field(default_factory=dict)
-    # A logger's settings in full, in place of those built from the options above.
-    logger_settings: dict[int, LoggerSettings] = field(default_factory=dict)
 
 
 class SimulatorHost:
@@ -121,3 +90,6 @@ class SimulatorHost:
         for address, server in self.ascii.items():
             out[f"ascii-rs232 (logger {address})"] = server.url
         return out
+
+
+__all__ = ["SimOptions", "SimulatorHost"]

@@ -92,6 +92,10 @@ def test_the_command_line_reaches_the_loggers(monkeypatch: pytest.MonkeyPatch) -
         (["--capacity", "0"], "capacity must be"),
         (["--interval", "0"], "interval_s must be 1..3600 s, got 0"),
         (["--clock-drift-ppm=-1e6"], "clock_drift_ppm must be within"),
+        (["--faults", "crc=2"], "--faults: rates must be >= 0 and add up to at most 1"),
+        (["--device", "hmt330"], "--device 'hmt330': expected ADDRESS=PROFILE"),
+        (["--addresses", "1,b"], "--addresses '1,b': expected Modbus addresses"),
+        (["--speed", "fast"], "--speed: could not convert string to float: 'fast'"),
     ],
 )
 def test_a_setting_the_loggers_do_not_take_is_a_clear_error(

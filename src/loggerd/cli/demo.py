@@ -1,0 +1,162 @@
+"""`loggerd demo`: the simulated rack, the daemon and the API, in one process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from loggerd_sim import cli as sim_cli
+
+DEMO_TRANSMITTER_ADDRESS = 240
+
+
+def demo_config_text(rtu_path: str, tcp_url: str, data_dir: Path, host: str, port: int) -> str:
+    """Two chambers: a logger and a humidity transmitter sharing the simulated RS-485 line,
+    and a logger over Modbus TCP; derived humidity channels computed by loggerd."""
+    channels = "".join(
+        f'[[chamber.device.channel]]\nid = "{name}"\npoint = "{point}"\n\n'
+        for name, point in [
+            *((f"t{i}", f"temperature_{i}") for i in range(1, 9)),
+            ("rh", "rh"),
+            ("frost_point", "frost_point"),
+        ]
+    )
+    return f"""# Written by `loggerd demo`: a simulated chamber rack. Copy it to start your own.
+data_dir = "{data_dir.as_posix()}"
+ring_size = 3600
+
+[api]
+host = "{host}"
+port = {port}
+
+[[chamber]]
+id = "chamber-1"
+name = "Climatic chamber 1 (logger on RS-485, Modbus RTU)"
+
+# The logger's history is its own records (history = "memory", the default): after any
+# outage loggerd downloads them from where the store's history ends. Live reads, every
+# poll_interval_s, feed the live view (latest).
+[[chamber.device]]
+id = "logger-1"
+driver = "reference-modbus"
+url = "{rtu_path}"
+address = 1
+baudrate = 19200
+parity = "E"
+poll_interval_s = 1.0
+
+{channels}# A Vaisala HMT330-class transmitter on the same RS-485 line, read through its profile.
+[[chamber.device]]
+id = "transmitter-1"
+driver = "modbus-profile"
+profile = "vaisala_hmt330"
+url = "{rtu_path}"
+address = {DEMO_TRANSMITTER_ADDRESS}
+baudrate = 19200
+parity = "E"
+poll_interval_s = 1.0
+
+[[chamber.device.channel]]
+id = "rh_hmt"
+point = "rh"
+
+[[chamber.device.channel]]
+id = "tdf_hmt"
+point = "frost_point"
+
+# Computed by loggerd from t1 and rh, with the formulation named; the logger's own frost
+# point is cross-checked against it.
+[[chamber.derived]]
+id = "frost_point_calc"
+quantity = "frost_dew_point"
+temperature = "t1"
+rh = "rh"
+formulation = "hardy1998"
+u_temperature_k = 0.1
+u_rh_pct = 1.0
+check = "frost_point"
+check_limit = 0.1
+
+[[chamber.derived]]
+id = "h2o_ppmv"
+quantity = "ppmv"
+temperature = "t1"
+rh = "rh"
+pressure_hpa = 1013.25
+u_temperature_k = 0.1
+u_rh_pct = 1.0
+
+[[chamber]]
+id = "chamber-2"
+name = "Climatic chamber 2 (logger on Ethernet, Modbus TCP)"
+
+[[chamber.device]]
+id = "logger-2"
+driver = "reference-modbus"
+url = "{tcp_url}"
+address = 2
+poll_interval_s = 1.0
+
+{channels}"""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("demo", help="simulated chambers + loggers, the daemon and the API")
+    p.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="API port (default 8080; 0: any)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("loggerd-demo"),
+        help="where the demo's database and config go (default ./loggerd-demo)",
+    )
+    # The loggers record every 2 s, so the history fills while one watches.
+    sim_cli.add_flags(p, ("profile", "speed", "seed", "interval_s"), {"interval_s": 2})
+    p.set_defaults(run=lambda args: asyncio.run(_demo(args)))
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from loggerd.service.config import parse_config
+    from loggerd.service.daemon import Daemon
+    from loggerd.service.runtime import install_stop_signals, serve
+    from loggerd_sim.host import SimulatorHost
+
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    options = sim_cli.options(
+        args, addresses=(1, 2), profile_devices={DEMO_TRANSMITTER_ADDRESS: "vaisala_hmt330"}
+    )
+    sim = SimulatorHost(options)
+    await sim.start()
+    try:
+        assert sim.rtu is not None and sim.tcp is not None
+        data_dir: Path = args.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        text = demo_config_text(sim.rtu.path, sim.tcp.url, data_dir, args.host, args.port)
+        config_path = data_dir / "demo.toml"
+        config_path.write_text(text, "utf-8")
+        config = parse_config(text, str(config_path))
+        daemon = Daemon(config)
+
+        def ready(url: str) -> None:
+            print(
+                f"simulator: Modbus RTU on {sim.rtu.path if sim.rtu else '-'}, "
+                f"Modbus TCP on {sim.tcp.url if sim.tcp else '-'} "
+                f"(profile {sim.profile.name!r}, speed x{options.speed:g})",
+                flush=True,
+            )
+            print(f"config:    {config_path}", flush=True)
+            print(
+                f"loggerd demo is running: {url}/api/v1/chambers  (API docs: {url}/docs)",
+                flush=True,
+            )
+            print(f"  curl {url}/api/v1/chambers/chamber-1/latest", flush=True)
+            print("Press Ctrl-C to stop.", flush=True)
+
+        await serve(daemon, config.api.host, config.api.port, stop, ready)
+    finally:
+        await sim.stop()
+    print(f"stopped; {daemon.writer.written} samples stored in {data_dir}", flush=True)
+    return 0

@@ -1,0 +1,67 @@
+"""`loggerd run` (acquisition and the API) and `loggerd api` (the API alone, a replica)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from loggerd.service.config import DaemonConfig
+    from loggerd.service.runtime import Service
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("run", help="run the daemon from a configuration file")
+    _serve_flags(p)
+    p.set_defaults(run=lambda args: asyncio.run(_run(args)))
+    p = sub.add_parser(
+        "api", help="serve the API from the configured store only (a replica; polls nothing)"
+    )
+    _serve_flags(p)
+    p.set_defaults(run=lambda args: asyncio.run(_api(args)))
+
+
+def _serve_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--host", help="override the API address")
+    p.add_argument("--port", type=int, help="override the API port")
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from loggerd.service.config import load_config
+    from loggerd.service.daemon import Daemon
+
+    config = load_config(args.config)
+    return await _serve(args, config, Daemon(config), "loggerd")
+
+
+async def _api(args: argparse.Namespace) -> int:
+    from loggerd.service.config import load_config
+    from loggerd.service.replica import Replica
+
+    # A replica polls nothing: its configuration's devices are not loaded.
+    config = load_config(args.config, devices=False)
+    return await _serve(args, config, Replica(config), "loggerd API (no acquisition)")
+
+
+async def _serve(
+    args: argparse.Namespace, config: DaemonConfig, service: Service, what: str
+) -> int:
+    from loggerd.service.runtime import install_stop_signals, serve
+
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+
+    def ready(url: str) -> None:
+        print(f"{what} is running: {url}/api/v1/chambers  (API docs: {url}/docs)", flush=True)
+
+    await serve(
+        service,
+        args.host or config.api.host,
+        config.api.port if args.port is None else args.port,
+        stop,
+        ready,
+    )
+    return 0
