@@ -14,7 +14,9 @@ DEMO_TRANSMITTER_ADDRESS = 240
 
 def demo_config_text(rtu_path: str, tcp_url: str, data_dir: Path, host: str, port: int) -> str:
     """Two chambers: a logger and a humidity transmitter sharing the simulated RS-485 line,
-    and a logger over Modbus TCP; derived humidity channels computed by loggerd."""
+    and a logger over Modbus TCP; derived humidity channels computed by loggerd.
+
+    Its length is the demo configuration's, a template users copy, kept readable whole."""
     channels = "".join(
         f'[[chamber.device.channel]]\nid = "{name}"\npoint = "{point}"\n\n'
         for name, point in [

@@ -1,0 +1,119 @@
+"""What a person does to one logger by hand: read its memory up to the newest record, find the
+first record after a time, set its clock. Device-level steps only: the service wires them to
+the daemon's own parts (service/manual.py), so a record read by hand is stored as the daemon
+would store it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from loggerd.acquisition.clock import OffsetMeasurement, measure_offset
+from loggerd.acquisition.follower import Emit, MemoryFollower
+from loggerd.core.errors import LoggerdError
+from loggerd.core.events import ClockCheck, Event, EventKind, Severity
+from loggerd.core.times import utc_now_us
+from loggerd.drivers.base import MemoryDriver
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # records done, records in all
+
+
+async def first_at_or_after(driver: MemoryDriver, since_us: int) -> int | None:
+    """The first record the logger took at or after `since_us` (logger time): a binary search
+    over its memory, one record per read."""
+    memory = await asyncio.to_thread(driver.memory_range)
+    if memory.newest == 0:
+        return None
+    lo, hi = memory.oldest, memory.newest + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        records = await asyncio.to_thread(driver.read_records, mid, 1)
+        if not records or records[0].logger_time_us >= since_us:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo if lo <= memory.newest else None
+
+
+async def follow_to_newest(
+    follower: MemoryFollower, progress: Progress | None
+) -> tuple[int | None, int | None]:
+    memory = await asyncio.to_thread(follower.driver.memory_range)
+    h = follower.health
+    await follower.step(0.0)  # where history ends, the clock, and a first read
+    if h.state == "waiting_for_store":
+        raise LoggerdError(f"the store cannot say where the history ends: {h.last_error}")
+    if memory.newest == 0:
+        return None, None
+    if h.cursor is None:
+        start = memory.oldest
+    else:
+        start = max(memory.oldest, h.cursor - h.records_downloaded + 1)
+    total = max(0, memory.newest - start + 1)
+    while (h.cursor or 0) < memory.newest:
+        before = h.cursor
+        await follower.step(1.0)
+        if progress is not None:
+            progress(min(total, max(0, (h.cursor or 0) - start + 1)), total)
+        if h.cursor == before:
+            break  # nothing more to read (the memory moved on under us: the gap is recorded)
+    return start, h.cursor
+
+
+@dataclass(frozen=True)
+class ClockSetReport:
+    before: OffsetMeasurement
+    after: OffsetMeasurement
+    set_to_utc_s: int
+
+
+async def set_logger_clock(
+    driver: MemoryDriver,
+    chamber_id: str,
+    device_id: str,
+    emit: Emit,
+    to_utc_s: int | None = None,
+) -> ClockSetReport:
+    """Set the logger's clock to the host's (or to `to_utc_s`), at a whole second of the
+    host's clock, and record it: the offset before and after, and a clock_set event."""
+    before = await asyncio.to_thread(
+        measure_offset, driver.read_clock, utc_now_us, driver.clock_resolution_s
+    )
+    if to_utc_s is None:
+        # Write at a whole second of the host's clock, so the logger's second starts in step.
+        now = time.time()
+        await asyncio.sleep(math.ceil(now) - now)
+        target = round(time.time())
+    else:
+        target = to_utc_s
+    await asyncio.to_thread(driver.set_clock, target)
+    after = await asyncio.to_thread(
+        measure_offset, driver.read_clock, utc_now_us, driver.clock_resolution_s
+    )
+    message = (
+        f"{chamber_id}/{device_id}: the logger's clock was set by hand to {target} (UTC epoch "
+        f"s); its offset was {before.offset_us / 1e6:+.3f} s, now {after.offset_us / 1e6:+.3f} s "
+        f"(± {after.uncertainty_us / 1e6:.3f} s)"
+    )
+    log.info("%s", message)
+    checks = [
+        ClockCheck(chamber_id, device_id, m.utc_us, m.offset_us, m.uncertainty_us, m.rtt_us)
+        for m in (before, after)
+    ]
+    details = {
+        "set_to_utc_s": target,
+        "offset_before_s": before.offset_us / 1e6,
+        "offset_after_s": after.offset_us / 1e6,
+    }
+    event = Event(
+        after.utc_us, chamber_id, device_id, EventKind.CLOCK_SET, Severity.WARNING, message, details
+    )
+    await emit([*checks, event])
+    return ClockSetReport(before, after, target)
