@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -26,14 +25,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from loggerd.core.events import ClockCheck, Event, EventKind, Gap, LogItem, Severity
-from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.core.samples import Sample
+from loggerd.storage.payloads import LOG, SAMPLES, decode, encode
 from loggerd.storage.spool import Spool, SpoolError, SpoolFull
 from loggerd.storage.store import Conflict, Store, StoreError
 
 log = logging.getLogger(__name__)
-
-SAMPLES = "samples"
-LOG = "log"
 
 
 @dataclass
@@ -66,53 +63,6 @@ class _Entry:
     @property
     def count(self) -> int:
         return len(self.items)
-
-
-# --- spool payloads -------------------------------------------------------------------------
-
-
-def _encode(kind: str, items: Sequence[Any]) -> bytes:
-    if kind == SAMPLES:
-        rows: list[Any] = [
-            [
-                s.chamber_id,
-                s.channel_id,
-                s.timestamp_us,
-                s.value,
-                s.raw_value,
-                str(s.quality),
-                str(s.time_source),
-                s.sequence,
-                s.calibration_version,
-                s.uncertainty,
-                s.method,
-                s.clock_offset_us,
-            ]
-            for s in items
-        ]
-    else:
-        rows = [[type(i).__name__, asdict(i)] for i in items]
-    return json.dumps(rows, separators=(",", ":")).encode()
-
-
-def _decode(kind: str, payload: bytes) -> list[Any]:
-    rows = json.loads(payload)
-    if kind == SAMPLES:
-        return [
-            Sample(c, ch, ts, v, raw, Quality(q), TimeSource(src), seq, cal, u, m, off)
-            for c, ch, ts, v, raw, q, src, seq, cal, u, m, off in rows
-        ]
-    out: list[Any] = []
-    for name, fields in rows:
-        if name == "Event":
-            fields["kind"] = EventKind(fields["kind"])
-            fields["severity"] = Severity(fields["severity"])
-            out.append(Event(**fields))
-        elif name == "Gap":
-            out.append(Gap(**fields))
-        else:
-            out.append(ClockCheck(**fields))
-    return out
 
 
 def _count(kind: str, items: Sequence[Any]) -> int:
@@ -236,7 +186,7 @@ class Writer:
                 if self._held:
                     await self._respool()  # held entries first: the order is kept
                 if not self._held:
-                    payload = _encode(kind, items)
+                    payload = encode(kind, items)
                     try:
                         await asyncio.to_thread(
                             self.spool.append, kind, _count(kind, items), payload
@@ -293,7 +243,7 @@ class Writer:
         try:
             await asyncio.to_thread(
                 self.spool.append_many,
-                [(e.kind, _count(e.kind, e.items), _encode(e.kind, e.items)) for e in entries],
+                [(e.kind, _count(e.kind, e.items), encode(e.kind, e.items)) for e in entries],
             )
         except SpoolError as exc:
             self._spool_error = str(exc)
@@ -383,7 +333,7 @@ class Writer:
         if self._spooled_entries and self.spool is not None:
             head = await asyncio.to_thread(self.spool.head, self.batch_size)
             if head:
-                return [_Entry(e.id, e.kind, _decode(e.kind, e.payload), 0.0) for e in head], True
+                return [_Entry(e.id, e.kind, decode(e.kind, e.payload), 0.0) for e in head], True
             self._spooled = self._spooled_entries = 0  # removed by someone else: trust the spool
             self._spooled_since_s = None
             self._backlog_left = 0
