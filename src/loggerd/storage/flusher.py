@@ -4,7 +4,7 @@ retrying with back-off while the store is down.
 A flush is one transaction of up to `batch_size` samples, made when that many wait, or
 `flush_interval_s` after the last one, or when asked (flushed(), stop()). What the store took is
 acked; a failed flush leaves everything queued, raises a store_unavailable (or disk_full) event
-the first time, and is retried after a back-off; the first success after that raises
+the first time, and is retried after a back-off with jitter; the first success after that raises
 store_recovered. A logger record the store reports as read again with another value becomes a
 record_conflict event. Events go back into the queue through `report`, like any other.
 """
@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 
+from loggerd.core.backoff import Backoff
 from loggerd.core.events import ClockCheck, Event, EventKind, Gap, LogItem, Severity
 from loggerd.core.samples import Sample
 from loggerd.storage.durable_queue import DurableQueue, Entry
@@ -29,6 +30,12 @@ from loggerd.storage.store import Store
 __all__ = ["Flusher", "is_disk_full"]
 
 log = logging.getLogger(__name__)
+
+# A store that fails is tried again after 0.5 s, then 1, 2, ... up to 30 s, each shortened by up
+# to half at random: loggerds that lost one PostgreSQL server together come back apart.
+RETRY_INITIAL_S = 0.5
+RETRY_MAX_S = 30.0
+RETRY_JITTER = 0.5
 
 
 def is_disk_full(message: str) -> bool:
@@ -48,6 +55,7 @@ class Flusher:
         batch_size: int,
         flush_interval_s: float,
         stop_timeout_s: float,
+        backoff: Backoff | None = None,
     ) -> None:
         self.store = store
         self.batch_size = batch_size
@@ -55,6 +63,7 @@ class Flusher:
         self.stop_timeout_s = stop_timeout_s
         self._queue = queue
         self._report = report
+        self._backoff = backoff or Backoff(RETRY_INITIAL_S, RETRY_MAX_S, RETRY_JITTER)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -140,11 +149,12 @@ class Flusher:
             except Exception as exc:
                 # Everything stays queued: a StoreError as expected, anything else (a
                 # driver-level error the store did not wrap) must not kill the writer either.
-                delay_s = min(max(2 * delay_s, 0.5), 30.0)
+                delay_s = self._backoff.next()
                 if await self._failed(exc, delay_s):
                     return
                 continue
             delay_s = 0.0
+            self._backoff.reset()
             await self._succeeded(started)
 
     async def _wait(self, delay_s: float) -> None:
