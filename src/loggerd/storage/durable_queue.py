@@ -69,8 +69,6 @@ class DurableQueue:
         self.backlog_written = asyncio.Event()
         self._backlog_left = 0
 
-    # --- counts -------------------------------------------------------------------------------
-
     @property
     def queued(self) -> int:
         """Samples accepted and not yet acknowledged (spooled and held)."""
@@ -109,8 +107,6 @@ class DurableQueue:
 
     def spool_bytes(self) -> int | None:
         return self.spool.size_bytes() if self.spool is not None else None
-
-    # --- putting ------------------------------------------------------------------------------
 
     async def load(self) -> int:
         """Count what an earlier run left in the spool; how many entries (they go first)."""
@@ -214,8 +210,6 @@ class DurableQueue:
                 self._spooled_since_s = e.accepted_s
         self._spool_error = None
         self._space.set()
-
-    # --- taking -------------------------------------------------------------------------------
 
     async def deliver(
         self, max_count: int, write: Callable[[list[Entry]], Awaitable[_T]]

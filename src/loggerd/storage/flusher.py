@@ -97,8 +97,6 @@ class Flusher:
         if self._queue.queued >= self.batch_size:
             self._wake.set()
 
-    # --- waiting ------------------------------------------------------------------------------
-
     async def flushed(self) -> None:
         """Wait until everything queued so far is in the store."""
         self._flush_requested = True
@@ -125,8 +123,6 @@ class Flusher:
         if self.task is not None:
             await self.task
             self.task = None
-
-    # --- draining -----------------------------------------------------------------------------
 
     async def _run(self) -> None:
         delay_s = 0.0  # the back-off after a failure, 0 after a success

@@ -131,8 +131,7 @@ class Store:
         """The PostgreSQL schema the store lives in (None: the default search path)."""
         return self._db.schema
 
-    # --- schema: revisions.py
-
+    # Schema: revisions.py.
     def upgrade(self) -> str:
         """Bring the database to the newest schema (Alembic); returns the revision."""
         return revisions.upgrade(self._db)
@@ -145,8 +144,7 @@ class Store:
         """Raise SchemaError unless the database is at the revision this code needs."""
         revisions.check_schema(self._db, self.revision())
 
-    # --- catalog: catalog.py
-
+    # Catalog: catalog.py.
     def open(
         self,
         chamber_names: dict[str, str | None],
@@ -176,8 +174,7 @@ class Store:
     def channel(self, chamber_id: str, channel_id: str) -> ChannelMeta:
         return self.catalog.channel(chamber_id, channel_id)
 
-    # --- writing: sample_writer.py, event_log.py
-
+    # Writing: sample_writer.py, event_log.py.
     def write(self, batch: Sequence[Sample]) -> WriteResult:
         """Write samples and fold the new ones into the rollups, in one transaction.
 
@@ -198,8 +195,7 @@ class Store:
         same key: a spool drained again after a crash) are left as they are."""
         self.event_log.write(events, gaps, clock_checks)
 
-    # --- reading: event_log.py, reader.py
-
+    # Reading: event_log.py, reader.py.
     def events(
         self,
         chamber_id: str | None = None,
@@ -252,8 +248,7 @@ class Store:
         """Stored samples: all of them, or of some channels in [start_us, end_us)."""
         return self.reader.count(chamber_id, channel_ids, start_us, end_us)
 
-    # --- retention: retention.py; re-correction: recorrect.py
-
+    # Retention: retention.py; re-correction: recorrect.py.
     def prune(self, now_us: int | None = None) -> dict[str, int]:
         """Delete raw samples and rollup rows older than their retention; rows deleted by
         table. Channel by channel, so no transaction holds the write lock for long."""

@@ -88,8 +88,6 @@ class Writer:
         backlog = await self._queue.load()
         self._flusher.start(backlog=backlog > 0)
 
-    # --- accepting ----------------------------------------------------------------------------
-
     async def submit(self, batch: list[Sample]) -> None:
         """Keep samples for the store: durable in the spool when this returns (unless the
         spool's disk is full: then held in memory, waiting while `max_queued` are held)."""
@@ -117,8 +115,6 @@ class Writer:
     async def _accept_now(self, kind: str, items: list[Any], now: float) -> None:
         await self._queue.put(kind, items, now)
         self._flusher.accepted()
-
-    # --- waiting ------------------------------------------------------------------------------
 
     async def flushed(self) -> None:
         """Wait until every sample submitted so far is in the store."""
@@ -169,8 +165,7 @@ class Writer:
             spool_bytes=queue.spool_bytes(),
         )
 
-    # --- what callers read: the parts' settings and figures -------------------------------------
-
+    # What callers read: the parts' settings and figures.
     @property
     def store(self) -> Store:
         return self._flusher.store
