@@ -88,6 +88,8 @@ class Store:
         self._db = db = Database(
             url, synchronous, busy_timeout_s, schema=schema, retention=retention
         )
+        # The parts, public for callers that need one directly (downsampling reads through
+        # `reader`, the history benchmark makes rows with `sample_writer`).
         self.catalog = Catalog(db)
         self.sample_writer = SampleWriter.for_database(db, self.catalog)
         self.event_log = EventLog(db)
@@ -172,6 +174,7 @@ class Store:
         return self.catalog.chamber_channels(chamber_id, refresh)
 
     def channel(self, chamber_id: str, channel_id: str) -> ChannelMeta:
+        """A channel by its ids; re-reads the catalog on a miss, StoreError if still unknown."""
         return self.catalog.channel(chamber_id, channel_id)
 
     # Writing: sample_writer.py, event_log.py.
