@@ -67,7 +67,7 @@ def channel_rows(channels: int) -> list[Channel]:
 
 
 def tuples(store: Store, data: list[Sample]) -> list[tuple[Any, ...]]:
-    return list(store._rows(data, None))
+    return list(store.sample_writer.rows(data, None))
 
 
 def writer_ingest(store: Store, data: list[Sample]) -> float:

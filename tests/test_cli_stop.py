@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from loggerd.service.runtime import EXIT_AT_ONCE
+from loggerd.storage.payloads import decode as _decode
 from loggerd.storage.spool import SPOOL_FILE, Spool
-from loggerd.storage.writer import _decode
 from tests.daemon.test_daemon import device_toml
 from tests.test_cli import Proc, loggerd, wait_until
 

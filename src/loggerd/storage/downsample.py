@@ -14,10 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, select
 
-from loggerd.core.samples import VALUED_QUALITIES
-from loggerd.storage.schema import TIERS, Tier, rollup_tables, samples
+from loggerd.storage.schema import TIERS, Tier
 from loggerd.storage.store import ChannelMeta, Store, StoreError
 
 I64 = npt.NDArray[np.int64]
@@ -88,86 +86,57 @@ def plan(start_us: int, end_us: int, max_points: int) -> tuple[Tier | None, int,
     return None, width, start_us
 
 
-def _fetch_rollup(conn: Connection, tier: Tier, key: int, lo: int, hi: int, parts: _Parts) -> None:
-    t = rollup_tables[tier.name]
-    rows = conn.execute(
-        select(t.c.bucket_us, t.c.sample_count, t.c.value_sum, t.c.value_min, t.c.value_max)
-        .where(t.c.channel_key == key, t.c.bucket_us >= lo, t.c.bucket_us < hi)
-        .order_by(t.c.bucket_us)
-    ).all()
-    if rows:
-        cols = list(zip(*rows, strict=True))
-        parts.ts.append(np.array(cols[0], dtype=np.int64))
-        parts.count.append(np.array(cols[1], dtype=np.int64))
-        parts.total.append(np.array(cols[2], dtype=np.float64))
-        parts.lo.append(np.array(cols[3], dtype=np.float64))
-        parts.hi.append(np.array(cols[4], dtype=np.float64))
+def _fetch_rollup(store: Store, tier: Tier, key: int, lo: int, hi: int, parts: _Parts) -> None:
+    rows = store.reader.rollup_rows(tier, key, lo, hi)
+    if len(rows):
+        parts.ts.append(rows.bucket_us)
+        parts.count.append(rows.count)
+        parts.total.append(rows.total)
+        parts.lo.append(rows.minimum)
+        parts.hi.append(rows.maximum)
 
 
-VALUED = sorted(q.value for q in VALUED_QUALITIES)  # values that count, as in the rollups
-
-
-def _fetch_raw(conn: Connection, key: int, lo: int, hi: int, parts: _Parts) -> None:
-    rows = conn.execute(
-        select(samples.c.ts_us, samples.c.value)
-        .where(
-            samples.c.channel_key == key,
-            samples.c.ts_us >= lo,
-            samples.c.ts_us < hi,
-            samples.c.value.is_not(None),
-            samples.c.quality.in_(VALUED),
-        )
-        .order_by(samples.c.ts_us)
-    ).all()
-    if rows:
-        cols = list(zip(*rows, strict=True))
-        v = np.array(cols[1], dtype=np.float64)
-        parts.ts.append(np.array(cols[0], dtype=np.int64))
+def _fetch_raw(store: Store, key: int, lo: int, hi: int, parts: _Parts) -> None:
+    ts, v = store.reader.counted_values(key, lo, hi)
+    if len(ts):
+        parts.ts.append(ts)
         parts.count.append(np.ones(len(v), dtype=np.int64))
         parts.total.append(v)
         parts.lo.append(v)
         parts.hi.append(v)
 
 
-def _cover(conn: Connection, key: int, lo: int, hi: int, level: int, parts: _Parts) -> None:
+def _cover(store: Store, key: int, lo: int, hi: int, level: int, parts: _Parts) -> None:
     """Fill parts for [lo, hi) from tier `level` and finer (level -1: raw), in time order."""
     if lo >= hi:
         return
     if level < 0:
-        _fetch_raw(conn, key, lo, hi, parts)
+        _fetch_raw(store, key, lo, hi, parts)
         return
     w = TIERS[level].width_us
     a, b = _ceil(lo, w), _floor(hi, w)
     if a >= b:
-        _cover(conn, key, lo, hi, level - 1, parts)
+        _cover(store, key, lo, hi, level - 1, parts)
         return
-    _cover(conn, key, lo, a, level - 1, parts)
-    _fetch_rollup(conn, TIERS[level], key, a, b, parts)
-    _cover(conn, key, b, hi, level - 1, parts)
+    _cover(store, key, lo, a, level - 1, parts)
+    _fetch_rollup(store, TIERS[level], key, a, b, parts)
+    _cover(store, key, b, hi, level - 1, parts)
 
 
 def _raw_series(
-    conn: Connection, meta: ChannelMeta, start_us: int, end_us: int, limit: int
+    store: Store, meta: ChannelMeta, start_us: int, end_us: int, limit: int
 ) -> Series | None:
     """The raw samples when there are at most `limit` of them, else None."""
-    rows = conn.execute(
-        select(samples.c.ts_us, samples.c.value, samples.c.quality)
-        .where(samples.c.channel_key == meta.key, samples.c.ts_us >= start_us)
-        .where(samples.c.ts_us < end_us)
-        .order_by(samples.c.ts_us)
-        .limit(limit + 1)
-    ).all()
-    if len(rows) > limit:
+    raw = store.reader.raw_samples(meta.key, start_us, end_us, limit + 1)
+    if len(raw) > limit:
         return None
-    ts = np.array([r[0] for r in rows], dtype=np.int64)
-    value = np.array([r[1] for r in rows], dtype=np.float64)  # None -> NaN
-    return Series(meta.channel_id, "raw", None, ts, value, quality=[r[2] for r in rows])
+    return Series(meta.channel_id, "raw", None, raw.ts_us, raw.value, quality=raw.quality)
 
 
 def _raw_complete(store: Store, start_us: int) -> bool:
     """False when retention may have pruned raw samples of the range (rollups still hold it)."""
-    keep_s = store.retention.raw_s
-    return keep_s is None or start_us >= time.time_ns() // 1000 - int(keep_s * 1e6)
+    cutoff_us = store.retention.raw_cutoff_us(time.time_ns() // 1000)
+    return cutoff_us is None or start_us >= cutoff_us
 
 
 def downsample(
@@ -178,19 +147,18 @@ def downsample(
     if max_points < 1 or start_us >= end_us:
         raise ValueError("need max_points >= 1 and start_us < end_us")
     try:
-        with store.engine.connect() as conn:
-            if _raw_complete(store, start_us):
-                # Cheap whatever the range: reads at most max_points + 1 rows.
-                raw = _raw_series(conn, meta, start_us, end_us, max_points)
-                if raw is not None:
-                    return raw
-            tier, width, origin = plan(start_us, end_us, max_points)
-            parts = _Parts([], [], [], [], [])
-            level = TIERS.index(tier) if tier is not None else -1
-            _cover(conn, meta.key, start_us, end_us, level, parts)
+        if _raw_complete(store, start_us):
+            # Cheap whatever the range: reads at most max_points + 1 rows.
+            raw = _raw_series(store, meta, start_us, end_us, max_points)
+            if raw is not None:
+                return raw
+        tier, width, origin = plan(start_us, end_us, max_points)
+        parts = _Parts([], [], [], [], [])
+        level = TIERS.index(tier) if tier is not None else -1
+        _cover(store, meta.key, start_us, end_us, level, parts)
+    except (ValueError, StoreError):
+        raise  # the store's errors already say "history query on ... failed"
     except Exception as exc:
-        if isinstance(exc, ValueError):
-            raise
         raise StoreError(f"history query on {store.url} failed: {exc}") from exc
     return _reduce(meta.channel_id, tier.name if tier else "raw_buckets", width, origin, parts)
 

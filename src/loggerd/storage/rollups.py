@@ -11,16 +11,22 @@ retried batch can never count twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from loggerd.core.samples import VALUED_QUALITIES
 from loggerd.storage.schema import TIERS, Tier
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
+
+# The qualities whose value counts, in the rollups and in history downsampled from raw samples
+# alike: good ones, and flagged ones that keep their value (see samples.VALUED_QUALITIES).
+COUNTED = frozenset(q.value for q in VALUED_QUALITIES)
 
 
 @dataclass(frozen=True)
@@ -192,3 +198,21 @@ def postgres_merge_sql(tier: Tier) -> str:
         "%s::float8[], %s::int8[], %s::float8[], %s::int8[], %s::float8[]) "
         + _merge_set("LEAST", "GREATEST")
     )
+
+
+class Merger:
+    """How one engine merges partials into the rollup tables: for each tier that has any, its
+    upsert and the parameters, ready for the DB-API: a list of rows for SQLite (executemany),
+    ten array literals for PostgreSQL (one statement, one round trip)."""
+
+    def __init__(self, sqlite: bool) -> None:
+        self._sqlite = sqlite
+        merge_sql = sqlite_merge_sql if sqlite else postgres_merge_sql
+        self._sql = {t.name: merge_sql(t) for t in TIERS}
+
+    def statements(self, per_tier: Iterable[tuple[Tier, Partials]]) -> list[tuple[str, Any]]:
+        return [
+            (self._sql[tier.name], p.rows() if self._sqlite else tuple(p.array_literals()))
+            for tier, p in per_tier
+            if len(p)
+        ]

@@ -1,0 +1,278 @@
+"""The durable queue between acquisition and the store: put, peek and ack over the spool.
+
+Every accepted batch is appended to the spool on local disk (spool.py) before put() returns, so
+a crash loses nothing accepted. When the spool refuses a batch (its disk is full) the batch is
+held in memory instead, a disk_full event is held with it, and held entries move into the spool,
+oldest first, as soon as it takes them again; beyond `max_queued` held samples, wait_for_room()
+waits (back-pressure). Without a spool everything is held in memory.
+
+The order of entries is the order they were accepted, whether spooled or held: one append at a
+time (a lock), and held entries are re-spooled before anything newer is appended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from loggerd.core.events import Event, EventKind, Severity
+from loggerd.storage.payloads import LOG, SAMPLES, decode, encode
+from loggerd.storage.spool import Spool, SpoolError, SpoolFull
+
+__all__ = ["DurableQueue", "Entry"]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+@dataclass
+class Entry:
+    id: int  # spool id; for held entries a negative, increasing number
+    kind: str  # payloads.SAMPLES or payloads.LOG
+    items: list[Any]  # Samples, or LogItems
+    accepted_s: float  # wall clock (time.time) when accepted
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+
+def _counted(kind: str, items: Sequence[Any]) -> int:
+    """What an entry counts for in health figures: its samples (events count for nothing)."""
+    return len(items) if kind == SAMPLES else 0
+
+
+class DurableQueue:
+    """A FIFO of accepted entries: in the spool, or held in memory when the spool refuses."""
+
+    def __init__(self, spool: Spool | None, max_queued: int) -> None:
+        self.spool = spool
+        self.max_queued = max_queued
+        self._held: deque[Entry] = deque()  # not in the spool: in memory only
+        self._held_count = 0
+        self._next_held_id = -(2**62)
+        self._spooled = 0  # samples in the spool (events are entries with a count of 0)
+        self._spooled_entries = 0
+        self._spooled_since_s: float | None = None  # acceptance time of the oldest spooled
+        self._spool_error: str | None = None
+        self._space = asyncio.Event()
+        self._space.set()
+        self._lock = asyncio.Lock()  # one spool append at a time: order is kept
+        # Set once what an earlier run left in the spool is in the store: only then does the
+        # store know where each device's history ends (backfill asks it).
+        self.backlog_written = asyncio.Event()
+        self._backlog_left = 0
+
+    @property
+    def queued(self) -> int:
+        """Samples accepted and not yet acknowledged (spooled and held)."""
+        return self._spooled + self._held_count
+
+    @property
+    def spooled(self) -> int:
+        """Of those, samples safe in the spool."""
+        return self._spooled
+
+    @property
+    def held(self) -> int:
+        """Of those, samples only in memory."""
+        return self._held_count
+
+    @property
+    def has_held(self) -> bool:
+        """Whether any entry (samples or events) is held in memory."""
+        return bool(self._held)
+
+    @property
+    def empty(self) -> bool:
+        return not self._spooled_entries and not self._held
+
+    @property
+    def spool_error(self) -> str | None:
+        """Why the spool last refused an entry, until it takes entries again."""
+        return self._spool_error
+
+    def oldest_accepted_s(self) -> float | None:
+        """When the oldest entry waiting was accepted (wall clock), None when none waits."""
+        oldest = [self._held[0].accepted_s] if self._held else []
+        if self._spooled_since_s is not None:
+            oldest.append(self._spooled_since_s)
+        return min(oldest) if oldest else None
+
+    def spool_bytes(self) -> int | None:
+        return self.spool.size_bytes() if self.spool is not None else None
+
+    async def load(self) -> int:
+        """Count what an earlier run left in the spool; how many entries (they go first)."""
+        if self.spool is not None:
+            spool = self.spool
+            self._spooled = await asyncio.to_thread(spool.pending_count)
+            self._spooled_entries = await asyncio.to_thread(len, spool)
+            oldest = await asyncio.to_thread(spool.oldest_created_us)
+            self._spooled_since_s = None if oldest is None else oldest / 1e6
+            if self._spooled_entries:
+                log.info(
+                    "%d samples (and events) left in the spool: writing them first", self._spooled
+                )
+                self._backlog_left = self._spooled_entries
+        if not self._backlog_left:
+            self.backlog_written.set()
+        return self._backlog_left
+
+    async def wait_for_room(self) -> None:
+        """Wait while `max_queued` samples are held in memory (back-pressure)."""
+        while self._held_count >= self.max_queued:
+            self._space.clear()
+            await self._space.wait()
+
+    async def put(self, kind: str, items: list[Any], accepted_s: float) -> None:
+        """Append an entry: to the spool (durable when this returns), or held in memory when
+        the spool refuses it."""
+        async with self._lock:
+            if self.spool is not None:
+                if self._held:
+                    await self._respool()  # held entries first: the order is kept
+                if not self._held:
+                    try:
+                        await asyncio.to_thread(
+                            self.spool.append, kind, _counted(kind, items), encode(kind, items)
+                        )
+                    except SpoolError as exc:
+                        self._spool_failed(exc)
+                    else:
+                        if self._spool_error is not None:
+                            log.warning("the spool takes samples again")
+                            self._spool_error = None
+                        self._spooled += _counted(kind, items)
+                        self._spooled_entries += 1
+                        if self._spooled_since_s is None:
+                            self._spooled_since_s = accepted_s
+                        return
+            self._hold(kind, items, accepted_s)
+
+    def _hold(self, kind: str, items: list[Any], accepted_s: float) -> None:
+        self._held.append(Entry(self._next_held_id, kind, items, accepted_s))
+        self._next_held_id += 1
+        if kind == SAMPLES:
+            self._held_count += len(items)
+
+    def _spool_failed(self, exc: SpoolError) -> None:
+        first = self._spool_error is None
+        self._spool_error = str(exc)
+        if first:
+            log.critical("%s; accepted samples are held in memory meanwhile", exc)
+            if isinstance(exc, SpoolFull):
+                # Held, like the samples, until the spool takes it.
+                event = Event(
+                    time.time_ns() // 1000,
+                    "",
+                    "",
+                    EventKind.DISK_FULL,
+                    Severity.ERROR,
+                    f"{exc}. Accepted samples are held in memory (up to {self.max_queued}, "
+                    "then acquisition waits and the loggers keep their records)",
+                    {},
+                )
+                self._hold(LOG, [event], time.time())
+
+    async def respool_if_refused(self) -> None:
+        """Try again to move held entries into a spool that refused them."""
+        if self._held and self.spool is not None and self._spool_error is not None:
+            async with self._lock:
+                await self._respool()
+
+    async def _respool(self) -> None:
+        """Move held entries into the spool, oldest first, once it takes them again."""
+        assert self.spool is not None
+        entries = list(self._held)
+        try:
+            await asyncio.to_thread(
+                self.spool.append_many,
+                [(e.kind, _counted(e.kind, e.items), encode(e.kind, e.items)) for e in entries],
+            )
+        except SpoolError as exc:
+            self._spool_error = str(exc)
+            return
+        log.warning("the spool takes samples again: %d held entries moved to it", len(entries))
+        for e in entries:
+            self._held.popleft()
+            if e.kind == SAMPLES:
+                self._held_count -= e.count
+            self._spooled += _counted(e.kind, e.items)
+            self._spooled_entries += 1
+            if self._spooled_since_s is None:
+                self._spooled_since_s = e.accepted_s
+        self._spool_error = None
+        self._space.set()
+
+    async def deliver(
+        self, max_count: int, write: Callable[[list[Entry]], Awaitable[_T]]
+    ) -> _T | None:
+        """Hand the oldest entries (about `max_count` samples) to `write`, and ack them once it
+        returns; None when nothing waits. When `write` raises, every entry stays queued."""
+        if self._spooled_entries and self.spool is not None:
+            return await self._deliver(max_count, write)
+        # Held entries: no put may move them into the spool while they are being written
+        # (they would be written twice, and others dropped).
+        async with self._lock:
+            return await self._deliver(max_count, write)
+
+    async def _deliver(
+        self, max_count: int, write: Callable[[list[Entry]], Awaitable[_T]]
+    ) -> _T | None:
+        entries, from_spool = await self.peek(max_count)
+        if not entries:
+            return None
+        result = await write(entries)
+        await self.ack(entries, from_spool)
+        return result
+
+    async def peek(self, max_count: int) -> tuple[list[Entry], bool]:
+        """The oldest entries, up to about max_count samples; True when from the spool."""
+        if self._spooled_entries and self.spool is not None:
+            head = await asyncio.to_thread(self.spool.head, max_count)
+            if head:
+                return [Entry(e.id, e.kind, decode(e.kind, e.payload), 0.0) for e in head], True
+            self._spooled = self._spooled_entries = 0  # removed by someone else: trust the spool
+            self._spooled_since_s = None
+            self._backlog_left = 0
+            self.backlog_written.set()
+        batch: list[Entry] = []
+        total = 0
+        for e in self._held:
+            if batch and total + e.count > max_count:
+                break
+            batch.append(e)
+            total += e.count
+        return batch, False
+
+    async def ack(self, entries: list[Entry], from_spool: bool) -> None:
+        """Remove entries that peek() gave and the store took."""
+        count = sum(_counted(e.kind, e.items) for e in entries)
+        if from_spool:
+            assert self.spool is not None
+            await asyncio.to_thread(self.spool.remove_through, entries[-1].id)
+            self._spooled = max(0, self._spooled - count)
+            self._spooled_entries = max(0, self._spooled_entries - len(entries))
+            if self._backlog_left:
+                # FIFO: the oldest entries go first
+                self._backlog_left = max(0, self._backlog_left - len(entries))
+                if not self._backlog_left:
+                    self.backlog_written.set()
+            if not self._spooled_entries:
+                self._spooled_since_s = None
+            else:
+                oldest = await asyncio.to_thread(self.spool.oldest_created_us)
+                self._spooled_since_s = None if oldest is None else oldest / 1e6
+        else:
+            for e in entries:
+                self._held.popleft()
+                if e.kind == SAMPLES:
+                    self._held_count -= e.count
+            self._space.set()
