@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loggerd_protocol.profile import resolve_profile
+from loggerd_protocol.profile_loader import resolve_profile
 
 from .ascii_server import AsciiPtyServer
 from .chamber import Chamber

@@ -21,14 +21,9 @@ from loggerd.link.lines import LinePool
 from loggerd.service.config import parse_config
 from loggerd_drivers.modbus_profile import ProfileModbusConfig, ProfileModbusDriver
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
-from loggerd_protocol.profile import (
-    Order,
-    Profile,
-    builtin_profile,
-    builtin_profile_names,
-    decode_registers,
-    parse_profile,
-)
+from loggerd_protocol.profile_loader import builtin_profile, builtin_profile_names, parse_profile
+from loggerd_protocol.profile_model import Profile
+from loggerd_protocol.registers import Order, decode_registers
 from loggerd_sim.chamber import Chamber
 from loggerd_sim.host import SimulatorHost
 from loggerd_sim.logger import ManualClock

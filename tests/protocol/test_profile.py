@@ -17,36 +17,37 @@ from hypothesis import strategies as st
 from pymodbus.client import ModbusTcpClient
 
 from loggerd_protocol.definition import reference_logger
-from loggerd_protocol.profile import (
+from loggerd_protocol.modbus import MAX_READ_REGISTERS
+from loggerd_protocol.planner import Block, ReadRequest, Span, plan_reads
+from loggerd_protocol.profile_document import ProfileError
+from loggerd_protocol.profile_loader import (
+    builtin_profile,
+    builtin_profile_names,
+    load_profile,
+    parse_profile,
+    resolve_profile,
+)
+from loggerd_protocol.profile_model import (
+    Point,
+    decode_identity,
+    decode_point,
+    encode_identity,
+    encode_point,
+    implausible_by_order,
+    in_range,
+)
+from loggerd_protocol.registers import (
     FLOAT_TYPES,
-    MAX_READ_REGISTERS,
     ORDERS,
     QUIET_NAN_FLOAT32,
     VALUE_TYPES,
     WORDS,
-    Block,
     Function,
     Order,
-    Point,
-    ProfileError,
-    ReadRequest,
-    Span,
     ValueType,
-    builtin_profile,
-    builtin_profile_names,
-    decode_identity,
-    decode_point,
     decode_registers,
-    encode_identity,
-    encode_point,
     encode_registers,
-    implausible_by_order,
-    in_range,
-    load_profile,
-    parse_profile,
-    plan_reads,
     reorder,
-    resolve_profile,
     type_limits,
 )
 

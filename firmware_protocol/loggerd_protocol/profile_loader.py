@@ -1,0 +1,77 @@
+"""Where profiles come from: a built-in profile by name, a profile file by path, or TOML text.
+Every problem is reported with the file and line of the row and key it concerns."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .profile_document import ProfileDocument, ProfileError
+from .profile_model import Profile
+from .profile_resolver import Locator, build_profile
+
+PROFILES_PACKAGE = "loggerd_protocol"
+_PROFILES_DIR = "profiles"
+
+
+def builtin_profile_names() -> tuple[str, ...]:
+    folder = resources.files(PROFILES_PACKAGE).joinpath(_PROFILES_DIR)
+    return tuple(
+        sorted(e.name.removesuffix(".toml") for e in folder.iterdir() if e.name.endswith(".toml"))
+    )
+
+
+@cache
+def builtin_profile(name: str) -> Profile:
+    """A profile shipped with loggerd (loggerd_protocol/profiles/<name>.toml)."""
+    entry = resources.files(PROFILES_PACKAGE).joinpath(_PROFILES_DIR, f"{name}.toml")
+    if not re.match(r"^[A-Za-z0-9_\-]+$", name) or not entry.is_file():
+        raise ProfileError(
+            f"no built-in profile {name!r}; built-in profiles: "
+            f"{', '.join(builtin_profile_names())} (or give a path to a profile file)"
+        )
+    return parse_profile(entry.read_text("utf-8"), f"{name}.toml (built-in profile)")
+
+
+def load_profile(path: str | Path) -> Profile:
+    p = Path(path)
+    try:
+        text = p.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{p}: cannot read the profile: {exc}") from None
+    return parse_profile(text, str(p))
+
+
+def resolve_profile(name_or_path: str) -> Profile:
+    """A built-in profile by name ("vaisala_hmt330"), or a profile file by path."""
+    looks_like_path = any(c in name_or_path for c in "/\\") or name_or_path.endswith(".toml")
+    if looks_like_path:
+        return load_profile(name_or_path)
+    return builtin_profile(name_or_path)
+
+
+def parse_profile(text: str, origin: str = "<profile>") -> Profile:
+    """Parse and validate a profile. Every problem found is reported, each with file and line."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{origin}: not valid TOML: {exc}") from None
+    where = Locator(origin, text, doc)
+    try:
+        parsed = ProfileDocument.model_validate(doc)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling)"
+            elif err["type"] != "missing":
+                msg += f" (got {err['input']!r})"
+            problems.append(where.say(tuple(err["loc"]), msg))
+        raise ProfileError("\n".join(problems)) from None
+    return build_profile(parsed, where)
