@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .modbus import MAX_READ_REGISTERS
 from .registers import Function, Order, ValueType
+from .toml_document import TomlDocumentError
 
 IdentityField = Literal[
     "model", "serial_number", "firmware_version", "channel_count", "calibration_date"
@@ -57,7 +58,7 @@ IdentityFormat = Literal["decimal", "hex", "byte_pair", "text"]
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 
-class ProfileError(ValueError):
+class ProfileError(TomlDocumentError):
     """A profile that cannot be used. The message names the file, the line, the row and the key."""
 
 

@@ -4,16 +4,15 @@ Every problem is reported with the file and line of the row and key it concerns.
 from __future__ import annotations
 
 import re
-import tomllib
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from .profile_document import ProfileDocument, ProfileError
 from .profile_model import Profile
-from .profile_resolver import Locator, build_profile
+from .profile_resolver import build_profile
+from .toml_document import TomlDocument, TomlDocumentError
 
 PROFILES_PACKAGE = "loggerd_protocol"
 _PROFILES_DIR = "profiles"
@@ -39,12 +38,7 @@ def builtin_profile(name: str) -> Profile:
 
 
 def load_profile(path: str | Path) -> Profile:
-    p = Path(path)
-    try:
-        text = p.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{p}: cannot read the profile: {exc}") from None
-    return parse_profile(text, str(p))
+    return _profile(lambda: TomlDocument.read(path, what="the profile"))
 
 
 def resolve_profile(name_or_path: str) -> Profile:
@@ -57,21 +51,13 @@ def resolve_profile(name_or_path: str) -> Profile:
 
 def parse_profile(text: str, origin: str = "<profile>") -> Profile:
     """Parse and validate a profile. Every problem found is reported, each with file and line."""
+    return _profile(lambda: TomlDocument.parse(text, origin))
+
+
+def _profile(document: Callable[[], TomlDocument]) -> Profile:
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{origin}: not valid TOML: {exc}") from None
-    where = Locator(origin, text, doc)
-    try:
-        parsed = ProfileDocument.model_validate(doc)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling)"
-            elif err["type"] != "missing":
-                msg += f" (got {err['input']!r})"
-            problems.append(where.say(tuple(err["loc"]), msg))
-        raise ProfileError("\n".join(problems)) from None
-    return build_profile(parsed, where)
+        where = document()
+        rows = where.validate(ProfileDocument)
+    except TomlDocumentError as exc:
+        raise ProfileError(exc.problems) from None
+    return build_profile(rows, where)

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from .planner import Block
 from .profile_document import (
@@ -20,81 +19,23 @@ from .profile_document import (
 )
 from .profile_model import Group, IdentityItem, Point, Profile, StatusRule, WordOrderTest
 from .registers import FLOAT_TYPES, ORDERS, WORDS, Function, ValueType, type_limits
+from .toml_document import KeyPath, Problem, TomlDocument
 
 _TEMPLATE = "{n}"
-KeyPath = tuple[str | int, ...]
-
-
-class Locator:
-    """Turns a location in the document into `file:line: point[3] (name 'rh').type`."""
-
-    _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$")
-    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
-
-    def __init__(self, origin: str, text: str, doc: Mapping[str, Any]) -> None:
-        self.origin = origin
-        self.doc = doc
-        self.lines: dict[KeyPath, int] = {}
-        counters: dict[str, int] = {}
-        path: KeyPath = ()
-        for number, line in enumerate(text.splitlines(), 1):
-            header = self._HEADER.match(line)
-            if header:
-                opener, name = header.group(1), header.group(2)
-                parts = name.split(".")
-                if opener == "[[" and len(parts) == 1:
-                    index = counters.get(name, 0)
-                    counters[name] = index + 1
-                    path = (name, index)
-                elif len(path) >= 2 and isinstance(path[1], int) and parts[0] == path[0]:
-                    path = (path[0], path[1], *parts[1:])  # [point.flags] of the last [[point]]
-                else:
-                    path = tuple(parts)
-                self.lines.setdefault(path, number)
-                continue
-            key = self._KEY.match(line)
-            if key:
-                self.lines.setdefault((*path, key.group(1)), number)
-
-    def line(self, loc: KeyPath) -> int | None:
-        for n in range(len(loc), 0, -1):
-            if loc[:n] in self.lines:
-                return self.lines[loc[:n]]
-        return None
-
-    def label(self, loc: KeyPath) -> str:
-        parts: list[str] = []
-        node: Any = self.doc
-        for item in loc:
-            if isinstance(item, int):
-                parts[-1] += f"[{item}]"
-                node = node[item] if isinstance(node, list) and item < len(node) else None
-                if isinstance(node, dict) and isinstance(node.get("name"), str):
-                    parts[-1] += f" (name {node['name']!r})"
-                elif isinstance(node, dict) and isinstance(node.get("field"), str):
-                    parts[-1] += f" (field {node['field']!r})"
-            else:
-                parts.append(item)
-                node = node.get(item) if isinstance(node, dict) else None
-        return ".".join(parts) or "(document)"
-
-    def say(self, loc: KeyPath, message: str) -> str:
-        line = self.line(loc)
-        return f"{self.origin}{f':{line}' if line else ''}: {self.label(loc)}: {message}"
 
 
 class _Resolver:
     """From the document as written to a Profile: defaults applied, rows expanded, and the
     rules that span rows checked (names, groups, blocks, status coverage, word-order test)."""
 
-    def __init__(self, doc: ProfileDocument, origin: str, where: Locator) -> None:
+    def __init__(self, doc: ProfileDocument, where: TomlDocument) -> None:
         self.doc = doc
-        self.origin = origin
+        self.origin = where.source
         self.where = where
-        self.problems: list[str] = []
+        self.problems: list[Problem] = []
 
     def fail(self, loc: KeyPath, message: str) -> None:
-        self.problems.append(self.where.say(loc, message))
+        self.problems.append(self.where.problem(loc, message))
 
     def resolve(self) -> Profile:
         d = self.doc
@@ -142,7 +83,7 @@ class _Resolver:
                 "of the largest value",
             )
         if self.problems:
-            raise ProfileError("\n".join(self.problems))
+            raise ProfileError(self.problems)
         return profile
 
     def _sentinels(
@@ -381,9 +322,10 @@ class _Resolver:
                 )
 
 
-def build_profile(document: ProfileDocument, where: Locator) -> Profile:
-    """The Profile a validated document describes; a ProfileError lists every rule it breaks."""
-    return _Resolver(document, where.origin, where).resolve()
+def build_profile(document: ProfileDocument, where: TomlDocument) -> Profile:
+    """The Profile a validated document describes; a ProfileError lists every rule it breaks,
+    each at its line in `where` (the document as read, or one built in code)."""
+    return _Resolver(document, where).resolve()
 
 
 def _duplicates(names: Sequence[str]) -> list[tuple[int, str]]:
