@@ -9,6 +9,8 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
+from .registers import ORDERS, Order
+
 Table = Literal["input", "holding"]
 ValueType = Literal["uint16", "int16", "uint32", "int32", "float32", "ascii", "record"]
 
@@ -99,6 +101,8 @@ class AsciiError:
 @dataclass(frozen=True)
 class Definition:
     model: str
+    description: str
+    word_order: Order  # of every value of two registers (PROTOCOL.md §4.1)
     model_code: int
     firmware_version: int
     max_temperature_channels: int
@@ -238,6 +242,13 @@ def _points(rows: list[dict[str, object]]) -> tuple[Point, ...]:
     return tuple(out)
 
 
+def _word_order(value: object) -> Order:
+    for order in ORDERS:
+        if value == order:
+            return order
+    raise ValueError(f"device.word_order must be one of {', '.join(ORDERS)}, got {value!r}")
+
+
 def parse_definition(text: str) -> Definition:
     doc = tomllib.loads(text)
     dev = doc["device"]
@@ -246,6 +257,8 @@ def parse_definition(text: str) -> Definition:
     record_fields = _expand(doc["record"], "offset", "input")
     return Definition(
         model=dev["model"],
+        description=dev.get("description", ""),
+        word_order=_word_order(dev["word_order"]),
         model_code=dev["model_code"],
         firmware_version=dev["firmware_version"],
         max_temperature_channels=dev["max_temperature_channels"],

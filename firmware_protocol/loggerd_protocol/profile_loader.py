@@ -1,5 +1,8 @@
 """Where profiles come from: a built-in profile by name, a profile file by path, or TOML text.
-Every problem is reported with the file and line of the row and key it concerns."""
+Every problem is reported with the file and line of the row and key it concerns.
+
+Built-in profiles are the files in profiles/ and the profiles generated from a protocol
+definition this package holds (the reference logger's, from reference_logger.toml)."""
 
 from __future__ import annotations
 
@@ -9,25 +12,39 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from .definition import reference_logger
 from .profile_document import ProfileDocument, ProfileError
 from .profile_model import Profile
 from .profile_resolver import build_profile
+from .reference_profile import reference_profile_document
 from .toml_document import TomlDocument, TomlDocumentError
 
 PROFILES_PACKAGE = "loggerd_protocol"
 _PROFILES_DIR = "profiles"
+# Built-in profiles made from a definition, never kept as a second copy of its register map.
+_GENERATED: dict[str, tuple[str, Callable[[], ProfileDocument]]] = {
+    "reference_logger": (
+        "reference_logger.toml",
+        lambda: reference_profile_document(reference_logger()),
+    ),
+}
 
 
 def builtin_profile_names() -> tuple[str, ...]:
     folder = resources.files(PROFILES_PACKAGE).joinpath(_PROFILES_DIR)
-    return tuple(
-        sorted(e.name.removesuffix(".toml") for e in folder.iterdir() if e.name.endswith(".toml"))
-    )
+    files = {e.name.removesuffix(".toml") for e in folder.iterdir() if e.name.endswith(".toml")}
+    return tuple(sorted(files | set(_GENERATED)))
 
 
 @cache
 def builtin_profile(name: str) -> Profile:
-    """A profile shipped with loggerd (loggerd_protocol/profiles/<name>.toml)."""
+    """A profile shipped with loggerd: generated from a definition, or
+    loggerd_protocol/profiles/<name>.toml."""
+    if name in _GENERATED:
+        definition, generate = _GENERATED[name]
+        document = generate()
+        origin = f"{name} (built-in profile, generated from {definition})"
+        return build_profile(document, TomlDocument(origin, document.model_dump()))
     entry = resources.files(PROFILES_PACKAGE).joinpath(_PROFILES_DIR, f"{name}.toml")
     if not re.match(r"^[A-Za-z0-9_\-]+$", name) or not entry.is_file():
         raise ProfileError(
