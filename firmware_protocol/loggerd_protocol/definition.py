@@ -9,17 +9,14 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-from .registers import ORDERS, Order
+from .registers import ORDERS, WORDS, Order
 
 Table = Literal["input", "holding"]
 ValueType = Literal["uint16", "int16", "uint32", "int32", "float32", "ascii", "record"]
 
+# The map's numbers are the register codec's types (registers.py), of the codec's sizes.
 WORDS_PER_TYPE: dict[str, int] = {
-    "uint16": 1,
-    "int16": 1,
-    "uint32": 2,
-    "int32": 2,
-    "float32": 2,
+    t: WORDS[t] for t in ("uint16", "int16", "uint32", "int32", "float32")
 }
 
 

@@ -53,6 +53,7 @@ from loggerd_protocol.registers import (
     reorder,
     type_limits,
 )
+from loggerd_protocol.values import WORD_ORDER
 
 INT_TYPES = [t for t in VALUE_TYPES if t not in FLOAT_TYPES]
 orders = st.sampled_from(ORDERS)
@@ -381,6 +382,7 @@ def test_the_reference_profile_is_generated_and_agrees_with_the_definition() -> 
         resources.files("loggerd_protocol").joinpath("reference_logger.toml").read_text("utf-8")
     )
     assert profile.order == raw["device"]["word_order"]
+    assert profile.order == defn.word_order == WORD_ORDER  # the order values.py reads the map in
     assert raw["device"]["nan_float32"] == QUIET_NAN_FLOAT32
     assert profile.workarounds.max_span == defn.max_registers_per_read
     for point in profile.points:
