@@ -27,8 +27,9 @@ column: `file: not valid TOML: Expected '=' … (at line 4, column 9)`.
 from __future__ import annotations
 
 import bisect
+import itertools
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -332,28 +333,27 @@ class _Scanner:
                 self.pos += 1
 
     def _array(self, path: KeyPath) -> None:
-        self.pos += 1  # "["
-        index = 0
-        while self._skip(newlines=True) and self._peek() != "]":
-            before = self.pos
-            self._note((*path, index), self._line())
-            self._value((*path, index))
-            index += 1
-            self._skip(newlines=True)
-            if self._peek() == ",":
-                self.pos += 1
-            if self.pos == before:
-                return
-        self.pos += 1  # "]"
+        index = itertools.count()
+
+        def item() -> None:
+            item_path = (*path, next(index))
+            self._note(item_path, self._line())
+            self._value(item_path)
+
+        self._items("]", item)
 
     def _inline_table(self, path: KeyPath) -> None:
-        self.pos += 1  # "{"
-        while self._skip(newlines=True) and self._peek() != "}":
+        self._items("}", lambda: self._key_value(path))
+
+    def _items(self, close: str, item: Callable[[], None]) -> None:
+        """The comma-separated items of an array or inline table, from its opening bracket."""
+        self.pos += 1
+        while self._skip(newlines=True) and self._peek() != close:
             before = self.pos
-            self._key_value(path)
+            item()
             self._skip(newlines=True)
             if self._peek() == ",":
                 self.pos += 1
-            if self.pos == before:
+            if self.pos == before:  # cannot happen in valid TOML; never loop on it
                 return
-        self.pos += 1  # "}"
+        self.pos += 1
