@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Literal
 
 from .registers import ORDERS, WORDS, Order
+from .registers import ValueType as NumberType
 
 Table = Literal["input", "holding"]
 ValueType = Literal["uint16", "int16", "uint32", "int32", "float32", "ascii", "record"]
@@ -39,6 +40,13 @@ class Field:
     def end(self) -> int:
         """First address after this field."""
         return self.address + self.words
+
+    @property
+    def number_type(self) -> NumberType:
+        """The register codec's type of a number; ValueError for text and records."""
+        if self.type == "ascii" or self.type == "record":
+            raise ValueError(f"{self.name} is {self.type}, not a number")
+        return self.type
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,14 @@ from .profile_document import (
     ProfileDocument,
     Workarounds,
 )
-from .registers import ValueType
 
 PROTOCOL = "PROTOCOL.md"
-GROUP = "live"
+GROUP = "live"  # the profile's one poll group
+IDENTITY_BLOCK = "identity"
+LIVE_BLOCK = "live"
 
 # The blocks the profile reads, and the section of PROTOCOL.md that tabulates each.
-REGISTER_TABLES = {"identity": "§6.1", "live": "§6.2"}
+REGISTER_TABLES = {IDENTITY_BLOCK: "§6.1", LIVE_BLOCK: "§6.2"}
 # Other sections the rows cite.
 ADDRESS_BLOCKS = "§5"
 MISSING_VALUES = "§4.2"
@@ -64,7 +65,7 @@ ANY_BIT = 0xFFFF
 def reference_profile_document(defn: Definition) -> ProfileDocument:
     """The profile of the logger `defn` describes, as if written in a profile file."""
     tables = [b for b in defn.blocks if b.name in REGISTER_TABLES]
-    live = next(b for b in tables if b.name == GROUP)
+    live = next(b for b in tables if b.name == LIVE_BLOCK)
     live_fields = [
         f
         for f in defn.fields
@@ -115,12 +116,6 @@ def _cite(f: Field, section: str, note: str = "") -> str:
     return f"{PROTOCOL} {section}: {f.name}, 0x{f.address:04X}, {size}: {f.description}{note}"
 
 
-def _numeric(f: Field) -> ValueType:
-    if f.type == "ascii" or f.type == "record":
-        raise ValueError(f"{f.name} is {f.type}, not a number a profile row can read")
-    return f.type
-
-
 def _identity_row(
     defn: Definition, field: IdentityField, register: str, show: IdentityFormat | None
 ) -> IdentityRow:
@@ -130,10 +125,10 @@ def _identity_row(
         field=field,
         function=f.table,
         address=f.address,
-        type="ascii" if text else _numeric(f),
+        type="ascii" if text else f.number_type,
         length=f.words if text else None,
         format=show,
-        source=_cite(f, REGISTER_TABLES["identity"]),
+        source=_cite(f, REGISTER_TABLES[IDENTITY_BLOCK]),
     )
 
 
@@ -168,9 +163,9 @@ def _point_row(defn: Definition, f: Field) -> PointRow:
         unit=unit,
         function=f.table,
         address=f.address,
-        type=_numeric(f),
+        type=f.number_type,
         sentinel=sentinel,
         range=value_range,
         flags=flags,
-        source=_cite(f, REGISTER_TABLES[GROUP], note),
+        source=_cite(f, REGISTER_TABLES[LIVE_BLOCK], note),
     )

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .definition import Definition, Field
-from .registers import QUIET_NAN_FLOAT32, Order, ValueType, decode_registers, encode_registers
+from .registers import QUIET_NAN_FLOAT32, Order, decode_registers, encode_registers
 
 Value = int | float | str
 
@@ -26,12 +26,6 @@ class ValueEncodingError(ValueError):
     """A value that cannot be put into its registers (wrong type, out of range)."""
 
 
-def _number_type(field: Field) -> ValueType:
-    if field.type == "ascii" or field.type == "record":
-        raise ValueError(f"{field.name} is {field.type}, not a number")
-    return field.type
-
-
 def _encode_text(field: Field, value: Value) -> tuple[int, ...]:
     text = str(value).encode("ascii")
     size = 2 * field.words
@@ -41,7 +35,7 @@ def _encode_text(field: Field, value: Value) -> tuple[int, ...]:
 
 
 def _encode_number(field: Field, value: Value) -> tuple[int, ...]:
-    value_type = _number_type(field)
+    value_type = field.number_type
     raw: float = float(value)
     if value_type == "float32" and math.isnan(raw):
         return _NAN_WORDS
@@ -76,7 +70,7 @@ def decode_field(field: Field, words: Sequence[int]) -> Value:
     if field.type == "ascii":
         data = struct.pack(f">{len(words)}H", *words)
         return data.rstrip(b"\0").decode("ascii", errors="replace")
-    value = decode_registers(words, _number_type(field), WORD_ORDER)
+    value = decode_registers(words, field.number_type, WORD_ORDER)
     if isinstance(value, float):
         return value
     return value * field.scale if field.scale != 1.0 else value
