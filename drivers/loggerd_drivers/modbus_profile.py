@@ -1,4 +1,4 @@
-"""Driver for any Modbus RTU or TCP device described by a profile (loggerd_protocol.profile):
+"""Driver for any Modbus RTU or TCP device described by a profile (loggerd_protocol.profile_model):
 a built-in profile by name (loggerd_protocol/profiles/NAME.toml) or a profile file by path."""
 
 from __future__ import annotations
@@ -17,24 +17,19 @@ from loggerd.drivers.modbus_config import ModbusDeviceConfig
 from loggerd.link.lines import LinePool
 from loggerd.modbus.lines import modbus_master
 from loggerd_protocol import modbus as mb
-from loggerd_protocol.profile import (
-    ORDERS,
+from loggerd_protocol.planner import ReadRequest, Span, plan_reads
+from loggerd_protocol.profile_loader import resolve_profile
+from loggerd_protocol.profile_model import (
     Decoded,
-    Function,
     IdentityItem,
-    Order,
     Point,
     Profile,
-    ReadRequest,
-    Span,
     decode_identity,
     decode_point,
-    decode_registers,
     implausible_by_order,
     in_range,
-    plan_reads,
-    resolve_profile,
 )
+from loggerd_protocol.registers import ORDERS, Function, Order, decode_registers
 
 WordOrderSetting = Literal["auto", "ABCD", "CDAB", "BADC", "DCBA"]
 

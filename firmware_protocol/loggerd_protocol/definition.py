@@ -9,15 +9,15 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
+from .registers import ORDERS, WORDS, Order
+from .registers import ValueType as NumberType
+
 Table = Literal["input", "holding"]
 ValueType = Literal["uint16", "int16", "uint32", "int32", "float32", "ascii", "record"]
 
+# The map's numbers are the register codec's types (registers.py), of the codec's sizes.
 WORDS_PER_TYPE: dict[str, int] = {
-    "uint16": 1,
-    "int16": 1,
-    "uint32": 2,
-    "int32": 2,
-    "float32": 2,
+    t: WORDS[t] for t in ("uint16", "int16", "uint32", "int32", "float32")
 }
 
 
@@ -40,6 +40,13 @@ class Field:
     def end(self) -> int:
         """First address after this field."""
         return self.address + self.words
+
+    @property
+    def number_type(self) -> NumberType:
+        """The register codec's type of a number; ValueError for text and records."""
+        if self.type == "ascii" or self.type == "record":
+            raise ValueError(f"{self.name} is {self.type}, not a number")
+        return self.type
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,8 @@ class AsciiError:
 @dataclass(frozen=True)
 class Definition:
     model: str
+    description: str
+    word_order: Order  # of every value of two registers (PROTOCOL.md §4.1)
     model_code: int
     firmware_version: int
     max_temperature_channels: int
@@ -238,6 +247,13 @@ def _points(rows: list[dict[str, object]]) -> tuple[Point, ...]:
     return tuple(out)
 
 
+def _word_order(value: object) -> Order:
+    for order in ORDERS:
+        if value == order:
+            return order
+    raise ValueError(f"device.word_order must be one of {', '.join(ORDERS)}, got {value!r}")
+
+
 def parse_definition(text: str) -> Definition:
     doc = tomllib.loads(text)
     dev = doc["device"]
@@ -246,6 +262,8 @@ def parse_definition(text: str) -> Definition:
     record_fields = _expand(doc["record"], "offset", "input")
     return Definition(
         model=dev["model"],
+        description=dev.get("description", ""),
+        word_order=_word_order(dev["word_order"]),
         model_code=dev["model_code"],
         firmware_version=dev["firmware_version"],
         max_temperature_channels=dev["max_temperature_channels"],

@@ -1,4 +1,8 @@
-"""Typed values <-> 16-bit registers, as the register map defines them: pure, no I/O."""
+"""Typed values <-> 16-bit registers, as the register map defines them: pure, no I/O.
+
+Numbers go through the one register codec (registers.py) in the logger's word order; what is
+the logger's own stays here: its ASCII text, the scale of a field and the layout of a record.
+"""
 
 from __future__ import annotations
 
@@ -8,63 +12,68 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .definition import Definition, Field
+from .registers import QUIET_NAN_FLOAT32, Order, decode_registers, encode_registers
 
 Value = int | float | str
 
 EMPTY_SEQUENCE = 0xFFFFFFFF
+WORD_ORDER: Order = "ABCD"  # PROTOCOL.md §4.1: high word first, bytes big-endian
+# PROTOCOL.md §4.2: the logger sends exactly this NaN, whatever NaN it is handed.
+_NAN_WORDS = encode_registers(QUIET_NAN_FLOAT32, "uint32", WORD_ORDER)
 
 
 class ValueEncodingError(ValueError):
     """A value that cannot be put into its registers (wrong type, out of range)."""
 
 
-def _pack(field: Field, value: Value) -> bytes:
-    kind = field.type
-    try:
-        if kind == "float32":
-            f = float(value)
-            if math.isnan(f):
-                return struct.pack(">I", 0x7FC00000)
-            return struct.pack(">f", f)
-        if kind == "ascii":
-            text = str(value).encode("ascii")
-            size = 2 * field.words
-            if len(text) > size:
-                raise ValueEncodingError(
-                    f"{field.name}: {value!r} is longer than {size} characters"
-                )
-            return text.ljust(size, b"\0")
-        scaled = float(value) / field.scale
+def _encode_text(field: Field, value: Value) -> tuple[int, ...]:
+    text = str(value).encode("ascii")
+    size = 2 * field.words
+    if len(text) > size:
+        raise ValueEncodingError(f"{field.name}: {value!r} is longer than {size} characters")
+    return struct.unpack(f">{field.words}H", text.ljust(size, b"\0"))
+
+
+def _encode_number(field: Field, value: Value) -> tuple[int, ...]:
+    value_type = field.number_type
+    raw: float = float(value)
+    if value_type == "float32" and math.isnan(raw):
+        return _NAN_WORDS
+    if value_type != "float32":
+        scaled = raw / field.scale
         raw = round(scaled)
         if field.scale == 1.0 and raw != scaled:
             raise ValueEncodingError(f"{field.name}: {value!r} is not a whole number")
-        fmt = {"uint16": ">H", "int16": ">h", "uint32": ">I", "int32": ">i"}[kind]
-        return struct.pack(fmt, raw)
-    except ValueEncodingError:
-        raise
-    except (struct.error, OverflowError, ValueError, UnicodeEncodeError) as exc:
-        # float32 overflow, inf/NaN into an integer, non-ASCII text: all are bad values.
-        raise ValueEncodingError(f"{field.name}: {value!r} does not fit {kind}: {exc}") from None
+    try:
+        return encode_registers(raw, value_type, WORD_ORDER)
+    except ValueError as exc:  # the codec's message names the raw value and the type
+        raise ValueEncodingError(f"{field.name}: {exc}") from None
 
 
 def encode_field(field: Field, value: Value) -> tuple[int, ...]:
-    data = _pack(field, value)
-    return struct.unpack(f">{len(data) // 2}H", data)
+    try:
+        if field.type == "ascii":
+            return _encode_text(field, value)
+        return _encode_number(field, value)
+    except ValueEncodingError:
+        raise
+    except (OverflowError, ValueError, UnicodeEncodeError) as exc:
+        # float32 overflow, inf/NaN into an integer, non-ASCII text: all are bad values.
+        raise ValueEncodingError(
+            f"{field.name}: {value!r} does not fit {field.type}: {exc}"
+        ) from None
 
 
 def decode_field(field: Field, words: Sequence[int]) -> Value:
     if len(words) != field.words:
         raise ValueError(f"{field.name}: {len(words)} registers given, {field.words} expected")
-    data = struct.pack(f">{len(words)}H", *words)
-    kind = field.type
-    if kind == "float32":
-        value: float = struct.unpack(">f", data)[0]
-        return value
-    if kind == "ascii":
+    if field.type == "ascii":
+        data = struct.pack(f">{len(words)}H", *words)
         return data.rstrip(b"\0").decode("ascii", errors="replace")
-    fmt = {"uint16": ">H", "int16": ">h", "uint32": ">I", "int32": ">i"}[kind]
-    raw: int = struct.unpack(fmt, data)[0]
-    return raw * field.scale if field.scale != 1.0 else raw
+    value = decode_registers(words, field.number_type, WORD_ORDER)
+    if isinstance(value, float):
+        return value
+    return value * field.scale if field.scale != 1.0 else value
 
 
 def decode_block(fields: Sequence[Field], start: int, words: Sequence[int]) -> dict[str, Value]:
@@ -89,7 +98,7 @@ class Record:
 
 def _record_value(defn: Definition, field: Field, words: Sequence[int]) -> float:
     # Compare the raw register with the sentinel, not the scaled float.
-    if struct.unpack(">h", struct.pack(">H", words[0]))[0] == defn.record_missing_int16:
+    if decode_registers(words[:1], "int16", WORD_ORDER) == defn.record_missing_int16:
         return math.nan
     return float(decode_field(field, words))
 

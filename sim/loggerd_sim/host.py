@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loggerd_protocol.profile import resolve_profile
+from loggerd_protocol.profile_loader import resolve_profile
 
 from .ascii_server import AsciiPtyServer
 from .chamber import Chamber

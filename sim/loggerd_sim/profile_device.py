@@ -1,4 +1,4 @@
-"""A simulated Modbus device built from a device profile (loggerd_protocol.profile): the same
+"""A simulated Modbus device built from a device profile (loggerd_protocol.profile_model): the same
 register map the driver reads, never a copy of it, with values from a simulated chamber.
 
 What the device answers follows the profile: values in its word order (or the order it is told
@@ -17,11 +17,10 @@ from dataclasses import dataclass
 
 from loggerd.processing import humidity
 from loggerd_protocol.definition import Table
-from loggerd_protocol.profile import (
-    MAX_READ_REGISTERS,
-    IdentityField,
+from loggerd_protocol.modbus import MAX_READ_REGISTERS
+from loggerd_protocol.profile_document import IdentityField
+from loggerd_protocol.profile_model import (
     IdentityItem,
-    Order,
     Point,
     Profile,
     WordOrderTest,
@@ -29,6 +28,7 @@ from loggerd_protocol.profile import (
     encode_point,
     unavailable_raw,
 )
+from loggerd_protocol.registers import Order
 
 from .chamber import Chamber, ChamberState
 from .logger import ILLEGAL_ADDRESS, ILLEGAL_VALUE, RegisterError, SimClock

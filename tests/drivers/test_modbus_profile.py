@@ -21,14 +21,11 @@ from loggerd.link.lines import LinePool
 from loggerd.service.config import parse_config
 from loggerd_drivers.modbus_profile import ProfileModbusConfig, ProfileModbusDriver
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
-from loggerd_protocol.profile import (
-    Order,
-    Profile,
-    builtin_profile,
-    builtin_profile_names,
-    decode_registers,
-    parse_profile,
-)
+from loggerd_protocol.definition import reference_logger
+from loggerd_protocol.profile_loader import builtin_profile, builtin_profile_names, parse_profile
+from loggerd_protocol.profile_model import Profile
+from loggerd_protocol.registers import Order, decode_registers
+from loggerd_protocol.values import decode_field
 from loggerd_sim.chamber import Chamber
 from loggerd_sim.host import SimulatorHost
 from loggerd_sim.logger import ManualClock
@@ -375,6 +372,18 @@ async def test_reference_profile_reads_what_the_reference_driver_reads(
     assert got["temperature_3"].quality is Quality.SENSOR_FAULT
     assert got["temperature_12"].quality is Quality.SENSOR_FAULT  # not fitted
     assert got["temperature_1"].quality is Quality.GOOD
+    # The rows the dedicated driver has no reading for (status words, the measurement time) hold
+    # what the logger's registers hold, decoded by the definition's own value codec.
+    logger = sim.loggers[2]
+    defn = reference_logger()
+    live = next(b for b in defn.blocks if b.name == "live")
+    in_live_block = {f.name for f in defn.table("input") if live.first <= f.address <= live.last}
+    assert set(want) == set(defn.point_names())
+    assert set(got) == in_live_block
+    for name in set(got) - set(want):
+        f = defn.field(name)
+        expected = decode_field(f, logger.read_registers(f.table, f.address, f.words))
+        assert got[name].raw_value == expected, name
 
 
 def test_every_builtin_profile_makes_a_driver() -> None:

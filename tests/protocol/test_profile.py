@@ -3,7 +3,9 @@ the errors a bad profile gets."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 import struct
 import tomllib
 from collections.abc import Sequence
@@ -16,39 +18,42 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from pymodbus.client import ModbusTcpClient
 
-from loggerd_protocol.definition import reference_logger
-from loggerd_protocol.profile import (
+from loggerd_protocol.definition import Field, reference_logger
+from loggerd_protocol.modbus import MAX_READ_REGISTERS
+from loggerd_protocol.planner import Block, ReadRequest, Span, plan_reads
+from loggerd_protocol.profile_document import ProfileError
+from loggerd_protocol.profile_loader import (
+    builtin_profile,
+    builtin_profile_names,
+    load_profile,
+    parse_profile,
+    resolve_profile,
+)
+from loggerd_protocol.profile_model import (
+    Point,
+    decode_identity,
+    decode_point,
+    encode_identity,
+    encode_point,
+    implausible_by_order,
+    in_range,
+)
+from loggerd_protocol.reference_profile import reference_profile_document
+from loggerd_protocol.registers import (
     FLOAT_TYPES,
-    MAX_READ_REGISTERS,
     ORDERS,
     QUIET_NAN_FLOAT32,
     VALUE_TYPES,
     WORDS,
-    Block,
     Function,
     Order,
-    Point,
-    ProfileError,
-    ReadRequest,
-    Span,
     ValueType,
-    builtin_profile,
-    builtin_profile_names,
-    decode_identity,
-    decode_point,
     decode_registers,
-    encode_identity,
-    encode_point,
     encode_registers,
-    implausible_by_order,
-    in_range,
-    load_profile,
-    parse_profile,
-    plan_reads,
     reorder,
-    resolve_profile,
     type_limits,
 )
+from loggerd_protocol.values import WORD_ORDER
 
 INT_TYPES = [t for t in VALUE_TYPES if t not in FLOAT_TYPES]
 orders = st.sampled_from(ORDERS)
@@ -365,14 +370,19 @@ def test_hmt330_profile_follows_the_users_guide() -> None:
     assert p.poll_intervals() == {"live": None, "derived": 60.0}
 
 
-def test_reference_logger_profile_agrees_with_the_definition() -> None:
-    """Address by address: the profile restates ../reference_logger.toml, never contradicts it."""
+def test_the_reference_profile_is_generated_and_agrees_with_the_definition() -> None:
+    """Address by address: the profile generated from reference_logger.toml restates it, never
+    contradicts it, and no hand-kept copy of the map is shipped beside it."""
     defn = reference_logger()
     profile = builtin_profile("reference_logger")
+    assert "generated from reference_logger.toml" in profile.origin
+    profiles = resources.files("loggerd_protocol").joinpath("profiles")
+    assert not profiles.joinpath("reference_logger.toml").is_file()
     raw = tomllib.loads(
         resources.files("loggerd_protocol").joinpath("reference_logger.toml").read_text("utf-8")
     )
     assert profile.order == raw["device"]["word_order"]
+    assert profile.order == defn.word_order == WORD_ORDER  # the order values.py reads the map in
     assert raw["device"]["nan_float32"] == QUIET_NAN_FLOAT32
     assert profile.workarounds.max_span == defn.max_registers_per_read
     for point in profile.points:
@@ -403,6 +413,38 @@ def test_reference_logger_profile_agrees_with_the_definition() -> None:
     for block in profile.blocks:
         b = next(b for b in defn.blocks if b.name == block.name)
         assert (block.function, block.first, block.last) == (b.table, b.first, b.last)
+
+
+PROTOCOL_MD = Path(__file__).resolve().parents[2] / "firmware_protocol" / "PROTOCOL.md"
+
+
+def test_every_generated_row_cites_the_section_of_protocol_md_that_holds_it() -> None:
+    headings = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^#+ (\d+(?:\.\d+)*)\.? (.*)$", PROTOCOL_MD.read_text("utf-8"), re.M)
+    }
+    doc = reference_profile_document(reference_logger())
+    rows = [*doc.point, *doc.identity]
+    cited = [(r.source, r.address) for r in rows] + [(b.source, b.first) for b in doc.block]
+    assert len(cited) == len(rows) + 2 == 38 + 5 + 2
+    for source, address in cited:
+        assert source.startswith("PROTOCOL.md §"), source
+        sections = re.findall(r"§(\d+(?:\.\d+)*)", source)
+        assert all(s in headings for s in sections), source
+        # A register row cites first the table that lists its address.
+        table = re.search(r"registers 0x([0-9A-F]{4})–0x([0-9A-F]{4})", headings[sections[0]])
+        if table is not None:
+            assert int(table.group(1), 16) <= address <= int(table.group(2), 16), source
+
+
+def test_the_generator_names_every_live_register_or_refuses() -> None:
+    """A register added to the live block must be given a meaning, not guessed at."""
+    defn = reference_logger()
+    fan = Field(name="fan_speed", address=0x0126, type="uint16", words=1, unit="rpm")
+    grown = dataclasses.replace(defn, fields=(*defn.fields, fan), _by_name={})
+    with pytest.raises(ValueError, match="fan_speed is in the live block but is no point"):
+        reference_profile_document(grown)
+    assert "fan_speed" not in {f.name for f in reference_logger().fields}
 
 
 def test_identity_values_round_trip() -> None:

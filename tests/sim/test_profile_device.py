@@ -8,14 +8,9 @@ import math
 import pytest
 
 from loggerd.processing import humidity
-from loggerd_protocol.profile import (
-    ORDERS,
-    Order,
-    builtin_profile,
-    decode_point,
-    decode_registers,
-    parse_profile,
-)
+from loggerd_protocol.profile_loader import builtin_profile, parse_profile
+from loggerd_protocol.profile_model import decode_point
+from loggerd_protocol.registers import ORDERS, Order, decode_registers
 from loggerd_sim import profile_device as pd
 from loggerd_sim.chamber import Chamber
 from loggerd_sim.logger import ManualClock, RegisterError

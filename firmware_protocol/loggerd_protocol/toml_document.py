@@ -1,0 +1,359 @@
+"""TOML text -> a validated pydantic model, every problem as `file:line: key.path: problem (got X)`.
+
+One loader for every TOML file loggerd reads (device profiles now; the daemon's configuration,
+calibration certificates and simulator profiles can follow), so that a person who mistyped a
+key is told the same way everywhere, at the line to fix::
+
+    profile = load_toml(path, ProfileDocument, what="the profile")
+
+    doc = TomlDocument.read(path, what="the profile")   # or TomlDocument.parse(text, source)
+    rows = doc.validate(ProfileDocument)                # pydantic's errors, located
+    if clash:                                           # a rule that spans rows
+        raise doc.error(("point", 3, "name"), "point 'rh' is defined twice")
+
+A key path is what pydantic calls a location: table and key names, and 0-based indices into
+arrays (of tables or of values). The line of a path is found by reading the text once with a
+small scanner that knows TOML's structure (headers, dotted and quoted keys, strings of every
+kind, arrays and inline tables over any number of lines), so `[[point]]` number 3 is its own
+header line and a key inside it is that key's line in that table, never the first line in the
+file that happens to hold the same key. An item of an array is named by its `id`, `name` or
+`field` where it has one: `point[3] (name 'rh').type`.
+
+The text is parsed by tomllib; the scanner only runs on text tomllib accepted, so it never has
+to judge syntax. A syntax error keeps tomllib's own wording, which ends with the line and
+column: `file: not valid TOML: Expected '=' … (at line 4, column 9)`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+KeyPath = tuple[str | int, ...]
+Model = TypeVar("Model", bound=BaseModel)
+
+UNKNOWN_KEY = "unknown key (check the spelling)"
+_NAMING_KEYS = ("id", "name", "field")  # what names an item of an array of tables
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a document, where it is and what it is."""
+
+    source: str  # the file, or whatever the caller calls the text
+    line: int | None  # 1-based; None where no line can be named
+    key: str  # the readable key path, `point[3] (name 'rh').type`; "" for the whole file
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class TomlDocumentError(ValueError):
+    """A document that cannot be used: one line a problem, each saying file, line and key."""
+
+    def __init__(self, problems: Iterable[Problem] | str) -> None:
+        if isinstance(problems, str):
+            self.problems: tuple[Problem, ...] = ()
+            super().__init__(problems)
+        else:
+            self.problems = tuple(problems)
+            super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class TomlDocument:
+    """A parsed TOML text that knows the line of every table, key and array item in it."""
+
+    def __init__(
+        self, source: str, data: Mapping[str, Any], lines: Mapping[KeyPath, int] | None = None
+    ) -> None:
+        """`data` as tomllib gives it. Without `lines` (a document built in code rather than
+        read) problems name the source and the key path but no line."""
+        self.source = source
+        self.data = data
+        self._lines = dict(lines or {})
+
+    @classmethod
+    def parse(cls, text: str, source: str = "<toml>") -> TomlDocument:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise TomlDocumentError([Problem(source, None, "", f"not valid TOML: {exc}")]) from None
+        return cls(source, data, _Scanner(text).scan())
+
+    @classmethod
+    def read(cls, path: str | Path, what: str = "the file") -> TomlDocument:
+        """Read and parse a file; `what` names it in a problem: "cannot read the profile"."""
+        p = Path(path)
+        try:
+            raw = p.read_bytes()
+        except OSError as exc:
+            problem = Problem(str(p), None, "", f"cannot read {what}: {exc.strerror or exc}")
+            raise TomlDocumentError([problem]) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            message = (
+                f"{what} is not UTF-8 text (byte 0x{raw[exc.start]:02X} cannot be decoded); "
+                "save it as UTF-8"
+            )
+            raise TomlDocumentError([Problem(str(p), line, "", message)]) from None
+        return cls.parse(text, str(p))
+
+    def validate(
+        self, model: type[Model], *, at: KeyPath = (), unknown_key: str = UNKNOWN_KEY
+    ) -> Model:
+        """The table at `at` (the whole document by default) as a `model`, or a
+        TomlDocumentError with one problem per error pydantic found, each at its line.
+        `unknown_key` is what a key the model does not know is told."""
+        try:
+            return model.model_validate(self.get(at))
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                message = err["msg"]
+                if err["type"] == "extra_forbidden":
+                    message = unknown_key
+                elif err["type"] != "missing":
+                    message += _got(err["type"], err["input"])
+                problems.append(self.problem((*at, *err["loc"]), message))
+            raise TomlDocumentError(problems) from None
+
+    def get(self, path: KeyPath) -> Any:
+        """The value at `path`; None where there is none."""
+        node: Any = self.data
+        for item in path:
+            if isinstance(item, int) and isinstance(node, list) and 0 <= item < len(node):
+                node = node[item]
+            elif isinstance(item, str) and isinstance(node, Mapping):
+                node = node.get(item)
+            else:
+                return None
+        return node
+
+    def line(self, path: KeyPath) -> int | None:
+        """The line of `path`, or of the nearest table or key that holds it (where a missing key
+        would go); None where not even its table is in the text."""
+        for n in range(len(path), 0, -1):
+            if path[:n] in self._lines:
+                return self._lines[path[:n]]
+        return None
+
+    def label(self, path: KeyPath) -> str:
+        """`point[3] (name 'rh').flags.covers`: the path as a reader finds it in the file."""
+        parts: list[str] = []
+        node: Any = self.data
+        for item in path:
+            if isinstance(item, int):
+                parts.append(f"{parts.pop() if parts else ''}[{item}]")
+                node = node[item] if isinstance(node, list) and 0 <= item < len(node) else None
+                name = _item_name(node)
+                if name:
+                    parts[-1] += f" ({name})"
+            elif node is None or isinstance(node, Mapping):
+                parts.append(item)
+                node = node.get(item) if isinstance(node, Mapping) else None
+            # else: pydantic's name for the member of a union it tried on a value, not a key
+        return ".".join(parts) or "(document)"
+
+    def problem(self, path: KeyPath, message: str) -> Problem:
+        """A problem at `path`: collect several and raise TomlDocumentError(problems) once."""
+        return Problem(self.source, self.line(path), self.label(path), message)
+
+    def error(self, path: KeyPath, message: str) -> TomlDocumentError:
+        """The error to raise for one problem at `path`."""
+        return TomlDocumentError([self.problem(path, message)])
+
+
+def parse_toml(text: str, source: str, model: type[Model]) -> Model:
+    """TOML text as a validated `model`; `source` names the text in problems."""
+    return TomlDocument.parse(text, source).validate(model)
+
+
+def load_toml(path: str | Path, model: type[Model], what: str = "the file") -> Model:
+    """A TOML file as a validated `model`; `what` names the file in problems ("the profile")."""
+    return TomlDocument.read(path, what).validate(model)
+
+
+def _got(error_type: str, value: Any) -> str:
+    if error_type in ("value_error", "assertion_error") and isinstance(value, Mapping):
+        return ""  # a validator of a whole table says what is wrong; the table is long
+    return f" (got {value!r})"
+
+
+def _item_name(node: Any) -> str | None:
+    if isinstance(node, Mapping):
+        for key in _NAMING_KEYS:
+            if isinstance(node.get(key), str):
+                return f"{key} {node[key]!r}"
+    return None
+
+
+_BARE_KEY = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_VALUE_END = frozenset(",]}#\r\n")
+
+
+class _Scanner:
+    """Notes the line where each table, key and array item of valid TOML text begins.
+
+    It walks the grammar's shape only (headers, keys, strings, arrays, inline tables) and takes
+    every other value as a run of characters up to the next delimiter: tomllib has already said
+    the text is valid, so nothing here needs to be checked.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.lines: dict[KeyPath, int] = {}
+        self._arrays: dict[KeyPath, int] = {}  # array of tables -> how many items so far
+        self._newlines = [i for i, c in enumerate(text) if c == "\n"]
+
+    def scan(self) -> dict[KeyPath, int]:
+        table: KeyPath = ()
+        while self._skip(newlines=True):
+            before = self.pos
+            if self._peek() == "[":
+                table = self._header()
+            else:
+                self._key_value(table)
+            if self.pos == before:  # cannot happen in valid TOML; never loop on it
+                break
+        return self.lines
+
+    def _line(self) -> int:
+        return bisect.bisect_left(self._newlines, self.pos) + 1
+
+    def _peek(self, n: int = 1) -> str:
+        return self.text[self.pos : self.pos + n]
+
+    def _note(self, path: KeyPath, line: int) -> None:
+        # Prefixes too: a table made only by `[a.b]` or `a.b = 1` is found at that line.
+        for n in range(1, len(path) + 1):
+            self.lines.setdefault(path[:n], line)
+
+    def _skip(self, newlines: bool) -> bool:
+        """Skip blanks and comments (and newlines if allowed); False at the end of the text."""
+        while self.pos < len(self.text):
+            c = self.text[self.pos]
+            if c in " \t" or (newlines and c in "\r\n"):
+                self.pos += 1
+            elif c == "#":
+                end = self.text.find("\n", self.pos)
+                self.pos = len(self.text) if end < 0 else end
+            else:
+                return True
+        return False
+
+    def _header(self) -> KeyPath:
+        line = self._line()
+        array = self._peek(2) == "[["
+        self.pos += 2 if array else 1
+        keys = self._keys()
+        self._skip(newlines=False)
+        self.pos += 2 if array else 1
+        path: KeyPath = ()
+        for key in keys[:-1]:  # `[[a.b]]` and `[a.c]` belong to the last `[[a]]` so far
+            path = (*path, key)
+            if path in self._arrays:
+                path = (*path, self._arrays[path] - 1)
+        path = (*path, keys[-1])
+        if array:
+            index = self._arrays.get(path, 0)
+            self._arrays[path] = index + 1
+            path = (*path, index)
+        self._note(path, line)
+        return path
+
+    def _key_value(self, table: KeyPath) -> None:
+        line = self._line()
+        path = (*table, *self._keys())
+        self._note(path, line)
+        self._skip(newlines=False)
+        self.pos += 1  # "="
+        self._skip(newlines=False)
+        self._value(path)
+
+    def _keys(self) -> list[str]:
+        """A dotted key: bare, "basic" or 'literal' parts."""
+        keys: list[str] = []
+        while True:
+            self._skip(newlines=False)
+            c = self._peek()
+            if c in "\"'":
+                start = self.pos
+                self._string()
+                keys.append(tomllib.loads(f"k = {self.text[start : self.pos]}")["k"])
+            else:
+                start = self.pos
+                while self.pos < len(self.text) and self.text[self.pos] in _BARE_KEY:
+                    self.pos += 1
+                keys.append(self.text[start : self.pos])
+            self._skip(newlines=False)
+            if self._peek() != ".":
+                return keys
+            self.pos += 1
+
+    def _value(self, path: KeyPath) -> None:
+        c = self._peek()
+        if c in "\"'":
+            self._string()
+        elif c == "[":
+            self._array(path)
+        elif c == "{":
+            self._inline_table(path)
+        else:  # number, boolean, date and time: up to the next delimiter
+            while self.pos < len(self.text) and self.text[self.pos] not in _VALUE_END:
+                self.pos += 1
+
+    def _string(self) -> None:
+        quote = self._peek()
+        multiline = self._peek(3) == quote * 3
+        self.pos += 3 if multiline else 1
+        while self.pos < len(self.text):
+            c = self.text[self.pos]
+            if c == "\\" and quote == '"':
+                self.pos += 2
+            elif c == quote and (not multiline or self._peek(3) == quote * 3):
+                # A multi-line string may end in one or two quotes of its own: """a""""
+                run = 1
+                while multiline and run < 5 and self._peek(run + 1) == quote * (run + 1):
+                    run += 1
+                self.pos += run
+                return
+            else:
+                self.pos += 1
+
+    def _array(self, path: KeyPath) -> None:
+        index = itertools.count()
+
+        def item() -> None:
+            item_path = (*path, next(index))
+            self._note(item_path, self._line())
+            self._value(item_path)
+
+        self._items("]", item)
+
+    def _inline_table(self, path: KeyPath) -> None:
+        self._items("}", lambda: self._key_value(path))
+
+    def _items(self, close: str, item: Callable[[], None]) -> None:
+        """The comma-separated items of an array or inline table, from its opening bracket."""
+        self.pos += 1
+        while self._skip(newlines=True) and self._peek() != close:
+            before = self.pos
+            item()
+            self._skip(newlines=True)
+            if self._peek() == ",":
+                self.pos += 1
+            if self.pos == before:  # cannot happen in valid TOML; never loop on it
+                return
+        self.pos += 1
