@@ -11,13 +11,16 @@ float out, any array in gives an array out.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Final, Literal, Protocol, overload
+from typing import Any, Final, Literal, Protocol, TypeVar, cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +62,7 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 ArrayInput = npt.NDArray[np.floating[Any]] | npt.NDArray[np.integer[Any]]
 Phase = Literal["water", "ice"]
+_Call = TypeVar("_Call")
 
 KELVIN_OFFSET_K: Final = 273.15
 
@@ -439,23 +443,369 @@ _MAX_PRESSURE_HPA: Final = 1100.0
 _RANGE_SLACK_K: Final = 1e-9
 
 
-# --- array helpers --------------------------------------------------------------------------
+# --- scalars and arrays ---------------------------------------------------------------------
 
 
 def _to_array(value: float | ArrayInput) -> FloatArray:
     return np.asarray(value, dtype=np.float64)
 
 
-def _all_scalars(*values: object) -> bool:
+def _is_scalar(value: object) -> bool:
     # numpy registers its scalar types as numbers.Real, so np.float32 counts as a scalar here.
-    return all(isinstance(v, numbers.Real) and not isinstance(v, np.ndarray) for v in values)
+    return isinstance(value, numbers.Real) and not isinstance(value, np.ndarray)
 
 
-def _out(value: FloatArray, *inputs: object) -> float | FloatArray:
-    """Scalar in, scalar out; any array in, array out."""
-    if _all_scalars(*inputs):
-        return float(value)
-    return value
+def _frozen(value: float) -> FloatArray:
+    """A read-only 0-d array: the default of a vectorised input, shown to callers as a float."""
+    array = np.array(value, dtype=np.float64)
+    array.flags.writeable = False
+    return array
+
+
+def _is_vectorised(parameter: inspect.Parameter) -> bool:
+    return parameter.annotation in ("FloatArray", FloatArray)
+
+
+def _check_call(function: Callable[..., FloatArray], call: Callable[..., object]) -> None:
+    """Fail at import unless `function` takes the parameters of its public `call` (names, kinds,
+    no default it lacks) and is vectorised in exactly those that the call lets be arrays."""
+    parameters = inspect.signature(function).parameters
+    arrays: set[str] = set()
+    for variant in typing.get_overloads(vars(call)["__call__"]):
+        public = list(inspect.signature(variant).parameters.values())[1:]  # after self
+        if [(p.name, p.kind) for p in public] != [(p.name, p.kind) for p in parameters.values()]:
+            raise TypeError(f"{function.__name__} does not take the parameters of {call!r}")
+        if any(p.default is not p.empty and parameters[p.name].default is p.empty for p in public):
+            raise TypeError(f"{call!r} gives {function.__name__} a default it does not have")
+        arrays |= {p.name for p in public if "ArrayInput" in str(p.annotation)}
+    if arrays != {name for name, p in parameters.items() if _is_vectorised(p)}:
+        raise TypeError(f"{function.__name__} is not vectorised in the inputs {call!r} names")
+
+
+def _as_called(parameter: inspect.Parameter) -> inspect.Parameter:
+    """A vectorised parameter as callers see it: a float or any array, its default a float."""
+    if not _is_vectorised(parameter):
+        return parameter
+    default = parameter.default
+    return parameter.replace(
+        annotation="float | ArrayInput",
+        default=default if default is parameter.empty else float(default),
+    )
+
+
+def _vectorise(function: Callable[..., FloatArray]) -> Callable[..., float | FloatArray]:
+    signature = inspect.signature(function)
+    inputs = [
+        (None if parameter.kind is parameter.KEYWORD_ONLY else index, parameter.name)
+        for index, parameter in enumerate(signature.parameters.values())
+        if _is_vectorised(parameter)
+    ]
+
+    @functools.wraps(function)
+    def vectorised_function(*args: object, **kwargs: object) -> float | FloatArray:
+        values = list(args)
+        scalars = True
+        for index, name in inputs:
+            # An input left out has its default, a scalar.
+            if index is not None and index < len(values):
+                scalars = scalars and _is_scalar(values[index])
+                values[index] = np.asarray(values[index], dtype=np.float64)
+            elif name in kwargs:
+                scalars = scalars and _is_scalar(kwargs[name])
+                kwargs[name] = np.asarray(kwargs[name], dtype=np.float64)
+        result = function(*values, **kwargs)
+        return float(result) if scalars else result
+
+    # What help() and inspect show: the signature callers use, not the one on arrays.
+    public = [_as_called(parameter) for parameter in signature.parameters.values()]
+    vectorised_function.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=public, return_annotation="float | FloatArray"
+    )
+    return vectorised_function
+
+
+def _vectorised(call: Callable[..., _Call]) -> Callable[[Callable[..., FloatArray]], _Call]:
+    """Give a function written on float64 arrays its public `call`, one of the Protocols below.
+
+    Each parameter annotated `FloatArray` takes a float or any numeric array, converted with
+    np.asarray; the result is a Python float when every such input given is a scalar, else the
+    function's array. Range checks stay in the functions, in their order: it decides which
+    error a call with several bad inputs raises.
+    """
+
+    # `call` is typed as a callable because mypy takes no Protocol where type[...] is expected.
+    def decorate(function: Callable[..., FloatArray]) -> _Call:
+        _check_call(function, call)
+        return cast(_Call, _vectorise(function))
+
+    return decorate
+
+
+# The public calls of the vectorised functions, each written once: mypy checks callers against
+# them, `_check_call` the functions. The last, plain `__call__` of each only makes its overloads
+# known at run time (typing.get_overloads).
+
+
+class _SaturationCall(Protocol):
+    """saturation_vapour_pressure_pa"""
+
+    @overload
+    def __call__(
+        self, temperature_c: float, over: Phase = ..., *, formulation: FormulationLike = ...
+    ) -> float: ...
+    @overload
+    def __call__(
+        self, temperature_c: ArrayInput, over: Phase = ..., *, formulation: FormulationLike = ...
+    ) -> FloatArray: ...
+    def __call__(self, *args: object, **kwargs: object) -> float | FloatArray: ...
+
+
+class _AirCall(Protocol):
+    """dew_point_c, frost_point_c, frost_dew_point_c, rh_over_ice_pct"""
+
+    @overload
+    def __call__(
+        self, temperature_c: float, rh_pct: float, *, formulation: FormulationLike = ...
+    ) -> float: ...
+    @overload
+    def __call__(
+        self,
+        temperature_c: ArrayInput,
+        rh_pct: float | ArrayInput,
+        *,
+        formulation: FormulationLike = ...,
+    ) -> FloatArray: ...
+    @overload
+    def __call__(
+        self, temperature_c: float, rh_pct: ArrayInput, *, formulation: FormulationLike = ...
+    ) -> FloatArray: ...
+    def __call__(self, *args: object, **kwargs: object) -> float | FloatArray: ...
+
+
+class _TdFCall(Protocol):
+    """rh_from_frost_point_pct"""
+
+    @overload
+    def __call__(
+        self, temperature_c: float, frost_point_c: float, *, formulation: FormulationLike = ...
+    ) -> float: ...
+    @overload
+    def __call__(
+        self,
+        temperature_c: ArrayInput,
+        frost_point_c: float | ArrayInput,
+        *,
+        formulation: FormulationLike = ...,
+    ) -> FloatArray: ...
+    @overload
+    def __call__(
+        self,
+        temperature_c: float,
+        frost_point_c: ArrayInput,
+        *,
+        formulation: FormulationLike = ...,
+    ) -> FloatArray: ...
+    def __call__(self, *args: object, **kwargs: object) -> float | FloatArray: ...
+
+
+class _EnhancementCall(Protocol):
+    """enhancement_factor"""
+
+    @overload
+    def __call__(self, temperature_c: float, pressure_hpa: float, over: Phase = ...) -> float: ...
+    @overload
+    def __call__(
+        self, temperature_c: ArrayInput, pressure_hpa: float | ArrayInput, over: Phase = ...
+    ) -> FloatArray: ...
+    @overload
+    def __call__(
+        self, temperature_c: float, pressure_hpa: ArrayInput, over: Phase = ...
+    ) -> FloatArray: ...
+    def __call__(self, *args: object, **kwargs: object) -> float | FloatArray: ...
+
+
+class _WaterContentCall(Protocol):
+    """ppmv, mole_fraction_ppm, mixing_ratio_g_per_kg, absolute_humidity_g_m3"""
+
+    @overload
+    def __call__(
+        self,
+        temperature_c: float,
+        rh_pct: float,
+        pressure_hpa: float = ...,
+        *,
+        formulation: FormulationLike = ...,
+    ) -> float: ...
+    @overload
+    def __call__(
+        self,
+        temperature_c: ArrayInput,
+        rh_pct: float | ArrayInput,
+        pressure_hpa: float | ArrayInput = ...,
+        *,
+        formulation: FormulationLike = ...,
+    ) -> FloatArray: ...
+    @overload
+    def __call__(
+        self,
+        temperature_c: float,
+        rh_pct: ArrayInput,
+        pressure_hpa: float | ArrayInput = ...,
+        *,
+        formulation: FormulationLike = ...,
+    ) -> FloatArray: ...
+    @overload
+    def __call__(
+        self,
+        temperature_c: float,
+        rh_pct: float,
+        pressure_hpa: ArrayInput,
+        *,
+        formulation: FormulationLike = ...,
+    ) -> FloatArray: ...
+    def __call__(self, *args: object, **kwargs: object) -> float | FloatArray: ...
+
+
+class _TdFUncertaintyCall(Protocol):
+    """frost_point_uncertainty_k, frost_dew_point_uncertainty_k"""
+
+    @overload
+    def __call__(
+        self,
+        temperature_c: float,
+        rh_pct: float,
+        u_temperature_k: float,
+        u_rh_pct: float,
+        k: float = ...,
+        *,
+        k_temperature: float = ...,
+        k_rh: float = ...,
+        formulation: FormulationLike = ...,
+    ) -> float: ...
+    @overload
+    def __call__(
+        self,
+        temperature_c: ArrayInput,
+        rh_pct: float | ArrayInput,
+        u_temperature_k: float | ArrayInput,
+        u_rh_pct: float | ArrayInput,
+        k: float = ...,
+        *,
+        k_temperature: float = ...,
+        k_rh: float = ...,
+        formulation: FormulationLike = ...,
+    ) -> FloatArray: ...
+    @overload
+    def __call__(
+        self,
+        temperature_c: float,
+        rh_pct: ArrayInput,
+        u_temperature_k: float | ArrayInput,
+        u_rh_pct: float | ArrayInput,
+        k: float = ...,
+        *,
+        k_temperature: float = ...,
+        k_rh: float = ...,
+        formulation: FormulationLike = ...,
+    ) -> FloatArray: ...
+    @overload
+    def __call__(
+        self,
+        temperature_c: float,
+        rh_pct: float,
+        u_temperature_k: ArrayInput,
+        u_rh_pct: float | ArrayInput,
+        k: float = ...,
+        *,
+        k_temperature: float = ...,
+        k_rh: float = ...,
+        formulation: FormulationLike = ...,
+    ) -> FloatArray: ...
+    @overload
+    def __call__(
+        self,
+        temperature_c: float,
+        rh_pct: float,
+        u_temperature_k: float,
+        u_rh_pct: ArrayInput,
+        k: float = ...,
+        *,
+        k_temperature: float = ...,
+        k_rh: float = ...,
+        formulation: FormulationLike = ...,
+    ) -> FloatArray: ...
+    def __call__(self, *args: object, **kwargs: object) -> float | FloatArray: ...
+
+
+class _PpmvUncertaintyCall(Protocol):
+    """ppmv_uncertainty"""
+
+    @overload
+    def __call__(
+        self,
+        temperature_c: float,
+        rh_pct: float,
+        u_temperature_k: float,
+        u_rh_pct: float,
+        pressure_hpa: float = ...,
+        k: float = ...,
+        *,
+        u_pressure_hpa: float = ...,
+        k_temperature: float = ...,
+        k_rh: float = ...,
+        k_pressure: float = ...,
+        formulation: FormulationLike = ...,
+    ) -> float: ...
+    @overload
+    def __call__(
+        self,
+        temperature_c: ArrayInput,
+        rh_pct: float | ArrayInput,
+        u_temperature_k: float | ArrayInput,
+        u_rh_pct: float | ArrayInput,
+        pressure_hpa: float | ArrayInput = ...,
+        k: float = ...,
+        *,
+        u_pressure_hpa: float | ArrayInput = ...,
+        k_temperature: float = ...,
+        k_rh: float = ...,
+        k_pressure: float = ...,
+        formulation: FormulationLike = ...,
+    ) -> FloatArray: ...
+    @overload
+    def __call__(
+        self,
+        temperature_c: float,
+        rh_pct: ArrayInput,
+        u_temperature_k: float | ArrayInput,
+        u_rh_pct: float | ArrayInput,
+        pressure_hpa: float | ArrayInput = ...,
+        k: float = ...,
+        *,
+        u_pressure_hpa: float | ArrayInput = ...,
+        k_temperature: float = ...,
+        k_rh: float = ...,
+        k_pressure: float = ...,
+        formulation: FormulationLike = ...,
+    ) -> FloatArray: ...
+    # Other array inputs with a scalar temperature and RH: not told apart (as before).
+    @overload
+    def __call__(
+        self,
+        temperature_c: float,
+        rh_pct: float,
+        u_temperature_k: float | ArrayInput,
+        u_rh_pct: float | ArrayInput,
+        pressure_hpa: float | ArrayInput = ...,
+        k: float = ...,
+        *,
+        u_pressure_hpa: float | ArrayInput = ...,
+        k_temperature: float = ...,
+        k_rh: float = ...,
+        k_pressure: float = ...,
+        formulation: FormulationLike = ...,
+    ) -> float | FloatArray: ...
+    def __call__(self, *args: object, **kwargs: object) -> float | FloatArray: ...
 
 
 def _describe(values: FloatArray, bad: BoolArray, unit: str) -> str:
@@ -589,20 +939,13 @@ def _td_f(
 # --- saturation vapour pressure, dew and frost point ----------------------------------------
 
 
-@overload
+@_vectorised(_SaturationCall)
 def saturation_vapour_pressure_pa(
-    temperature_c: float, over: Phase = "water", *, formulation: FormulationLike = ...
-) -> float: ...
-@overload
-def saturation_vapour_pressure_pa(
-    temperature_c: ArrayInput, over: Phase = "water", *, formulation: FormulationLike = ...
-) -> FloatArray: ...
-def saturation_vapour_pressure_pa(
-    temperature_c: float | ArrayInput,
+    temperature_c: FloatArray,
     over: Phase = "water",
     *,
     formulation: FormulationLike = Formulation.HARDY1998,
-) -> float | FloatArray:
+) -> FloatArray:
     """Saturation vapour pressure in Pa over a plane surface of pure water or ice.
 
     Valid ranges (outside, `HumidityRangeError`; NaN gives NaN):
@@ -619,28 +962,16 @@ def saturation_vapour_pressure_pa(
     Sources: see `FORMULATIONS` (Hardy 1998; Sonntag 1990; Hyland & Wexler 1983; Murphy &
     Koop 2005 eqs. 7 and 10). Below 0 °C "water" is supercooled water.
     """
-    curve = _curve(formulation, over)
-    return _out(_saturation_pa(_to_array(temperature_c), curve), temperature_c)
+    return _saturation_pa(temperature_c, _curve(formulation, over))
 
 
-@overload
+@_vectorised(_AirCall)
 def dew_point_c(
-    temperature_c: float, rh_pct: float, *, formulation: FormulationLike = ...
-) -> float: ...
-@overload
-def dew_point_c(
-    temperature_c: ArrayInput, rh_pct: float | ArrayInput, *, formulation: FormulationLike = ...
-) -> FloatArray: ...
-@overload
-def dew_point_c(
-    temperature_c: float, rh_pct: ArrayInput, *, formulation: FormulationLike = ...
-) -> FloatArray: ...
-def dew_point_c(
-    temperature_c: float | ArrayInput,
-    rh_pct: float | ArrayInput,
+    temperature_c: FloatArray,
+    rh_pct: FloatArray,
     *,
     formulation: FormulationLike = Formulation.HARDY1998,
-) -> float | FloatArray:
+) -> FloatArray:
     """Dew point in °C: where saturation over (supercooled) water equals the vapour pressure.
 
     `rh_pct` is relative to liquid water at all temperatures (WMO). RH above 100 % is accepted
@@ -648,29 +979,17 @@ def dew_point_c(
     Exact inversion of the formulation's water curve, valid over that curve's range.
     """
     water, _ = _CURVES[_resolve(formulation)]
-    ln_e, t, rh = _ln_vapour_pressure(_to_array(temperature_c), _to_array(rh_pct), water)
-    result = _invert(ln_e, water, "dew point", t, rh)
-    return _out(result, temperature_c, rh_pct)
+    ln_e, t, rh = _ln_vapour_pressure(temperature_c, rh_pct, water)
+    return _invert(ln_e, water, "dew point", t, rh)
 
 
-@overload
+@_vectorised(_AirCall)
 def frost_point_c(
-    temperature_c: float, rh_pct: float, *, formulation: FormulationLike = ...
-) -> float: ...
-@overload
-def frost_point_c(
-    temperature_c: ArrayInput, rh_pct: float | ArrayInput, *, formulation: FormulationLike = ...
-) -> FloatArray: ...
-@overload
-def frost_point_c(
-    temperature_c: float, rh_pct: ArrayInput, *, formulation: FormulationLike = ...
-) -> FloatArray: ...
-def frost_point_c(
-    temperature_c: float | ArrayInput,
-    rh_pct: float | ArrayInput,
+    temperature_c: FloatArray,
+    rh_pct: FloatArray,
     *,
     formulation: FormulationLike = Formulation.HARDY1998,
-) -> float | FloatArray:
+) -> FloatArray:
     """Frost point in °C: where saturation over ice equals the vapour pressure.
 
     `rh_pct` is relative to liquid water (WMO), through the formulation's water curve; the
@@ -678,29 +997,17 @@ def frost_point_c(
     (+0.01 °C) does not exist and raises `HumidityRangeError`; use `frost_dew_point_c`.
     """
     water, ice = _CURVES[_resolve(formulation)]
-    ln_e, t, rh = _ln_vapour_pressure(_to_array(temperature_c), _to_array(rh_pct), water)
-    result = _invert(ln_e, ice, "frost point", t, rh)
-    return _out(result, temperature_c, rh_pct)
+    ln_e, t, rh = _ln_vapour_pressure(temperature_c, rh_pct, water)
+    return _invert(ln_e, ice, "frost point", t, rh)
 
 
-@overload
+@_vectorised(_AirCall)
 def frost_dew_point_c(
-    temperature_c: float, rh_pct: float, *, formulation: FormulationLike = ...
-) -> float: ...
-@overload
-def frost_dew_point_c(
-    temperature_c: ArrayInput, rh_pct: float | ArrayInput, *, formulation: FormulationLike = ...
-) -> FloatArray: ...
-@overload
-def frost_dew_point_c(
-    temperature_c: float, rh_pct: ArrayInput, *, formulation: FormulationLike = ...
-) -> FloatArray: ...
-def frost_dew_point_c(
-    temperature_c: float | ArrayInput,
-    rh_pct: float | ArrayInput,
+    temperature_c: FloatArray,
+    rh_pct: FloatArray,
     *,
     formulation: FormulationLike = Formulation.HARDY1998,
-) -> float | FloatArray:
+) -> FloatArray:
     """The Td/f a logger reports: the frost point when it is below 0 °C, else the dew point.
 
     Because e_i(0 °C) = 611.154 Pa < e_w(0 °C) = 611.213 Pa, the convention cannot represent
@@ -711,41 +1018,26 @@ def frost_dew_point_c(
     sliver raises `HumidityRangeError`.)
     """
     water, ice = _CURVES[_resolve(formulation)]
-    ln_e, t, rh = _ln_vapour_pressure(_to_array(temperature_c), _to_array(rh_pct), water)
+    ln_e, t, rh = _ln_vapour_pressure(temperature_c, rh_pct, water)
     result, _ = _td_f(ln_e, t, rh, water, ice)
-    return _out(result, temperature_c, rh_pct)
+    return result
 
 
-@overload
+@_vectorised(_TdFCall)
 def rh_from_frost_point_pct(
-    temperature_c: float, frost_point_c: float, *, formulation: FormulationLike = ...
-) -> float: ...
-@overload
-def rh_from_frost_point_pct(
-    temperature_c: ArrayInput,
-    frost_point_c: float | ArrayInput,
-    *,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def rh_from_frost_point_pct(
-    temperature_c: float, frost_point_c: ArrayInput, *, formulation: FormulationLike = ...
-) -> FloatArray: ...
-def rh_from_frost_point_pct(
-    temperature_c: float | ArrayInput,
-    frost_point_c: float | ArrayInput,
+    temperature_c: FloatArray,
+    frost_point_c: FloatArray,
     *,
     formulation: FormulationLike = Formulation.HARDY1998,
-) -> float | FloatArray:
+) -> FloatArray:
     """Relative humidity (w.r.t. water, %) from air temperature and a Td/f value.
 
     A value below 0 °C is a frost point (e = e_i), at or above 0 °C a dew point (e = e_w):
     the inverse of `frost_dew_point_c`, and of `frost_point_c` for frost points below 0 °C.
     """
     water, ice = _CURVES[_resolve(formulation)]
-    t = _to_array(temperature_c)
-    td_f = _to_array(frost_point_c)
-    e_w = _saturation_pa(t, water)
+    td_f = frost_point_c
+    e_w = _saturation_pa(temperature_c, water)
     is_frost = td_f < _TD_F_SWITCH_C
     _check_temperature(td_f[is_frost], ice)
     # NaN is neither frost nor dew point; it goes through the water branch and stays NaN.
@@ -755,37 +1047,26 @@ def rh_from_frost_point_pct(
         ice.ln_pressure(td_f + KELVIN_OFFSET_K),
         water.ln_pressure(td_f + KELVIN_OFFSET_K),
     )
-    return _out(100.0 * np.exp(ln_e) / e_w, temperature_c, frost_point_c)
+    result: FloatArray = 100.0 * np.exp(ln_e) / e_w
+    return result
 
 
-@overload
+@_vectorised(_AirCall)
 def rh_over_ice_pct(
-    temperature_c: float, rh_pct: float, *, formulation: FormulationLike = ...
-) -> float: ...
-@overload
-def rh_over_ice_pct(
-    temperature_c: ArrayInput, rh_pct: float | ArrayInput, *, formulation: FormulationLike = ...
-) -> FloatArray: ...
-@overload
-def rh_over_ice_pct(
-    temperature_c: float, rh_pct: ArrayInput, *, formulation: FormulationLike = ...
-) -> FloatArray: ...
-def rh_over_ice_pct(
-    temperature_c: float | ArrayInput,
-    rh_pct: float | ArrayInput,
+    temperature_c: FloatArray,
+    rh_pct: FloatArray,
     *,
     formulation: FormulationLike = Formulation.HARDY1998,
-) -> float | FloatArray:
+) -> FloatArray:
     """Convert RH with respect to water into RH with respect to ice: RH * e_w(T) / e_i(T).
 
     Defined where both of the formulation's curves are (Hardy: -100 °C to +0.01 °C).
     """
     water, ice = _CURVES[_resolve(formulation)]
-    t = _to_array(temperature_c)
-    rh = _to_array(rh_pct)
-    _check_rh(rh, allow_zero=True)
-    ratio = _saturation_pa(t, water) / _saturation_pa(t, ice)
-    return _out(rh * ratio, temperature_c, rh_pct)
+    _check_rh(rh_pct, allow_zero=True)
+    ratio = _saturation_pa(temperature_c, water) / _saturation_pa(temperature_c, ice)
+    result: FloatArray = rh_pct * ratio
+    return result
 
 
 # --- enhancement factor and water content ---------------------------------------------------
@@ -879,21 +1160,12 @@ def _ln_enhancement(
     return ln_f, dln_f_dt, dln_f_dp
 
 
-@overload
-def enhancement_factor(temperature_c: float, pressure_hpa: float, over: Phase = ...) -> float: ...
-@overload
+@_vectorised(_EnhancementCall)
 def enhancement_factor(
-    temperature_c: ArrayInput, pressure_hpa: float | ArrayInput, over: Phase = ...
-) -> FloatArray: ...
-@overload
-def enhancement_factor(
-    temperature_c: float, pressure_hpa: ArrayInput, over: Phase = ...
-) -> FloatArray: ...
-def enhancement_factor(
-    temperature_c: float | ArrayInput,
-    pressure_hpa: float | ArrayInput,
+    temperature_c: FloatArray,
+    pressure_hpa: FloatArray,
     over: Phase = "water",
-) -> float | FloatArray:
+) -> FloatArray:
     """Water-vapour enhancement factor f of CO2-free moist air: e'_sat = f(T, P) e_sat(T).
 
     Greenspan (1976) in the ITS-90 form of Hardy (1998):
@@ -906,11 +1178,14 @@ def enhancement_factor(
     (below 200 hPa the fit gives an unphysical f < 1 at -100 °C; the cross-checks are at
     atmospheric pressure). About 1.004 at 20 °C and 1013.25 hPa, 1.0067 over ice at -70 °C.
     """
-    t = _to_array(temperature_c)
-    p = _to_array(pressure_hpa)
-    _check_enhancement(t, p, over)
-    ln_f, _, _ = _ln_enhancement(t, 100.0 * p, over)
-    return _out(np.exp(ln_f), temperature_c, pressure_hpa)
+    _check_enhancement(temperature_c, pressure_hpa, over)
+    ln_f, _, _ = _ln_enhancement(temperature_c, 100.0 * pressure_hpa, over)
+    return np.exp(ln_f)
+
+
+# Defaults of vectorised inputs.
+_STANDARD_PRESSURE_HPA: Final = _frozen(1013.25)
+_NO_UNCERTAINTY: Final = _frozen(0.0)
 
 
 @dataclass(frozen=True)
@@ -928,15 +1203,12 @@ class _WaterContent:
 
 
 def _water_content(
-    temperature_c: float | ArrayInput,
-    rh_pct: float | ArrayInput,
-    pressure_hpa: float | ArrayInput,
-    formulation: object,
+    temperature_c: FloatArray, rh_pct: FloatArray, pressure_hpa: FloatArray, formulation: object
 ) -> _WaterContent:
     water, ice = _CURVES[_resolve(formulation)]
-    ln_e, t, rh = _ln_vapour_pressure(_to_array(temperature_c), _to_array(rh_pct), water)
+    ln_e, t, rh = _ln_vapour_pressure(temperature_c, rh_pct, water)
     td_f, is_frost = _td_f(ln_e, t, rh, water, ice)
-    t, rh, td_f, is_frost, p = np.broadcast_arrays(t, rh, td_f, is_frost, _to_array(pressure_hpa))
+    t, rh, td_f, is_frost, p = np.broadcast_arrays(t, rh, td_f, is_frost, pressure_hpa)
     ln_e = np.broadcast_to(ln_e, t.shape)
     p_pa = 100.0 * p
     ln_f = np.empty(t.shape)
@@ -968,190 +1240,69 @@ def _water_content(
     )
 
 
-@overload
+@_vectorised(_WaterContentCall)
 def ppmv(
-    temperature_c: float,
-    rh_pct: float,
-    pressure_hpa: float = ...,
-    *,
-    formulation: FormulationLike = ...,
-) -> float: ...
-@overload
-def ppmv(
-    temperature_c: ArrayInput,
-    rh_pct: float | ArrayInput,
-    pressure_hpa: float | ArrayInput = ...,
-    *,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def ppmv(
-    temperature_c: float,
-    rh_pct: ArrayInput,
-    pressure_hpa: float | ArrayInput = ...,
-    *,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def ppmv(
-    temperature_c: float,
-    rh_pct: float,
-    pressure_hpa: ArrayInput,
-    *,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-def ppmv(
-    temperature_c: float | ArrayInput,
-    rh_pct: float | ArrayInput,
-    pressure_hpa: float | ArrayInput = 1013.25,
+    temperature_c: FloatArray,
+    rh_pct: FloatArray,
+    pressure_hpa: FloatArray = _STANDARD_PRESSURE_HPA,
     *,
     formulation: FormulationLike = Formulation.HARDY1998,
-) -> float | FloatArray:
+) -> FloatArray:
     """Water vapour by volume relative to the DRY gas, in ppm: 1e6 e' / (P - e')."""
     w = _water_content(temperature_c, rh_pct, pressure_hpa, formulation)
-    result = 1e6 * w.e_eff_pa / (w.p_pa - w.e_eff_pa)
-    return _out(result, temperature_c, rh_pct, pressure_hpa)
+    result: FloatArray = 1e6 * w.e_eff_pa / (w.p_pa - w.e_eff_pa)
+    return result
 
 
-@overload
+@_vectorised(_WaterContentCall)
 def mole_fraction_ppm(
-    temperature_c: float,
-    rh_pct: float,
-    pressure_hpa: float = ...,
-    *,
-    formulation: FormulationLike = ...,
-) -> float: ...
-@overload
-def mole_fraction_ppm(
-    temperature_c: ArrayInput,
-    rh_pct: float | ArrayInput,
-    pressure_hpa: float | ArrayInput = ...,
-    *,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def mole_fraction_ppm(
-    temperature_c: float,
-    rh_pct: ArrayInput,
-    pressure_hpa: float | ArrayInput = ...,
-    *,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def mole_fraction_ppm(
-    temperature_c: float,
-    rh_pct: float,
-    pressure_hpa: ArrayInput,
-    *,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-def mole_fraction_ppm(
-    temperature_c: float | ArrayInput,
-    rh_pct: float | ArrayInput,
-    pressure_hpa: float | ArrayInput = 1013.25,
+    temperature_c: FloatArray,
+    rh_pct: FloatArray,
+    pressure_hpa: FloatArray = _STANDARD_PRESSURE_HPA,
     *,
     formulation: FormulationLike = Formulation.HARDY1998,
-) -> float | FloatArray:
+) -> FloatArray:
     """Mole fraction of water vapour in the MOIST gas, in ppm (µmol/mol): 1e6 e' / P."""
     w = _water_content(temperature_c, rh_pct, pressure_hpa, formulation)
-    return _out(1e6 * w.e_eff_pa / w.p_pa, temperature_c, rh_pct, pressure_hpa)
+    result: FloatArray = 1e6 * w.e_eff_pa / w.p_pa
+    return result
 
 
-@overload
+@_vectorised(_WaterContentCall)
 def mixing_ratio_g_per_kg(
-    temperature_c: float,
-    rh_pct: float,
-    pressure_hpa: float = ...,
-    *,
-    formulation: FormulationLike = ...,
-) -> float: ...
-@overload
-def mixing_ratio_g_per_kg(
-    temperature_c: ArrayInput,
-    rh_pct: float | ArrayInput,
-    pressure_hpa: float | ArrayInput = ...,
-    *,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def mixing_ratio_g_per_kg(
-    temperature_c: float,
-    rh_pct: ArrayInput,
-    pressure_hpa: float | ArrayInput = ...,
-    *,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def mixing_ratio_g_per_kg(
-    temperature_c: float,
-    rh_pct: float,
-    pressure_hpa: ArrayInput,
-    *,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-def mixing_ratio_g_per_kg(
-    temperature_c: float | ArrayInput,
-    rh_pct: float | ArrayInput,
-    pressure_hpa: float | ArrayInput = 1013.25,
+    temperature_c: FloatArray,
+    rh_pct: FloatArray,
+    pressure_hpa: FloatArray = _STANDARD_PRESSURE_HPA,
     *,
     formulation: FormulationLike = Formulation.HARDY1998,
-) -> float | FloatArray:
+) -> FloatArray:
     """Mass of water vapour per mass of dry air, g/kg: 1000 (M_w / M_a) e' / (P - e'), with
     M_w = 18.01528 g/mol, M_a = 28.96546 g/mol (CIPM-2007 dry air, 400 µmol/mol CO2) and the
     partial pressure e' (enhancement factor included) and valid range of `ppmv`.
     """
     w = _water_content(temperature_c, rh_pct, pressure_hpa, formulation)
-    result = 1000.0 * _EPSILON * w.e_eff_pa / (w.p_pa - w.e_eff_pa)
-    return _out(result, temperature_c, rh_pct, pressure_hpa)
+    result: FloatArray = 1000.0 * _EPSILON * w.e_eff_pa / (w.p_pa - w.e_eff_pa)
+    return result
 
 
-@overload
+@_vectorised(_WaterContentCall)
 def absolute_humidity_g_m3(
-    temperature_c: float,
-    rh_pct: float,
-    pressure_hpa: float = ...,
-    *,
-    formulation: FormulationLike = ...,
-) -> float: ...
-@overload
-def absolute_humidity_g_m3(
-    temperature_c: ArrayInput,
-    rh_pct: float | ArrayInput,
-    pressure_hpa: float | ArrayInput = ...,
-    *,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def absolute_humidity_g_m3(
-    temperature_c: float,
-    rh_pct: ArrayInput,
-    pressure_hpa: float | ArrayInput = ...,
-    *,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def absolute_humidity_g_m3(
-    temperature_c: float,
-    rh_pct: float,
-    pressure_hpa: ArrayInput,
-    *,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-def absolute_humidity_g_m3(
-    temperature_c: float | ArrayInput,
-    rh_pct: float | ArrayInput,
-    pressure_hpa: float | ArrayInput = 1013.25,
+    temperature_c: FloatArray,
+    rh_pct: FloatArray,
+    pressure_hpa: FloatArray = _STANDARD_PRESSURE_HPA,
     *,
     formulation: FormulationLike = Formulation.HARDY1998,
-) -> float | FloatArray:
+) -> FloatArray:
     """Mass of water vapour per volume of moist air, g/m³: e' M_w / (R T), an ideal gas at the
     air temperature (M_w = 18.01528 g/mol, R = 8.314462618 J/(mol K)); the pressure enters
     through the enhancement factor only. Partial pressure e' and valid range as in `ppmv`.
     """
     w = _water_content(temperature_c, rh_pct, pressure_hpa, formulation)
     t_k = w.t + KELVIN_OFFSET_K
-    result = w.e_eff_pa * MOLAR_MASS_WATER_G_PER_MOL / (MOLAR_GAS_CONSTANT_J_PER_MOL_K * t_k)
-    return _out(result, temperature_c, rh_pct, pressure_hpa)
+    result: FloatArray = (
+        w.e_eff_pa * MOLAR_MASS_WATER_G_PER_MOL / (MOLAR_GAS_CONSTANT_J_PER_MOL_K * t_k)
+    )
+    return result
 
 
 # --- validity masks -------------------------------------------------------------------------
@@ -1223,8 +1374,8 @@ def _standard(expanded: FloatArray, k: float, what: str) -> FloatArray:
 
 
 def _td_f_sensitivities(
-    temperature_c: float | ArrayInput,
-    rh_pct: float | ArrayInput,
+    temperature_c: FloatArray,
+    rh_pct: FloatArray,
     formulation: object,
     phase: Literal["ice", "td_f"],
 ) -> tuple[FloatArray, FloatArray, FloatArray, BoolArray]:
@@ -1234,7 +1385,7 @@ def _td_f_sensitivities(
     dT_x/dRH = 1 / (RH L_x'(T_x)), with L' = d ln e / dT of the formulation's curves.
     """
     water, ice = _CURVES[_resolve(formulation)]
-    ln_e, t, rh = _ln_vapour_pressure(_to_array(temperature_c), _to_array(rh_pct), water)
+    ln_e, t, rh = _ln_vapour_pressure(temperature_c, rh_pct, water)
     if phase == "ice":
         t_x = _invert(ln_e, ice, "frost point", t, rh)
         is_frost = np.ones(t_x.shape, dtype=np.bool_)
@@ -1255,77 +1406,18 @@ def _combine(k: float, *terms: tuple[FloatArray, FloatArray]) -> FloatArray:
     return result
 
 
-@overload
+@_vectorised(_TdFUncertaintyCall)
 def frost_point_uncertainty_k(
-    temperature_c: float,
-    rh_pct: float,
-    u_temperature_k: float,
-    u_rh_pct: float,
-    k: float = ...,
-    *,
-    k_temperature: float = ...,
-    k_rh: float = ...,
-    formulation: FormulationLike = ...,
-) -> float: ...
-@overload
-def frost_point_uncertainty_k(
-    temperature_c: ArrayInput,
-    rh_pct: float | ArrayInput,
-    u_temperature_k: float | ArrayInput,
-    u_rh_pct: float | ArrayInput,
-    k: float = ...,
-    *,
-    k_temperature: float = ...,
-    k_rh: float = ...,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def frost_point_uncertainty_k(
-    temperature_c: float,
-    rh_pct: ArrayInput,
-    u_temperature_k: float | ArrayInput,
-    u_rh_pct: float | ArrayInput,
-    k: float = ...,
-    *,
-    k_temperature: float = ...,
-    k_rh: float = ...,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def frost_point_uncertainty_k(
-    temperature_c: float,
-    rh_pct: float,
-    u_temperature_k: ArrayInput,
-    u_rh_pct: float | ArrayInput,
-    k: float = ...,
-    *,
-    k_temperature: float = ...,
-    k_rh: float = ...,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def frost_point_uncertainty_k(
-    temperature_c: float,
-    rh_pct: float,
-    u_temperature_k: float,
-    u_rh_pct: ArrayInput,
-    k: float = ...,
-    *,
-    k_temperature: float = ...,
-    k_rh: float = ...,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-def frost_point_uncertainty_k(
-    temperature_c: float | ArrayInput,
-    rh_pct: float | ArrayInput,
-    u_temperature_k: float | ArrayInput,
-    u_rh_pct: float | ArrayInput,
+    temperature_c: FloatArray,
+    rh_pct: FloatArray,
+    u_temperature_k: FloatArray,
+    u_rh_pct: FloatArray,
     k: float = 2.0,
     *,
     k_temperature: float = 2.0,
     k_rh: float = 2.0,
     formulation: FormulationLike = Formulation.HARDY1998,
-) -> float | FloatArray:
+) -> FloatArray:
     """Expanded uncertainty (K, at coverage factor `k`) of `frost_point_c`.
 
     GUM first order: u(T_f)^2 = (c_T u_T)^2 + (c_RH u_RH)^2, with the input uncertainties
@@ -1337,166 +1429,46 @@ def frost_point_uncertainty_k(
     uncertainty of the formulation itself is not included.
     """
     _, c_t, c_rh, _ = _td_f_sensitivities(temperature_c, rh_pct, formulation, "ice")
-    u_t = _standard(_to_array(u_temperature_k), k_temperature, "temperature")
-    u_rh = _standard(_to_array(u_rh_pct), k_rh, "relative humidity")
-    result = _combine(k, (c_t, u_t), (c_rh, u_rh))
-    return _out(result, temperature_c, rh_pct, u_temperature_k, u_rh_pct)
+    u_t = _standard(u_temperature_k, k_temperature, "temperature")
+    u_rh = _standard(u_rh_pct, k_rh, "relative humidity")
+    return _combine(k, (c_t, u_t), (c_rh, u_rh))
 
 
-@overload
+@_vectorised(_TdFUncertaintyCall)
 def frost_dew_point_uncertainty_k(
-    temperature_c: float,
-    rh_pct: float,
-    u_temperature_k: float,
-    u_rh_pct: float,
-    k: float = ...,
-    *,
-    k_temperature: float = ...,
-    k_rh: float = ...,
-    formulation: FormulationLike = ...,
-) -> float: ...
-@overload
-def frost_dew_point_uncertainty_k(
-    temperature_c: ArrayInput,
-    rh_pct: float | ArrayInput,
-    u_temperature_k: float | ArrayInput,
-    u_rh_pct: float | ArrayInput,
-    k: float = ...,
-    *,
-    k_temperature: float = ...,
-    k_rh: float = ...,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def frost_dew_point_uncertainty_k(
-    temperature_c: float,
-    rh_pct: ArrayInput,
-    u_temperature_k: float | ArrayInput,
-    u_rh_pct: float | ArrayInput,
-    k: float = ...,
-    *,
-    k_temperature: float = ...,
-    k_rh: float = ...,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def frost_dew_point_uncertainty_k(
-    temperature_c: float,
-    rh_pct: float,
-    u_temperature_k: ArrayInput,
-    u_rh_pct: float | ArrayInput,
-    k: float = ...,
-    *,
-    k_temperature: float = ...,
-    k_rh: float = ...,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def frost_dew_point_uncertainty_k(
-    temperature_c: float,
-    rh_pct: float,
-    u_temperature_k: float,
-    u_rh_pct: ArrayInput,
-    k: float = ...,
-    *,
-    k_temperature: float = ...,
-    k_rh: float = ...,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-def frost_dew_point_uncertainty_k(
-    temperature_c: float | ArrayInput,
-    rh_pct: float | ArrayInput,
-    u_temperature_k: float | ArrayInput,
-    u_rh_pct: float | ArrayInput,
+    temperature_c: FloatArray,
+    rh_pct: FloatArray,
+    u_temperature_k: FloatArray,
+    u_rh_pct: FloatArray,
     k: float = 2.0,
     *,
     k_temperature: float = 2.0,
     k_rh: float = 2.0,
     formulation: FormulationLike = Formulation.HARDY1998,
-) -> float | FloatArray:
+) -> FloatArray:
     """Expanded uncertainty (K, at `k`) of `frost_dew_point_c`, as `frost_point_uncertainty_k`
     but with the dew-point slope L_w'(T_d) where the Td/f is a dew point."""
     _, c_t, c_rh, _ = _td_f_sensitivities(temperature_c, rh_pct, formulation, "td_f")
-    u_t = _standard(_to_array(u_temperature_k), k_temperature, "temperature")
-    u_rh = _standard(_to_array(u_rh_pct), k_rh, "relative humidity")
-    result = _combine(k, (c_t, u_t), (c_rh, u_rh))
-    return _out(result, temperature_c, rh_pct, u_temperature_k, u_rh_pct)
+    u_t = _standard(u_temperature_k, k_temperature, "temperature")
+    u_rh = _standard(u_rh_pct, k_rh, "relative humidity")
+    return _combine(k, (c_t, u_t), (c_rh, u_rh))
 
 
-@overload
+@_vectorised(_PpmvUncertaintyCall)
 def ppmv_uncertainty(
-    temperature_c: float,
-    rh_pct: float,
-    u_temperature_k: float,
-    u_rh_pct: float,
-    pressure_hpa: float = ...,
-    k: float = ...,
-    *,
-    u_pressure_hpa: float = ...,
-    k_temperature: float = ...,
-    k_rh: float = ...,
-    k_pressure: float = ...,
-    formulation: FormulationLike = ...,
-) -> float: ...
-@overload
-def ppmv_uncertainty(
-    temperature_c: ArrayInput,
-    rh_pct: float | ArrayInput,
-    u_temperature_k: float | ArrayInput,
-    u_rh_pct: float | ArrayInput,
-    pressure_hpa: float | ArrayInput = ...,
-    k: float = ...,
-    *,
-    u_pressure_hpa: float | ArrayInput = ...,
-    k_temperature: float = ...,
-    k_rh: float = ...,
-    k_pressure: float = ...,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def ppmv_uncertainty(
-    temperature_c: float,
-    rh_pct: ArrayInput,
-    u_temperature_k: float | ArrayInput,
-    u_rh_pct: float | ArrayInput,
-    pressure_hpa: float | ArrayInput = ...,
-    k: float = ...,
-    *,
-    u_pressure_hpa: float | ArrayInput = ...,
-    k_temperature: float = ...,
-    k_rh: float = ...,
-    k_pressure: float = ...,
-    formulation: FormulationLike = ...,
-) -> FloatArray: ...
-@overload
-def ppmv_uncertainty(
-    temperature_c: float,
-    rh_pct: float,
-    u_temperature_k: float | ArrayInput,
-    u_rh_pct: float | ArrayInput,
-    pressure_hpa: float | ArrayInput = ...,
-    k: float = ...,
-    *,
-    u_pressure_hpa: float | ArrayInput = ...,
-    k_temperature: float = ...,
-    k_rh: float = ...,
-    k_pressure: float = ...,
-    formulation: FormulationLike = ...,
-) -> float | FloatArray: ...
-def ppmv_uncertainty(
-    temperature_c: float | ArrayInput,
-    rh_pct: float | ArrayInput,
-    u_temperature_k: float | ArrayInput,
-    u_rh_pct: float | ArrayInput,
-    pressure_hpa: float | ArrayInput = 1013.25,
+    temperature_c: FloatArray,
+    rh_pct: FloatArray,
+    u_temperature_k: FloatArray,
+    u_rh_pct: FloatArray,
+    pressure_hpa: FloatArray = _STANDARD_PRESSURE_HPA,
     k: float = 2.0,
     *,
-    u_pressure_hpa: float | ArrayInput = 0.0,
+    u_pressure_hpa: FloatArray = _NO_UNCERTAINTY,
     k_temperature: float = 2.0,
     k_rh: float = 2.0,
     k_pressure: float = 2.0,
     formulation: FormulationLike = Formulation.HARDY1998,
-) -> float | FloatArray:
+) -> FloatArray:
     """Expanded uncertainty (ppm, at `k`) of `ppmv`, GUM first order, inputs uncorrelated.
 
     Input uncertainties are EXPANDED at their own coverage factors (`k_temperature`, `k_rh`,
@@ -1515,10 +1487,7 @@ def ppmv_uncertainty(
     c_t = scale * (water.d_ln_pressure_dt(w.t + KELVIN_OFFSET_K) + w.dln_f_dtdf * dtx_dt)
     c_rh = scale * (1.0 / w.rh + w.dln_f_dtdf * dtx_drh)
     c_p_per_hpa = 100.0 * 1e6 * (p * e * w.dln_f_dp - e) / (p - e) ** 2
-    u_t = _standard(_to_array(u_temperature_k), k_temperature, "temperature")
-    u_rh = _standard(_to_array(u_rh_pct), k_rh, "relative humidity")
-    u_p = _standard(_to_array(u_pressure_hpa), k_pressure, "pressure")
-    result = _combine(k, (c_t, u_t), (c_rh, u_rh), (c_p_per_hpa, u_p))
-    return _out(
-        result, temperature_c, rh_pct, u_temperature_k, u_rh_pct, pressure_hpa, u_pressure_hpa
-    )
+    u_t = _standard(u_temperature_k, k_temperature, "temperature")
+    u_rh = _standard(u_rh_pct, k_rh, "relative humidity")
+    u_p = _standard(u_pressure_hpa, k_pressure, "pressure")
+    return _combine(k, (c_t, u_t), (c_rh, u_rh), (c_p_per_hpa, u_p))
