@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -1229,3 +1231,23 @@ def test_uncertainty_at_minus_70_and_coverage_factors() -> None:
         frost_point_uncertainty_k(-70.0, 5.0, 0.1, 1.0, k_rh=0.0)
     with pytest.raises(ValueError, match="must be >= 0"):
         frost_point_uncertainty_k(-70.0, 5.0, -0.1, 1.0)
+
+
+# === the package =============================================================================
+
+
+def test_the_package_imports_nothing_of_loggerd_outside_itself() -> None:
+    # Pure physics: the simulator and the pipeline both build on it, so it may lean on neither.
+    ours = ("loggerd", "loggerd_protocol", "loggerd_drivers", "loggerd_sim")
+    for path in Path(humidity.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{path.name}: relative import"
+                modules = [node.module or ""]
+            else:
+                continue
+            for module in modules:
+                if module.split(".")[0] in ours:
+                    assert module.startswith(f"{humidity.__name__}."), f"{path.name}: {module}"
