@@ -1251,3 +1251,29 @@ def test_the_package_imports_nothing_of_loggerd_outside_itself() -> None:
             for module in modules:
                 if module.split(".")[0] in ours:
                     assert module.startswith(f"{humidity.__name__}."), f"{path.name}: {module}"
+
+
+def test_a_vectorised_function_must_take_the_parameters_of_its_call() -> None:
+    # The decorator's result is cast to its call's Protocol; this check stands in for mypy.
+    from loggerd.processing.humidity._arrays import FloatArray, vectorised
+    from loggerd.processing.humidity._calls import AirCall
+
+    def dew(temperature_c: FloatArray, rh_pct: FloatArray, *, formulation: str = "") -> FloatArray:
+        return temperature_c - rh_pct
+
+    def renamed(temperature_c: FloatArray, rh: FloatArray, *, formulation: str = "") -> FloatArray:
+        return temperature_c - rh
+
+    def bare(temperature_c: FloatArray, rh_pct: FloatArray, *, formulation: str) -> FloatArray:
+        return temperature_c - rh_pct
+
+    def scalar_rh(temperature_c: FloatArray, rh_pct: float, *, formulation: str = "") -> FloatArray:
+        return temperature_c - rh_pct
+
+    assert vectorised(AirCall)(dew)(20.0, 5.0) == 15.0
+    with pytest.raises(TypeError, match="renamed does not take the parameters of"):
+        vectorised(AirCall)(renamed)
+    with pytest.raises(TypeError, match="gives bare a default it does not have"):
+        vectorised(AirCall)(bare)
+    with pytest.raises(TypeError, match="scalar_rh is not vectorised in the inputs"):
+        vectorised(AirCall)(scalar_rh)
