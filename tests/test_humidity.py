@@ -1,4 +1,4 @@
-"""Tests for loggerd.humidity: published reference values, inversions and properties."""
+"""Tests for loggerd.processing.humidity: published reference values, inversions and properties."""
 
 from __future__ import annotations
 
