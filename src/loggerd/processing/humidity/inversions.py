@@ -190,5 +190,4 @@ def rh_from_frost_point_pct(
         ice.ln_pressure(td_f + KELVIN_OFFSET_K),
         water.ln_pressure(td_f + KELVIN_OFFSET_K),
     )
-    result: FloatArray = 100.0 * np.exp(ln_e) / e_w
-    return result
+    return 100.0 * np.exp(ln_e) / e_w

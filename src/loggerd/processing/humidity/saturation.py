@@ -78,5 +78,4 @@ def rh_over_ice_pct(
     water, ice = _CURVES[_resolve(formulation)]
     _check_rh(rh_pct, allow_zero=True)
     ratio = _saturation_pa(temperature_c, water) / _saturation_pa(temperature_c, ice)
-    result: FloatArray = rh_pct * ratio
-    return result
+    return rh_pct * ratio

@@ -104,8 +104,7 @@ def ppmv(
 ) -> FloatArray:
     """Water vapour by volume relative to the DRY gas, in ppm: 1e6 e' / (P - e')."""
     w = _water_content(temperature_c, rh_pct, pressure_hpa, formulation)
-    result: FloatArray = 1e6 * w.e_eff_pa / (w.p_pa - w.e_eff_pa)
-    return result
+    return 1e6 * w.e_eff_pa / (w.p_pa - w.e_eff_pa)
 
 
 @vectorised(WaterContentCall)
@@ -118,8 +117,7 @@ def mole_fraction_ppm(
 ) -> FloatArray:
     """Mole fraction of water vapour in the MOIST gas, in ppm (µmol/mol): 1e6 e' / P."""
     w = _water_content(temperature_c, rh_pct, pressure_hpa, formulation)
-    result: FloatArray = 1e6 * w.e_eff_pa / w.p_pa
-    return result
+    return 1e6 * w.e_eff_pa / w.p_pa
 
 
 @vectorised(WaterContentCall)
@@ -135,8 +133,7 @@ def mixing_ratio_g_per_kg(
     partial pressure e' (enhancement factor included) and valid range of `ppmv`.
     """
     w = _water_content(temperature_c, rh_pct, pressure_hpa, formulation)
-    result: FloatArray = 1000.0 * _EPSILON * w.e_eff_pa / (w.p_pa - w.e_eff_pa)
-    return result
+    return 1000.0 * _EPSILON * w.e_eff_pa / (w.p_pa - w.e_eff_pa)
 
 
 @vectorised(WaterContentCall)
@@ -153,7 +150,4 @@ def absolute_humidity_g_m3(
     """
     w = _water_content(temperature_c, rh_pct, pressure_hpa, formulation)
     t_k = w.t + KELVIN_OFFSET_K
-    result: FloatArray = (
-        w.e_eff_pa * MOLAR_MASS_WATER_G_PER_MOL / (MOLAR_GAS_CONSTANT_J_PER_MOL_K * t_k)
-    )
-    return result
+    return w.e_eff_pa * MOLAR_MASS_WATER_G_PER_MOL / (MOLAR_GAS_CONSTANT_J_PER_MOL_K * t_k)
