@@ -1,15 +1,19 @@
-"""Tests for loggerd.humidity: published reference values, inversions and properties."""
+"""Tests for loggerd.processing.humidity: published reference values, inversions and properties."""
 
 from __future__ import annotations
 
+import ast
+import inspect
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from loggerd.processing import humidity
 from loggerd.processing.humidity import (
     FORMULATIONS,
     MOLAR_GAS_CONSTANT_J_PER_MOL_K,
@@ -123,6 +127,123 @@ def test_scalar_in_scalar_out_array_in_array_out() -> None:
     assert isinstance(result, np.ndarray)
     assert result.shape == (2, 2)
     assert rh_from_frost_point_pct(25.0, np.array([-80.0, 10.0])).shape == (2,)
+
+
+# Each numeric public function with values inside its ranges: (the function, its numeric inputs
+# in call order, its other arguments). Any numeric input given as an array makes the result one.
+NUMERIC_INPUTS: dict[str, tuple[Callable[..., object], dict[str, float], dict[str, object]]] = {
+    "saturation_vapour_pressure_pa": (
+        saturation_vapour_pressure_pa,
+        {"temperature_c": -20.0},
+        {"over": "ice"},
+    ),
+    "dew_point_c": (dew_point_c, {"temperature_c": 20.0, "rh_pct": 40.0}, {}),
+    "frost_point_c": (frost_point_c, {"temperature_c": -70.0, "rh_pct": 5.0}, {}),
+    "frost_dew_point_c": (frost_dew_point_c, {"temperature_c": -20.0, "rh_pct": 40.0}, {}),
+    "rh_from_frost_point_pct": (
+        rh_from_frost_point_pct,
+        {"temperature_c": -20.0, "frost_point_c": -30.0},
+        {},
+    ),
+    "rh_over_ice_pct": (rh_over_ice_pct, {"temperature_c": -20.0, "rh_pct": 40.0}, {}),
+    "enhancement_factor": (
+        enhancement_factor,
+        {"temperature_c": -20.0, "pressure_hpa": 1000.0},
+        {"over": "ice"},
+    ),
+    **{
+        name: (
+            function,
+            {"temperature_c": -20.0, "rh_pct": 40.0, "pressure_hpa": 1000.0},
+            {"formulation": "sonntag1990"},
+        )
+        for name, function in (
+            ("ppmv", ppmv),
+            ("mole_fraction_ppm", mole_fraction_ppm),
+            ("mixing_ratio_g_per_kg", mixing_ratio_g_per_kg),
+            ("absolute_humidity_g_m3", absolute_humidity_g_m3),
+        )
+    },
+    **{
+        name: (
+            function,
+            {"temperature_c": -20.0, "rh_pct": 40.0, "u_temperature_k": 0.1, "u_rh_pct": 1.0},
+            {"k": 1.0},
+        )
+        for name, function in (
+            ("frost_point_uncertainty_k", frost_point_uncertainty_k),
+            ("frost_dew_point_uncertainty_k", frost_dew_point_uncertainty_k),
+        )
+    },
+    "ppmv_uncertainty": (
+        ppmv_uncertainty,
+        {
+            "temperature_c": -20.0,
+            "rh_pct": 40.0,
+            "u_temperature_k": 0.1,
+            "u_rh_pct": 1.0,
+            "pressure_hpa": 1000.0,
+            "u_pressure_hpa": 0.5,
+        },
+        {"k": 1.0},
+    ),
+}
+
+
+def test_every_numeric_function_has_its_inputs_listed() -> None:
+    functions = {name for name in humidity.__all__ if name.islower()}
+    assert functions - {"describe_formulation", "valid_input_mask"} == set(NUMERIC_INPUTS)
+
+
+def _call(
+    function: Callable[..., object], inputs: dict[str, object], others: dict[str, object]
+) -> object:
+    """The inputs by position where the signature allows, the keyword-only ones by keyword."""
+    parameters = inspect.signature(function).parameters
+    keyword_only = {
+        key: value
+        for key, value in inputs.items()
+        if parameters[key].kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    positional = [value for key, value in inputs.items() if key not in keyword_only]
+    return function(*positional, **keyword_only, **others)
+
+
+@pytest.mark.parametrize("name", sorted(NUMERIC_INPUTS))
+def test_scalar_in_float_out_and_array_in_same_shape_out(name: str) -> None:
+    function, inputs, others = NUMERIC_INPUTS[name]
+    scalar = _call(function, dict(inputs), others)
+    assert type(scalar) is float
+    # NumPy scalars are scalars too.
+    as_numpy = {key: np.float64(value) for key, value in inputs.items()}
+    assert type(function(**as_numpy, **others)) is float
+    for key, value in inputs.items():
+        with_array: dict[str, object] = {**inputs, key: value * np.ones((2, 3))}
+        for result in (_call(function, with_array, others), function(**with_array, **others)):
+            assert isinstance(result, np.ndarray)
+            assert result.dtype == np.float64
+            assert result.shape == (2, 3)
+            np.testing.assert_array_equal(result, np.full((2, 3), scalar))
+        # A 0-d array is an array: what comes out is NumPy's (a 0-d array or a NumPy scalar).
+        zero_d = _call(function, {**inputs, key: np.array(value)}, others)
+        assert type(zero_d) is not float
+        assert np.asarray(zero_d).shape == ()
+        assert np.asarray(zero_d).dtype == np.float64
+        assert zero_d == scalar
+
+
+def test_numeric_defaults_count_as_scalars() -> None:
+    for function in (ppmv, mole_fraction_ppm, mixing_ratio_g_per_kg, absolute_humidity_g_m3):
+        assert type(function(-20.0, 40.0)) is float
+    assert type(ppmv_uncertainty(-20.0, 40.0, 0.1, 1.0)) is float
+
+
+def test_valid_input_mask_has_the_shape_of_its_inputs() -> None:
+    scalar = valid_input_mask(-70.0, 5.0)
+    assert np.shape(scalar) == () and np.asarray(scalar).dtype == np.bool_
+    grid = valid_input_mask(-70.0 * np.ones((2, 3)), 5.0, quantity="ppmv", pressure_hpa=1000.0)
+    assert isinstance(grid, np.ndarray)
+    assert grid.shape == (2, 3) and grid.dtype == np.bool_
 
 
 def test_nan_stays_missing() -> None:
@@ -1110,3 +1231,49 @@ def test_uncertainty_at_minus_70_and_coverage_factors() -> None:
         frost_point_uncertainty_k(-70.0, 5.0, 0.1, 1.0, k_rh=0.0)
     with pytest.raises(ValueError, match="must be >= 0"):
         frost_point_uncertainty_k(-70.0, 5.0, -0.1, 1.0)
+
+
+# === the package =============================================================================
+
+
+def test_the_package_imports_nothing_of_loggerd_outside_itself() -> None:
+    # Pure physics: the simulator and the pipeline both build on it, so it may lean on neither.
+    ours = ("loggerd", "loggerd_protocol", "loggerd_drivers", "loggerd_sim")
+    for path in Path(humidity.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{path.name}: relative import"
+                modules = [node.module or ""]
+            else:
+                continue
+            for module in modules:
+                if module.split(".")[0] in ours:
+                    assert module.startswith(f"{humidity.__name__}."), f"{path.name}: {module}"
+
+
+def test_a_vectorised_function_must_take_the_parameters_of_its_call() -> None:
+    # The decorator's result is cast to its call's Protocol; this check stands in for mypy.
+    from loggerd.processing.humidity._arrays import FloatArray, vectorised
+    from loggerd.processing.humidity._calls import AirCall
+
+    def dew(temperature_c: FloatArray, rh_pct: FloatArray, *, formulation: str = "") -> FloatArray:
+        return temperature_c - rh_pct
+
+    def renamed(temperature_c: FloatArray, rh: FloatArray, *, formulation: str = "") -> FloatArray:
+        return temperature_c - rh
+
+    def bare(temperature_c: FloatArray, rh_pct: FloatArray, *, formulation: str) -> FloatArray:
+        return temperature_c - rh_pct
+
+    def scalar_rh(temperature_c: FloatArray, rh_pct: float, *, formulation: str = "") -> FloatArray:
+        return temperature_c - rh_pct
+
+    assert vectorised(AirCall)(dew)(20.0, 5.0) == 15.0
+    with pytest.raises(TypeError, match="renamed does not take the parameters of"):
+        vectorised(AirCall)(renamed)
+    with pytest.raises(TypeError, match="gives bare a default it does not have"):
+        vectorised(AirCall)(bare)
+    with pytest.raises(TypeError, match="scalar_rh is not vectorised in the inputs"):
+        vectorised(AirCall)(scalar_rh)
