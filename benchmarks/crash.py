@@ -46,7 +46,7 @@ lost and mismatched count samples (record × channel; lost_records counts record
 down: those must be exactly the gaps stored, and every other record stored; without it there
 must be no gap at all.
 
-    python benchmarks/crash.py --kills 10 [--store postgresql] [--faults drop=0.02,late=0.01]
+    python -m benchmarks.crash --kills 10 [--store postgresql] [--faults drop=0.02,late=0.01]
 
 Progress goes to stderr; the last line on stdout is one JSON object. Exit status 0 when lost,
 duplicates and mismatched are 0, integrity_ok is true, the gaps are as expected, every kill

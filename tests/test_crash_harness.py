@@ -8,7 +8,6 @@ PostgreSQL must be up (FIELD-NOTES): without it the PostgreSQL run fails, it nev
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sqlite3
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks import crash
 from loggerd.core.channels import Channel
 from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.storage.store import Store, sqlite_url
@@ -33,7 +33,8 @@ MIN_RECORDS = 200
 
 def run_harness(*args: str) -> tuple[int, dict[str, Any], str]:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "crash.py"), "--kills", str(KILLS), *args],
+        [sys.executable, "-m", "benchmarks.crash", "--kills", str(KILLS), *args],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=280,
@@ -69,23 +70,9 @@ def test_three_kills_lose_double_and_alter_no_record(store: str) -> None:
     assert code == 0, context
 
 
-def _load_harness() -> Any:
-    name = "benchmarks_crash"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "crash.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it is executed
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[name]
-    return module
-
-
 def test_the_comparison_sees_a_lost_an_altered_and_an_extra_sample(tmp_path: Path) -> None:
     """The verdict above is worth something only if the comparison can say no: a store made
     from five records, then damaged in five ways, is caught in each."""
-    crash = _load_harness()
     t0_s = 1_790_000_000
     offset_us = 123_456_789  # logger minus host: the logger's time is ts_us + clock_offset_us
     truth = {
