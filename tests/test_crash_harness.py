@@ -1,5 +1,6 @@
-"""benchmarks/crash.py, short: loggerd SIGKILLed three times against the simulator loses,
-doubles and alters no logger record, on SQLite and on PostgreSQL (restarted half way).
+"""The crash harness (`python -m benchmarks.crash`), short: loggerd SIGKILLed three times
+against the simulator loses, doubles and alters no logger record, on SQLite and on PostgreSQL
+(restarted half way).
 
 The harness is the test: it compares the store with the loggers' memories record by record.
 These runs check that its verdict is clean and that the kills really happened where aimed.
@@ -18,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks import crash
+from benchmarks.crash.oracle import CHANNELS, check_rollups, compare_samples, wire_values
+from benchmarks.crash.store import StoreTarget
 from loggerd.core.channels import Channel
 from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.storage.store import Store, sqlite_url
@@ -83,7 +85,7 @@ def test_the_comparison_sees_a_lost_an_altered_and_an_extra_sample(tmp_path: Pat
                 status=0,
                 values={
                     point: (math.nan if point == "frost_point" else 20.004 + n)
-                    for _, point in crash.CHANNELS
+                    for _, point in CHANNELS
                 },
             )
             for n in range(1, 6)
@@ -93,15 +95,12 @@ def test_the_comparison_sees_a_lost_an_altered_and_an_extra_sample(tmp_path: Pat
     try:
         store.open(
             {"chamber-1": None},
-            [
-                Channel("chamber-1", c, "logger-1", p, "temperature", "degC")
-                for c, p in crash.CHANNELS
-            ],
+            [Channel("chamber-1", c, "logger-1", p, "temperature", "degC") for c, p in CHANNELS],
         )
         samples = []
         for record in truth[1]:
-            wire = crash.wire_values(record)
-            for channel_id, point in crash.CHANNELS:
+            wire = wire_values(record)
+            for channel_id, point in CHANNELS:
                 v = wire[point]
                 samples.append(
                     Sample(
@@ -119,24 +118,24 @@ def test_the_comparison_sees_a_lost_an_altered_and_an_extra_sample(tmp_path: Pat
         store.write(samples)
     finally:
         store.close()
-    target = crash.StoreTarget("sqlite", tmp_path)
+    target = StoreTarget("sqlite", tmp_path)
 
     def verdict() -> tuple[Any, dict[str, int]]:
         engine = target.read_only_engine()
         try:
             return (
-                crash.compare_samples(engine, truth, {}, lambda a, s: {}),
-                crash.check_rollups(engine),
+                compare_samples(engine, truth, {}, lambda a, s: {}),
+                check_rollups(engine),
             )
         finally:
             engine.dispose()
 
     clean, rollups = verdict()
     assert (clean.lost, clean.mismatched, clean.duplicates) == (0, 0, 0), clean.examples
-    assert clean.samples_stored == clean.samples_expected == 5 * len(crash.CHANNELS)
+    assert clean.samples_stored == clean.samples_expected == 5 * len(CHANNELS)
     assert not any(rollups.values())
     # The wire carries int16 x 0.01: 20.004 + n arrives as 20.0 + n, not as the float taken.
-    assert crash.wire_values(truth[1][0])["temperature_1"] == 21.0
+    assert wire_values(truth[1][0])["temperature_1"] == 21.0
 
     db = sqlite3.connect(tmp_path / "loggerd.db")
     with db:
