@@ -6,7 +6,7 @@ Then the daemon downloads the same memory from an empty store — through the fo
 processing, the spool and the store (SQLite) — with backfill_duty 1.0, and the time until the
 last record is in the store is measured.
 
-    python benchmarks/backfill.py [--records 20000]
+    python -m benchmarks.backfill [--records 20000]
 
 The last line printed is one JSON object: records per second for both, and their ratio (the
 cost of everything between the wire and the disk).

@@ -5,7 +5,7 @@ URL, (2) the first `latest` in which every channel is good and under 2 s old, an
 RTU poll rate off /api/v1/health. Baseline, in the same run: the start-up of
 `python -m loggerd --version` (interpreter + imports), to tell our work from Python's.
 
-    python benchmarks/demo_startup.py [--runs 3]
+    python -m benchmarks.demo_startup [--runs 3]
 
 The last line printed is one JSON object.
 """

@@ -1,7 +1,7 @@
 """History at scale: ingest through loggerd's writer on both engines, a 30-day chart through the
 HTTP API, and the live ring's memory.
 
-    python benchmarks/history.py [--pg-url postgresql://postgres@127.0.0.1:5432/test]
+    python -m benchmarks.history [--pg-url postgresql://postgres@127.0.0.1:5432/test]
 
 1. Ingest: a logger's memory downloaded in one burst, 10 channels x 3 days at 1 Hz (2.59 M
    samples, with record sequence numbers), handed to loggerd's Writer in chunks of 5,000 with

@@ -14,7 +14,7 @@ in a separate process, as a device would, so that its timing does not share our 
    replies; every good sample is compared with what the simulator answered (its ground
    truth): a value that no on-time answer of that device carried counts as corrupt.
 
-    python benchmarks/serial_bus.py [--quick]
+    python -m benchmarks.serial_bus [--quick]
 
 The last line printed is one JSON object.
 """

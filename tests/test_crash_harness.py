@@ -1,5 +1,6 @@
-"""benchmarks/crash.py, short: loggerd SIGKILLed three times against the simulator loses,
-doubles and alters no logger record, on SQLite and on PostgreSQL (restarted half way).
+"""The crash harness (`python -m benchmarks.crash`), short: loggerd SIGKILLed three times
+against the simulator loses, doubles and alters no logger record, on SQLite and on PostgreSQL
+(restarted half way).
 
 The harness is the test: it compares the store with the loggers' memories record by record.
 These runs check that its verdict is clean and that the kills really happened where aimed.
@@ -8,7 +9,6 @@ PostgreSQL must be up (FIELD-NOTES): without it the PostgreSQL run fails, it nev
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sqlite3
@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from benchmarks.crash.oracle import CHANNELS, check_rollups, compare_samples, wire_values
+from benchmarks.crash.store import StoreTarget
 from loggerd.core.channels import Channel
 from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.storage.store import Store, sqlite_url
@@ -33,7 +35,8 @@ MIN_RECORDS = 200
 
 def run_harness(*args: str) -> tuple[int, dict[str, Any], str]:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "crash.py"), "--kills", str(KILLS), *args],
+        [sys.executable, "-m", "benchmarks.crash", "--kills", str(KILLS), *args],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=280,
@@ -69,23 +72,9 @@ def test_three_kills_lose_double_and_alter_no_record(store: str) -> None:
     assert code == 0, context
 
 
-def _load_harness() -> Any:
-    name = "benchmarks_crash"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "crash.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it is executed
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[name]
-    return module
-
-
 def test_the_comparison_sees_a_lost_an_altered_and_an_extra_sample(tmp_path: Path) -> None:
     """The verdict above is worth something only if the comparison can say no: a store made
     from five records, then damaged in five ways, is caught in each."""
-    crash = _load_harness()
     t0_s = 1_790_000_000
     offset_us = 123_456_789  # logger minus host: the logger's time is ts_us + clock_offset_us
     truth = {
@@ -96,7 +85,7 @@ def test_the_comparison_sees_a_lost_an_altered_and_an_extra_sample(tmp_path: Pat
                 status=0,
                 values={
                     point: (math.nan if point == "frost_point" else 20.004 + n)
-                    for _, point in crash.CHANNELS
+                    for _, point in CHANNELS
                 },
             )
             for n in range(1, 6)
@@ -106,15 +95,12 @@ def test_the_comparison_sees_a_lost_an_altered_and_an_extra_sample(tmp_path: Pat
     try:
         store.open(
             {"chamber-1": None},
-            [
-                Channel("chamber-1", c, "logger-1", p, "temperature", "degC")
-                for c, p in crash.CHANNELS
-            ],
+            [Channel("chamber-1", c, "logger-1", p, "temperature", "degC") for c, p in CHANNELS],
         )
         samples = []
         for record in truth[1]:
-            wire = crash.wire_values(record)
-            for channel_id, point in crash.CHANNELS:
+            wire = wire_values(record)
+            for channel_id, point in CHANNELS:
                 v = wire[point]
                 samples.append(
                     Sample(
@@ -132,24 +118,24 @@ def test_the_comparison_sees_a_lost_an_altered_and_an_extra_sample(tmp_path: Pat
         store.write(samples)
     finally:
         store.close()
-    target = crash.StoreTarget("sqlite", tmp_path)
+    target = StoreTarget("sqlite", tmp_path)
 
     def verdict() -> tuple[Any, dict[str, int]]:
         engine = target.read_only_engine()
         try:
             return (
-                crash.compare_samples(engine, truth, {}, lambda a, s: {}),
-                crash.check_rollups(engine),
+                compare_samples(engine, truth, {}, lambda a, s: {}),
+                check_rollups(engine),
             )
         finally:
             engine.dispose()
 
     clean, rollups = verdict()
     assert (clean.lost, clean.mismatched, clean.duplicates) == (0, 0, 0), clean.examples
-    assert clean.samples_stored == clean.samples_expected == 5 * len(crash.CHANNELS)
+    assert clean.samples_stored == clean.samples_expected == 5 * len(CHANNELS)
     assert not any(rollups.values())
     # The wire carries int16 x 0.01: 20.004 + n arrives as 20.0 + n, not as the float taken.
-    assert crash.wire_values(truth[1][0])["temperature_1"] == 21.0
+    assert wire_values(truth[1][0])["temperature_1"] == 21.0
 
     db = sqlite3.connect(tmp_path / "loggerd.db")
     with db:
