@@ -40,7 +40,7 @@ from loggerd.modbus.lines import LineSettings, modbus_master
 from loggerd.modbus.master import BITS_PER_CHARACTER, ModbusMaster, RtuTiming
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
 from loggerd_protocol import modbus as mb
-from loggerd_protocol import reference_logger
+from loggerd_protocol.definition import reference_logger
 from loggerd_sim.faults import FaultRates
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.modbus_server import ModbusRtuPtyServer

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, Row, func, select
 from benchmarks.crash.store import StoreTarget
 from loggerd.core.samples import VALUED_QUALITIES
 from loggerd.storage.schema import TIERS, channels, events, gaps, rollup_tables, samples
-from loggerd_protocol import reference_logger
+from loggerd_protocol.definition import reference_logger
 from loggerd_protocol.values import Record, decode_record, encode_record
 
 DEFN = reference_logger()

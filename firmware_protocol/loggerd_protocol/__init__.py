@@ -1,7 +1,4 @@
-"""The reference logger's wire protocol: its register map and pure codecs built from it."""
-
-from __future__ import annotations
-
-from .definition import Definition, Field, Point, reference_logger
-
-__all__ = ["Definition", "Field", "Point", "reference_logger"]
+"""The reference logger's wire protocol, and device profiles: register maps as data, the pure
+codecs built from them (Modbus, ASCII, registers), and the TOML loader every file reader of
+loggerd uses (toml_document). Import the module you need: the package face loads nothing, so a
+process that only reads TOML loads no codec."""

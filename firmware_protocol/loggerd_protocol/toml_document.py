@@ -40,7 +40,7 @@ KeyPath = tuple[str | int, ...]
 Model = TypeVar("Model", bound=BaseModel)
 
 UNKNOWN_KEY = "unknown key (check the spelling)"
-_NAMING_KEYS = ("id", "name", "field")  # what names an item of an array of tables
+NAMING_KEYS = ("id", "name", "field")  # what names an item of an array of tables, by default
 
 
 @dataclass(frozen=True)
@@ -69,28 +69,51 @@ class TomlDocumentError(ValueError):
             super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class LocatedValueError(ValueError):
+    """Raised by a model's validator for a problem it can point at, such as a duplicate id in
+    the third of several tables: `path` is relative to the model being validated, and the
+    loader reports that key's line rather than the line of the whole table."""
+
+    def __init__(self, path: KeyPath, message: str, where: str | None = None) -> None:
+        """`where` says the place in words for a model validated in code, with no file:
+        "certificate 'X': points[2] (indicated 1.5)"; the loader says file:line instead."""
+        super().__init__(f"{where}: {message}" if where else message)
+        self.path = tuple(path)
+        self.message = message
+
+
 class TomlDocument:
     """A parsed TOML text that knows the line of every table, key and array item in it."""
 
     def __init__(
-        self, source: str, data: Mapping[str, Any], lines: Mapping[KeyPath, int] | None = None
+        self,
+        source: str,
+        data: Mapping[str, Any],
+        lines: Mapping[KeyPath, int] | None = None,
+        naming: tuple[str, ...] = NAMING_KEYS,
     ) -> None:
         """`data` as tomllib gives it. Without `lines` (a document built in code rather than
-        read) problems name the source and the key path but no line."""
+        read) problems name the source and the key path but no line. `naming`: the keys whose
+        value names an item of an array in a label (a certificate's rows by temperature_c)."""
         self.source = source
         self.data = data
         self._lines = dict(lines or {})
+        self._naming = naming
 
     @classmethod
-    def parse(cls, text: str, source: str = "<toml>") -> TomlDocument:
+    def parse(
+        cls, text: str, source: str = "<toml>", naming: tuple[str, ...] = NAMING_KEYS
+    ) -> TomlDocument:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise TomlDocumentError([Problem(source, None, "", f"not valid TOML: {exc}")]) from None
-        return cls(source, data, _Scanner(text).scan())
+        return cls(source, data, _Scanner(text).scan(), naming)
 
     @classmethod
-    def read(cls, path: str | Path, what: str = "the file") -> TomlDocument:
+    def read(
+        cls, path: str | Path, what: str = "the file", naming: tuple[str, ...] = NAMING_KEYS
+    ) -> TomlDocument:
         """Read and parse a file; `what` names it in a problem: "cannot read the profile"."""
         p = Path(path)
         try:
@@ -107,7 +130,7 @@ class TomlDocument:
                 "save it as UTF-8"
             )
             raise TomlDocumentError([Problem(str(p), line, "", message)]) from None
-        return cls.parse(text, str(p))
+        return cls.parse(text, str(p), naming)
 
     def validate(
         self, model: type[Model], *, at: KeyPath = (), unknown_key: str = UNKNOWN_KEY
@@ -115,29 +138,64 @@ class TomlDocument:
         """The table at `at` (the whole document by default) as a `model`, or a
         TomlDocumentError with one problem per error pydantic found, each at its line.
         `unknown_key` is what a key the model does not know is told."""
+        return self.check(model, self.get(at), at=at, unknown_key=unknown_key)
+
+    def check(
+        self, model: type[Model], value: Any, *, at: KeyPath, unknown_key: str = UNKNOWN_KEY
+    ) -> Model:
+        """`value` (made from the document's table at `at`, e.g. some of its keys) as a
+        `model`, its problems located as if the value sat at `at`."""
         try:
-            return model.model_validate(self.get(at))
+            return model.model_validate(value)
         except ValidationError as exc:
-            problems = []
-            for err in exc.errors():
-                message = err["msg"]
-                if err["type"] == "extra_forbidden":
-                    message = unknown_key
-                elif err["type"] != "missing":
-                    message += _got(err["type"], err["input"])
-                problems.append(self.problem((*at, *err["loc"]), message))
-            raise TomlDocumentError(problems) from None
+            raise TomlDocumentError(self.problems(exc, at, unknown_key)) from None
+
+    def problems(
+        self, exc: ValidationError, at: KeyPath = (), unknown_key: str = UNKNOWN_KEY
+    ) -> list[Problem]:
+        """pydantic's errors for the table at `at`, each at its line."""
+        problems = []
+        for err in exc.errors():
+            path = self._data_path((*at, *err["loc"]))
+            ctx = err.get("ctx", {})
+            located = ctx.get("error")
+            if isinstance(located, LocatedValueError):
+                problems.append(self.problem((*path, *located.path), located.message))
+                continue
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message = unknown_key
+            elif err["type"] == "union_tag_invalid":
+                # A table whose kind is none of the kinds: said at its `kind` key.
+                path = (*path, str(ctx.get("discriminator", "")).strip("'"))
+                message = f"must be one of {ctx.get('expected_tags')} (got {ctx.get('tag')!r})"
+            elif err["type"] != "missing":
+                message += _got(err["type"], err["input"])
+            problems.append(self.problem(path, message))
+        return problems
+
+    def _data_path(self, loc: KeyPath) -> KeyPath:
+        """pydantic's location without the tags it inserts for a tagged union: in
+        `step[1].ramp.rate_k_per_min`, "ramp" is the table's `kind`, not a key of the file."""
+        out: list[str | int] = []
+        node: Any = self.data
+        for item in loc:
+            if (
+                isinstance(item, str)
+                and isinstance(node, Mapping)
+                and item not in node
+                and item in node.values()
+            ):
+                continue
+            out.append(item)
+            node = _child(node, item)
+        return tuple(out)
 
     def get(self, path: KeyPath) -> Any:
         """The value at `path`; None where there is none."""
         node: Any = self.data
         for item in path:
-            if isinstance(item, int) and isinstance(node, list) and 0 <= item < len(node):
-                node = node[item]
-            elif isinstance(item, str) and isinstance(node, Mapping):
-                node = node.get(item)
-            else:
-                return None
+            node = _child(node, item)
         return node
 
     def line(self, path: KeyPath) -> int | None:
@@ -156,7 +214,7 @@ class TomlDocument:
             if isinstance(item, int):
                 parts.append(f"{parts.pop() if parts else ''}[{item}]")
                 node = node[item] if isinstance(node, list) and 0 <= item < len(node) else None
-                name = _item_name(node)
+                name = _item_name(node, self._naming)
                 if name:
                     parts[-1] += f" ({name})"
             elif node is None or isinstance(node, Mapping):
@@ -185,16 +243,25 @@ def load_toml(path: str | Path, model: type[Model], what: str = "the file") -> M
 
 
 def _got(error_type: str, value: Any) -> str:
-    if error_type in ("value_error", "assertion_error") and isinstance(value, Mapping):
-        return ""  # a validator of a whole table says what is wrong; the table is long
+    if isinstance(value, Mapping):
+        return ""  # a whole table: its line and key path say which; its text is long
     return f" (got {value!r})"
 
 
-def _item_name(node: Any) -> str | None:
+def _child(node: Any, item: str | int) -> Any:
+    if isinstance(item, int) and isinstance(node, list) and 0 <= item < len(node):
+        return node[item]
+    if isinstance(item, str) and isinstance(node, Mapping):
+        return node.get(item)
+    return None
+
+
+def _item_name(node: Any, naming: tuple[str, ...]) -> str | None:
     if isinstance(node, Mapping):
-        for key in _NAMING_KEYS:
-            if isinstance(node.get(key), str):
-                return f"{key} {node[key]!r}"
+        for key in naming:
+            value = node.get(key)
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                return f"{key} {value!r}"
     return None
 
 

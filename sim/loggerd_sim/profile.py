@@ -5,10 +5,18 @@ from __future__ import annotations
 import bisect
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Final
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from loggerd_protocol.toml_document import (
+    KeyPath,
+    LocatedValueError,
+    TomlDocument,
+    TomlDocumentError,
+)
 
 __all__ = [
     "Profile",
@@ -25,15 +33,14 @@ __all__ = [
 SETPOINT_MIN_C: Final = -95.0
 SETPOINT_MAX_C: Final = 95.0
 
-_TOP_LEVEL_KEYS: Final = ("name", "start_temperature_c", "start_frost_point_c", "step")
-_STEP_KEYS: Final[dict[str, tuple[str, ...]]] = {
-    "ramp": ("kind", "temperature_c", "rate_k_per_min", "frost_point_c"),
-    "soak": ("kind", "duration_min", "frost_point_c"),
-}
-
 
 class ProfileError(ValueError):
     """A profile cannot be read or does not describe a valid chamber programme."""
+
+
+class _Invalid(ProfileError, LocatedValueError):
+    """A programme rule broken at a key: `step[1].rate_k_per_min` in a file, where its line is
+    named; "[[step]] #2 (ramp): 'rate_k_per_min' …" for a Profile built in code."""
 
 
 @dataclass(frozen=True)
@@ -83,32 +90,37 @@ class Profile:
     _segment_starts_s: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_setpoint("start_temperature_c", self.start_temperature_c)
-        _check_setpoint("start_frost_point_c", self.start_frost_point_c)
+        _check_setpoint("start_temperature_c", self.start_temperature_c, "", ())
+        _check_setpoint("start_frost_point_c", self.start_frost_point_c, "", ())
         if self.start_frost_point_c > self.start_temperature_c:
-            raise ProfileError(
-                f"'start_frost_point_c' must not exceed 'start_temperature_c' (air cannot hold "
-                f"more water than saturation), got {self.start_frost_point_c:g} °C > "
-                f"{self.start_temperature_c:g} °C"
+            raise _Invalid(
+                ("start_frost_point_c",),
+                f"must not exceed 'start_temperature_c' (air cannot hold more water than "
+                f"saturation), got {self.start_frost_point_c:g} °C > "
+                f"{self.start_temperature_c:g} °C",
+                "'start_frost_point_c'",
             )
         if not self.steps:
-            raise ProfileError("expected at least one [[step]] table, found none")
+            raise _Invalid(("step",), "expected at least one [[step]] table, found none")
         segments: list[_Segment] = []
         time_s = 0.0
         temperature_c = self.start_temperature_c
         frost_point_c = self.start_frost_point_c
         for number, step in enumerate(self.steps, start=1):
             where = f"[[step]] #{number} ({'ramp' if isinstance(step, RampStep) else 'soak'})"
+            at = ("step", number - 1)
             if step.frost_point_c is not None:
-                _check_setpoint("frost_point_c", step.frost_point_c, where)
+                _check_setpoint("frost_point_c", step.frost_point_c, where, at)
                 frost_point_c = step.frost_point_c
             if isinstance(step, RampStep):
-                _check_setpoint("temperature_c", step.temperature_c, where)
-                _check_positive("rate_k_per_min", step.rate_k_per_min, where, "K/min")
+                _check_setpoint("temperature_c", step.temperature_c, where, at)
+                _check_positive("rate_k_per_min", step.rate_k_per_min, where, at, "K/min")
                 duration_s = abs(step.temperature_c - temperature_c) / step.rate_k_per_min * 60.0
                 target_c = step.temperature_c
             else:
-                _check_positive("duration_min", step.duration_min, where, "min", allow_zero=True)
+                _check_positive(
+                    "duration_min", step.duration_min, where, at, "min", allow_zero=True
+                )
                 duration_s = step.duration_min * 60.0
                 target_c = temperature_c
             segments.append(
@@ -146,108 +158,104 @@ class Profile:
         return temperature_c, segment.frost_point_target_c
 
 
-def _check_setpoint(key: str, value: float, where: str = "") -> None:
+def _check_setpoint(key: str, value: float, where: str, at: KeyPath) -> None:
     if not SETPOINT_MIN_C <= value <= SETPOINT_MAX_C:  # also rejects NaN
-        prefix = f"{where}: " if where else ""
-        raise ProfileError(
-            f"{prefix}'{key}' must be a temperature from {SETPOINT_MIN_C:g} °C to "
-            f"{SETPOINT_MAX_C:+g} °C, got {value!r}"
+        raise _Invalid(
+            (*at, key),
+            f"must be a temperature from {SETPOINT_MIN_C:g} °C to {SETPOINT_MAX_C:+g} °C, "
+            f"got {value!r}",
+            f"{where}: '{key}'" if where else f"'{key}'",
         )
 
 
 def _check_positive(
-    key: str, value: float, where: str, unit: str, *, allow_zero: bool = False
+    key: str, value: float, where: str, at: KeyPath, unit: str, *, allow_zero: bool = False
 ) -> None:
     valid = value >= 0.0 if allow_zero else value > 0.0
     if not (valid and math.isfinite(value)):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ProfileError(
-            f"{where}: '{key}' must be a finite number {bound} {unit}, got {value!r}"
+        raise _Invalid(
+            (*at, key),
+            f"must be a finite number {bound} {unit}, got {value!r}",
+            f"{where}: '{key}'",
         )
 
 
-def _number(table: dict[str, object], key: str, where: str) -> float:
-    if key not in table:
-        raise ProfileError(f"{where}: missing required key '{key}' (a number)")
-    value = table[key]
-    # bool is an int subclass in Python; `true` is never a temperature.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ProfileError(f"{where}: '{key}' must be a number, got {value!r}")
-    return float(value)
+# --- the TOML file, as written ---------------------------------------------------------------
+
+# A number, never a string or a boolean (TOML's `true` is not a temperature).
+_Number = Annotated[float, Field(strict=True)]
 
 
-def _optional_number(table: dict[str, object], key: str, where: str) -> float | None:
-    return _number(table, key, where) if key in table else None
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-def _reject_unknown_keys(table: dict[str, object], allowed: tuple[str, ...], where: str) -> None:
-    unknown = sorted(set(table) - set(allowed))
-    if unknown:
-        raise ProfileError(
-            f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(allowed)}"
-        )
+class _RampDoc(_Table):
+    kind: Literal["ramp"]
+    temperature_c: _Number
+    rate_k_per_min: _Number
+    frost_point_c: _Number | None = None
 
 
-def _parse_step(raw: object, number: int) -> Step:
-    where = f"[[step]] #{number}"
-    if not isinstance(raw, dict):
-        raise ProfileError(f"{where}: expected a table, got {raw!r}")
-    kind = raw.get("kind")
-    if kind not in _STEP_KEYS:
-        raise ProfileError(
-            f"{where}: 'kind' must be one of {', '.join(repr(k) for k in _STEP_KEYS)}, got {kind!r}"
-        )
-    where = f"{where} ({kind})"
-    _reject_unknown_keys(raw, _STEP_KEYS[kind], where)
-    frost_point_c = _optional_number(raw, "frost_point_c", where)
-    if kind == "ramp":
-        return RampStep(
-            temperature_c=_number(raw, "temperature_c", where),
-            rate_k_per_min=_number(raw, "rate_k_per_min", where),
-            frost_point_c=frost_point_c,
-        )
-    return SoakStep(duration_min=_number(raw, "duration_min", where), frost_point_c=frost_point_c)
+class _SoakDoc(_Table):
+    kind: Literal["soak"]
+    duration_min: _Number
+    frost_point_c: _Number | None = None
 
 
-def _parse_document(document: dict[str, object]) -> Profile:
-    _reject_unknown_keys(document, _TOP_LEVEL_KEYS, "top level")
-    name = document.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ProfileError(f"top level: 'name' must be a non-empty string, got {name!r}")
-    raw_steps = document.get("step", [])
-    if not isinstance(raw_steps, list):
-        raise ProfileError(
-            f"top level: 'step' must be an array of tables written as [[step]], got {raw_steps!r}"
-        )
-    return Profile(
-        name=name,
-        start_temperature_c=_number(document, "start_temperature_c", "top level"),
-        start_frost_point_c=_number(document, "start_frost_point_c", "top level"),
-        steps=tuple(_parse_step(raw, number) for number, raw in enumerate(raw_steps, start=1)),
-    )
+class _ProfileDoc(_Table):
+    name: str
+    start_temperature_c: _Number
+    start_frost_point_c: _Number
+    step: list[Annotated[_RampDoc | _SoakDoc, Field(discriminator="kind")]] = []
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, name: str) -> str:
+        if not name.strip():
+            raise LocatedValueError((), f"must be a non-empty string, got {name!r}")
+        return name
+
+    @field_validator("step", mode="before")
+    @classmethod
+    def _an_array(cls, step: object) -> object:
+        if isinstance(step, dict):
+            raise LocatedValueError(
+                (), "must be an array of tables written as [[step]], not a [step] table"
+            )
+        return step
+
+
+def _profile(doc: TomlDocument) -> Profile:
+    rows = doc.validate(_ProfileDoc)
+    steps: list[Step] = [
+        RampStep(s.temperature_c, s.rate_k_per_min, s.frost_point_c)
+        if isinstance(s, _RampDoc)
+        else SoakStep(s.duration_min, s.frost_point_c)
+        for s in rows.step
+    ]
+    try:
+        return Profile(rows.name, rows.start_temperature_c, rows.start_frost_point_c, tuple(steps))
+    except _Invalid as exc:
+        raise doc.error(exc.path, exc.message) from None
 
 
 def parse_profile(text: str, source: str = "<string>") -> Profile:
-    """Parse a profile from TOML text; `source` names it in error messages."""
+    """Parse a profile from TOML text; `source` names it in error messages, which say the
+    line and key: `test.toml:7: step[1] (…).rate_k_per_min: must be a finite number …`."""
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{source}: not valid TOML: {exc}") from exc
-    try:
-        return _parse_document(document)
-    except ProfileError as exc:
-        raise ProfileError(f"{source}: {exc}") from None
+        return _profile(TomlDocument.parse(text, source))
+    except TomlDocumentError as exc:
+        raise ProfileError(str(exc)) from None
 
 
 def load_profile(path: str | os.PathLike[str]) -> Profile:
     """Read and parse a profile file (UTF-8 TOML)."""
-    source = os.fspath(path)
     try:
-        with open(path, "rb") as file:
-            text = file.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{source}: cannot read profile: {exc}") from exc
-    return parse_profile(text, source)
+        return _profile(TomlDocument.read(os.fspath(path), "the profile"))
+    except TomlDocumentError as exc:
+        raise ProfileError(str(exc)) from None
 
 
 def builtin_profile(name: str = "cold_soak") -> Profile:

@@ -91,8 +91,66 @@ def test_common_key_error_names_chamber_and_device() -> None:
 
 
 def test_duplicate_channel_ids_are_rejected() -> None:
-    msg = error_of(GOOD.replace('id = "rh"', 'id = "air"'))
-    assert "duplicate channel id 'air'" in msg
+    """One line, at the second id, naming it: not the chamber's whole table."""
+    text = GOOD.replace('id = "rh"', 'id = "air"')
+    second = text.splitlines().index('id = "air"', 16) + 1
+    assert second == 19
+    assert error_of(text) == (
+        f"lab.toml:{second}: chamber[0] (id 'c1').device[0] (id 'logger-1').channel[1] "
+        "(id 'air').id: duplicate channel id 'air': ids must be unique"
+    )
+
+
+def test_duplicate_device_and_chamber_ids_are_one_line_each() -> None:
+    text = GOOD + "\n[[chamber.device]]" + GOOD.split("[[chamber.device]]")[1]
+    line = text.splitlines().index('id = "logger-1"', 9) + 1  # the second device's id
+    assert error_of(text) == (
+        f"lab.toml:{line}: chamber[0] (id 'c1').device[1] (id 'logger-1').id: "
+        "duplicate device id 'logger-1': ids must be unique"
+    )
+    text = GOOD + '\n[[chamber]]\nid = "c1"\n[[chamber.device]]\nid = "other"\n'
+    text += 'driver = "simulated"\n'
+    line = text.splitlines().index('id = "c1"', 6) + 1  # the second chamber's id
+    msg = error_of(text)
+    assert msg == (
+        f"lab.toml:{line}: chamber[1] (id 'c1').id: duplicate chamber id 'c1': ids must be unique"
+    )
+    assert "\n" not in msg and "{" not in msg
+
+
+def test_a_derived_channel_naming_an_unknown_input_is_located() -> None:
+    derived = '\n[[chamber.derived]]\nid = "fp"\nquantity = "frost_point"\n'
+    derived += 'temperature = "air"\nrh = "humidity"\n'
+    line = (GOOD + derived).splitlines().index('rh = "humidity"') + 1
+    assert error_of(GOOD + derived) == (
+        f"lab.toml:{line}: chamber[0] (id 'c1').derived[0] (id 'fp').rh: 'humidity' is not a "
+        "measured channel of chamber 'c1' (its channels: air, rh)"
+    )
+
+
+def test_a_bad_certificate_is_reported_at_the_channel_that_names_it(tmp_path: Path) -> None:
+    """Two channels with certificates, the second one's bad: the error is at the second
+    channel's line (it used to be reported at the first `certificate =` in the file)."""
+    certs = Path(__file__).resolve().parents[2] / "deploy" / "certificates"
+    good = certs / "example-pt100.toml"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(good.read_text().replace("version = 1", "version = 0"))
+    config = tmp_path / "lab.toml"
+    config.write_text(
+        GOOD.replace('point = "temperature_1"', f'point = "temperature_1"\ncertificate = "{good}"')
+        + '\n[[chamber.device.channel]]\nid = "t2"\npoint = "temperature_2"\n'
+        + 'certificate = "bad.toml"\n'
+    )
+    text = config.read_text()
+    line = text.splitlines().index('certificate = "bad.toml"') + 1
+    assert line > text.splitlines().index(f'certificate = "{good}"') + 1
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    version_line = bad.read_text().splitlines().index("version = 0") + 1
+    assert str(info.value) == (
+        f"{config}:{line}: chamber[0] (id 'c1').device[0] (id 'logger-1').channel[2] "
+        f"(id 't2').certificate: {bad}:{version_line}: version: version must be >= 1, got 0"
+    )
 
 
 def test_missing_file_says_so(tmp_path: Path) -> None:

@@ -162,5 +162,11 @@ id = "air"
 point = "temperature_1"
 certificate = "cert.toml"
 """)
-    with pytest.raises(ConfigError, match=r"channel 'air': certificate .*cert.toml"):
+    k_line = bad.read_text().splitlines().index("k = 0") + 1
+    with pytest.raises(ConfigError) as info:
         load_config(config)
+    # The channel that names it, at its line; and inside the certificate, its own line.
+    assert str(info.value) == (
+        f"{config}:11: chamber[0] (id 'c1').device[0] (id 'd').channel[0] (id 'air')"
+        f".certificate: {bad}:{k_line}: points[0] (indicated -79.88).k: k must be > 0, got 0"
+    )

@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from loggerd_protocol import reference_logger
+from loggerd_protocol.definition import reference_logger
 from loggerd_sim.host import SimulatorHost
 from loggerd_sim.logger import ManualClock
 

@@ -11,7 +11,7 @@ import math
 import pytest
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
-from loggerd_protocol import reference_logger
+from loggerd_protocol.definition import reference_logger
 from loggerd_sim.host import SimulatorHost
 from loggerd_sim.logger import ManualClock
 

@@ -17,7 +17,6 @@ reading (drift, resolution and interpolation error are not in it).
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -25,9 +24,15 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from loggerd.core.errors import LoggerdError
+from loggerd_protocol.toml_document import (
+    KeyPath,
+    LocatedValueError,
+    TomlDocument,
+    TomlDocumentError,
+)
 
 __all__ = [
     "COVERAGE_FACTOR",
@@ -88,25 +93,32 @@ def _g(value: float) -> str:
     return f"{value:g}"
 
 
-def _check_points(points: tuple[CalibrationPoint, ...], name: str, table: str) -> None:
-    """Validate a table; messages read "<name>: <table>[i] (indicated x): ..."."""
+def _check_points(points: tuple[CalibrationPoint, ...], name: str, table: str, at: KeyPath) -> None:
+    """Validate a table; messages read "<name>: <table>[i] (indicated x): ...", and carry the
+    key path `at` + (i, key) so that the loader names the line."""
     if len(points) < 2:
-        raise ValueError(f"{name}: {table}: needs at least 2 points, got {len(points)}")
+        raise LocatedValueError(
+            at, f"needs at least 2 points, got {len(points)}", f"{name}: {table}"
+        )
     for i, point in enumerate(points):
         here = f"{name}: {table}[{i}] (indicated {_g(point.indicated)})"
         for key in ("indicated", "reference", "expanded_uncertainty", "k"):
             if not math.isfinite(getattr(point, key)):
-                raise ValueError(f"{here}: {key} must be a finite number")
+                raise LocatedValueError((*at, i, key), f"{key} must be a finite number", here)
         if not point.k > 0.0:
-            raise ValueError(f"{here}: k must be > 0, got {_g(point.k)}")
+            raise LocatedValueError((*at, i, "k"), f"k must be > 0, got {_g(point.k)}", here)
         if point.expanded_uncertainty < 0.0:
-            raise ValueError(
-                f"{here}: expanded_uncertainty must be >= 0, got {_g(point.expanded_uncertainty)}"
+            raise LocatedValueError(
+                (*at, i, "expanded_uncertainty"),
+                f"expanded_uncertainty must be >= 0, got {_g(point.expanded_uncertainty)}",
+                here,
             )
         if i > 0 and not point.indicated > points[i - 1].indicated:
-            raise ValueError(
-                f"{here}: indicated must be strictly greater than {table}[{i - 1}]'s "
-                f"({_g(points[i - 1].indicated)}); points are listed in increasing order"
+            raise LocatedValueError(
+                (*at, i, "indicated"),
+                f"indicated must be strictly greater than {table}[{i - 1}]'s "
+                f"({_g(points[i - 1].indicated)}); points are listed in increasing order",
+                here,
             )
 
 
@@ -132,49 +144,63 @@ class Certificate(_Strict):
     def _validate(self) -> Certificate:
         name = f"certificate {self.id!r}"
         if not self.id.strip():
-            raise ValueError("certificate id must not be empty")
+            raise LocatedValueError(("id",), "certificate id must not be empty")
         if not self.laboratory.strip():
-            raise ValueError(f"{name}: laboratory must not be empty")
+            raise LocatedValueError(("laboratory",), "laboratory must not be empty", name)
         if self.version < 1:
-            raise ValueError(f"{name}: version must be >= 1, got {self.version}")
+            raise LocatedValueError(("version",), f"version must be >= 1, got {self.version}", name)
         if not self.due > self.issued:
-            raise ValueError(
-                f"{name}: due date {self.due} must be after the issue date {self.issued}"
+            raise LocatedValueError(
+                ("due",), f"due date {self.due} must be after the issue date {self.issued}", name
             )
         expected_unit = UNITS[self.quantity]
         if self.unit != expected_unit:
-            raise ValueError(
-                f"{name}: unit {self.unit!r} does not match quantity {self.quantity!r} "
-                f"(expected {expected_unit!r})"
+            raise LocatedValueError(
+                ("unit",),
+                f"unit {self.unit!r} does not match quantity {self.quantity!r} "
+                f"(expected {expected_unit!r})",
+                name,
             )
         if (self.points is None) == (self.rows is None):
-            raise ValueError(
-                f"{name}: give either points (a 1-D table) or rows (a 2-D table in RH and "
-                "temperature), not both or neither"
+            raise LocatedValueError(
+                (),
+                "give either points (a 1-D table) or rows (a 2-D table in RH and temperature), "
+                "not both or neither",
+                name,
             )
         if self.points is not None:
-            _check_points(self.points, name, "points")
+            _check_points(self.points, name, "points", ("points",))
         if self.rows is not None:
-            if self.quantity != "relative_humidity":
-                raise ValueError(f"{name}: rows (a 2-D table) are only for relative_humidity")
-            if len(self.rows) < 2:
-                raise ValueError(
-                    f"{name}: rows: a 2-D table needs at least 2 rows, got {len(self.rows)} "
-                    "(use points for a single temperature)"
-                )
-            for r, row in enumerate(self.rows):
-                row_name = f"rows[{r}] (temperature_c {_g(row.temperature_c)})"
-                here = f"{name}: {row_name}"
-                if not math.isfinite(row.temperature_c):
-                    raise ValueError(f"{here}: temperature_c must be a finite number")
-                if r > 0 and not row.temperature_c > self.rows[r - 1].temperature_c:
-                    raise ValueError(
-                        f"{here}: temperature_c must be strictly greater than rows[{r - 1}]'s "
-                        f"({_g(self.rows[r - 1].temperature_c)}); rows are listed in "
-                        "increasing order"
-                    )
-                _check_points(row.points, name, f"{row_name}: points")
+            self._check_rows(self.rows, name)
         return self
+
+    def _check_rows(self, rows: tuple[CalibrationRow, ...], name: str) -> None:
+        if self.quantity != "relative_humidity":
+            raise LocatedValueError(
+                ("rows",), "rows (a 2-D table) are only for relative_humidity", name
+            )
+        if len(rows) < 2:
+            raise LocatedValueError(
+                ("rows",),
+                f"a 2-D table needs at least 2 rows, got {len(rows)} (use points for a single "
+                "temperature)",
+                f"{name}: rows",
+            )
+        for r, row in enumerate(rows):
+            row_name = f"rows[{r}] (temperature_c {_g(row.temperature_c)})"
+            here = f"{name}: {row_name}"
+            if not math.isfinite(row.temperature_c):
+                raise LocatedValueError(
+                    ("rows", r, "temperature_c"), "temperature_c must be a finite number", here
+                )
+            if r > 0 and not row.temperature_c > rows[r - 1].temperature_c:
+                raise LocatedValueError(
+                    ("rows", r, "temperature_c"),
+                    f"temperature_c must be strictly greater than rows[{r - 1}]'s "
+                    f"({_g(rows[r - 1].temperature_c)}); rows are listed in increasing order",
+                    here,
+                )
+            _check_points(row.points, name, f"{row_name}: points", ("rows", r, "points"))
 
     @property
     def is_two_dimensional(self) -> bool:
@@ -296,62 +322,23 @@ def is_past_due(cert: Certificate, on: date) -> bool:
     return on > cert.due
 
 
-def _location(doc: Any, loc: tuple[int | str, ...]) -> str:
-    """points[2].k, rows[1] (temperature_c -20).points[0].indicated, ..."""
-    parts: list[str] = []
-    node = doc
-    for item in loc:
-        if isinstance(item, int):
-            label = f"[{item}]"
-            entry = node[item] if isinstance(node, list) and 0 <= item < len(node) else None
-            if isinstance(entry, dict) and "temperature_c" in entry:
-                label += f" (temperature_c {entry['temperature_c']!r})"
-            if parts:
-                parts[-1] += label
-            else:
-                parts.append(label)
-        else:
-            parts.append(str(item))
-        try:
-            node = node[item]
-        except (KeyError, IndexError, TypeError):
-            node = None
-    return ".".join(parts)
+# Rows of a certificate are named by their temperature, points by what the channel indicated.
+_NAMING = ("temperature_c", "indicated")
 
 
 def parse_certificate(text: str, source: str = "<certificate>") -> Certificate:
     """A certificate from TOML text (format: deploy/certificates/*.toml). Raises
-    `CertificateError` naming `source`, the certificate id and the offending row and key."""
+    `CertificateError`, one line a problem: `file:line: rows[1] (temperature_c -20.0).points[0]
+    (indicated 5.7).k: problem`."""
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CertificateError(f"{source}: not valid TOML: {exc}") from None
-    try:
-        return Certificate.model_validate(doc)
-    except ValidationError as exc:
-        ident = doc.get("id")
-        name = f"certificate {ident!r}" if isinstance(ident, str) else "certificate"
-        lines = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            message = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "unknown key"
-            elif "input" in err and err["type"] not in ("missing", "value_error"):
-                message += f" (got {err['input']!r})"
-            if loc:
-                lines.append(f"{source}: {name}: {_location(doc, loc)}: {message}")
-            else:
-                # The model validator's messages already name the certificate and the row.
-                lines.append(f"{source}: {message}")
-        raise CertificateError("\n".join(lines)) from None
+        return TomlDocument.parse(text, source, _NAMING).validate(Certificate)
+    except TomlDocumentError as exc:
+        raise CertificateError(str(exc)) from None
 
 
 def load_certificate(path: str | Path) -> Certificate:
     """Read and validate a certificate file (TOML)."""
-    p = Path(path)
     try:
-        text = p.read_text("utf-8")
-    except OSError as exc:
-        raise CertificateError(f"{p}: cannot read the certificate: {exc.strerror}") from None
-    return parse_certificate(text, str(p))
+        return TomlDocument.read(path, "the certificate", _NAMING).validate(Certificate)
+    except TomlDocumentError as exc:
+        raise CertificateError(str(exc)) from None

@@ -5,18 +5,24 @@ Every error names the file, the key (with the chamber and device ids) and what i
 
 from __future__ import annotations
 
-import re
-import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loggerd.core.errors import ConfigError, DriverLoadError
 from loggerd.drivers.base import DriverConfig
 from loggerd.drivers.registry import load_driver
 from loggerd.processing.humidity import Formulation
 from loggerd.processing.pipeline import DerivedQuantity
+from loggerd_protocol.toml_document import (
+    KeyPath,
+    LocatedValueError,
+    Problem,
+    TomlDocument,
+    TomlDocumentError,
+)
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -110,25 +116,37 @@ class ChamberConfig(_Strict):
     derived: list[DerivedConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> ChamberConfig:
-        _no_duplicates([d.id for d in self.devices], "device id")
-        measured = [c.id for d in self.devices for c in d.channels]
-        _no_duplicates(measured + [d.id for d in self.derived], "channel id")
-        known = set(measured)
-        for d in self.derived:
+    def _ids_and_references(self) -> ChamberConfig:
+        devices: list[tuple[KeyPath, str]] = [
+            (("device", i, "id"), d.id) for i, d in enumerate(self.devices)
+        ]
+        _no_duplicates(devices, "device id")
+        measured: list[tuple[KeyPath, str]] = [
+            (("device", di, "channel", ci, "id"), c.id)
+            for di, d in enumerate(self.devices)
+            for ci, c in enumerate(d.channels)
+        ]
+        derived: list[tuple[KeyPath, str]] = [
+            (("derived", i, "id"), d.id) for i, d in enumerate(self.derived)
+        ]
+        _no_duplicates(measured + derived, "channel id")
+        known = [c for _, c in measured]
+        for i, d in enumerate(self.derived):
             for key in ("temperature", "rh", "pressure", "check"):
                 ref = getattr(d, key)
                 if ref is not None and ref not in known:
-                    raise ValueError(
-                        f"derived channel {d.id!r}: {key} = {ref!r} is not a measured channel "
-                        f"of chamber {self.id!r} (its channels: {', '.join(measured)})"
+                    raise LocatedValueError(
+                        ("derived", i, key),
+                        f"{ref!r} is not a measured channel of chamber {self.id!r} (its "
+                        f"channels: {', '.join(known)})",
                     )
-        for c in (c for dev in self.devices for c in dev.channels):
+        channels = (c for d in self.devices for c in d.channels)
+        for (path, _), c in zip(measured, channels, strict=True):
             ref = c.probe_temperature_channel
             if ref is not None and ref not in known:
-                raise ValueError(
-                    f"channel {c.id!r}: probe_temperature_channel = {ref!r} is not a channel "
-                    f"of chamber {self.id!r}"
+                raise LocatedValueError(
+                    (*path[:-1], "probe_temperature_channel"),
+                    f"{ref!r} is not a channel of chamber {self.id!r}",
                 )
         return self
 
@@ -191,74 +209,31 @@ class DaemonConfig(_Strict):
     @field_validator("chambers")
     @classmethod
     def _unique_chambers(cls, chambers: list[ChamberConfig]) -> list[ChamberConfig]:
-        _no_duplicates([c.id for c in chambers], "chamber id")
-        _no_duplicates([d.id for c in chambers for d in c.devices], "device id")
+        _no_duplicates([((i, "id"), c.id) for i, c in enumerate(chambers)], "chamber id")
+        devices: list[tuple[KeyPath, str]] = [
+            ((ci, "device", di, "id"), d.id)
+            for ci, c in enumerate(chambers)
+            for di, d in enumerate(c.devices)
+        ]
+        _no_duplicates(devices, "device id")
         return chambers
 
 
-def _no_duplicates(ids: list[str], what: str) -> None:
-    seen: set[str] = set()
-    for i in ids:
-        if i in seen:
-            raise ValueError(f"duplicate {what} {i!r}")
-        seen.add(i)
+def _no_duplicates(ids: Sequence[tuple[KeyPath, str]], what: str) -> None:
+    """The second of two equal ids is the error, at its own key."""
+    first: set[str] = set()
+    for path, ident in ids:
+        if ident in first:
+            raise LocatedValueError(path, f"duplicate {what} {ident!r}: ids must be unique")
+        first.add(ident)
 
 
-def _key_path(doc: Any, loc: tuple[int | str, ...]) -> str:
-    """A readable key path: chamber[0] (id 'c1').device[1] (id 'logger2').address"""
-    parts: list[str] = []
-    node = doc
-    for item in loc:
-        if isinstance(item, int):
-            ident = (
-                node[item].get("id")
-                if isinstance(node, list) and isinstance(node[item], dict)
-                else None
-            )
-            parts[-1] += f"[{item}]" + (f" (id {ident!r})" if ident else "")
-        else:
-            parts.append(str(item))
-        try:
-            node = node[item]
-        except (KeyError, IndexError, TypeError):
-            node = None
-    return ".".join(parts) or "(top level)"
+UNKNOWN_KEY = "unknown key (check the spelling; see deploy/*.toml for the keys)"
 
 
-def _line_of(text: str, key: str, value: object = None) -> int | None:
-    """Line of `key = value` (or of the first `key =` when the value is not found)."""
-    patterns = [rf"^\s*{re.escape(key)}\s*="]
-    if isinstance(value, str):
-        patterns.insert(0, patterns[0] + rf"\s*[\"']{re.escape(value)}[\"']")
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        patterns.insert(0, patterns[0] + rf"\s*{re.escape(str(value))}\b")
-    for pattern in patterns:
-        m = re.search(pattern, text, re.MULTILINE)
-        if m:
-            return text.count("\n", 0, m.start()) + 1
-    return None
-
-
-def _format(source: str, text: str, doc: Any, exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        key = _key_path(doc, loc)
-        last = next((str(x) for x in reversed(loc) if isinstance(x, str)), None)
-        line = _line_of(text, last, err.get("input")) if last and err["type"] != "missing" else None
-        where = f"{source}:{line}" if line else source
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see deploy/*.toml for the keys)"
-        elif "input" in err and err["type"] != "missing":
-            msg += f" (got {err['input']!r})"
-        lines.append(f"{where}: {key}: {msg}")
-    return "\n".join(lines)
-
-
-def _resolve_driver_paths(doc: Any, base_dir: Path) -> None:
+def _resolve_driver_paths(data: Any, base_dir: Path) -> None:
     """Make the file paths in drivers' settings (their `path_fields`) relative to base_dir."""
-    chambers = doc.get("chamber") if isinstance(doc, dict) else None
+    chambers = data.get("chamber") if isinstance(data, dict) else None
     for chamber in chambers if isinstance(chambers, list) else []:
         devices = chamber.get("device") if isinstance(chamber, dict) else None
         for device in devices if isinstance(devices, list) else []:
@@ -280,74 +255,85 @@ def _resolve_driver_paths(doc: Any, base_dir: Path) -> None:
 def parse_config(
     text: str, source: str = "<config>", base_dir: Path | None = None, devices: bool = True
 ) -> DaemonConfig:
-    """Parse and validate a configuration, including each device's driver settings.
+    """Parse and validate a configuration, including each device's driver settings; every
+    problem is one line: `file:line: chamber[0] (id 'c1').device[1] (id 'd').key: problem`.
 
     Relative file paths in driver settings are taken relative to `base_dir` (the directory of
     the configuration file) when it is given. With devices=False (a process that polls
     nothing: an API replica) drivers are neither loaded nor asked to check their settings.
     """
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+        return _validated(TomlDocument.parse(text, source), base_dir, devices)
+    except TomlDocumentError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _validated(doc: TomlDocument, base_dir: Path | None, devices: bool) -> DaemonConfig:
     if base_dir is not None and devices:
-        _resolve_driver_paths(doc, base_dir)
-    try:
-        config = DaemonConfig.model_validate(doc)
-    except ValidationError as exc:
-        raise ConfigError(_format(source, text, doc, exc)) from None
-    if not devices:
-        return config
-    for ci, chamber in enumerate(config.chambers):
-        for di, device in enumerate(chamber.devices):
-            where = f"chamber[{ci}] (id {chamber.id!r}).device[{di}] (id {device.id!r})"
-            driver_settings(device, source, text, where)
+        _resolve_driver_paths(doc.data, base_dir)
+    config = doc.validate(DaemonConfig, unknown_key=UNKNOWN_KEY)
+    if devices:
+        problems = [
+            problem
+            for ci, chamber in enumerate(config.chambers)
+            for di, device in enumerate(chamber.devices)
+            for problem in _device_problems(doc, ("chamber", ci, "device", di), device)
+        ]
+        if problems:
+            raise TomlDocumentError(problems)
     return config
 
 
-def driver_settings(device: DeviceConfig, source: str, text: str, where: str) -> DriverConfig:
+def _device_problems(doc: TomlDocument, at: KeyPath, device: DeviceConfig) -> list[Problem]:
+    """The device's driver exists, takes its settings, and offers the points its channels
+    read: checked without building the driver or opening a line."""
     try:
         driver = load_driver(device.driver)
     except DriverLoadError as exc:
-        line = _line_of(text, "driver", device.driver)
-        raise ConfigError(f"{source}{f':{line}' if line else ''}: {where}.driver: {exc}") from None
+        return [doc.problem((*at, "driver"), str(exc))]
+    unknown = f"unknown key for driver {device.driver!r}"
     try:
-        settings = driver.config_model.model_validate(device.driver_settings())
-    except ValidationError as exc:
-        msgs = []
-        for err in exc.errors():
-            key = ".".join(str(x) for x in err["loc"])
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = f"unknown key for driver {device.driver!r}"
-            elif err["type"] != "missing":
-                msg += f" (got {err['input']!r})"
-            line = _line_of(text, key, err.get("input")) if err["type"] != "missing" else None
-            msgs.append(f"{source}{f':{line}' if line else ''}: {where}.{key}: {msg}")
-        raise ConfigError("\n".join(msgs)) from None
+        settings = doc.check(
+            driver.config_model, device.driver_settings(), at=at, unknown_key=unknown
+        )
+    except TomlDocumentError as exc:
+        return list(exc.problems)
     offered = {p.name for p in driver.points_for(settings)}
-    for i, channel in enumerate(device.channels):
-        if channel.point not in offered:
-            line = _line_of(text, "point", channel.point)
-            raise ConfigError(
-                f"{source}{f':{line}' if line else ''}: {where}.channel[{i}] (id {channel.id!r})"
-                f".point: {channel.point!r} is not a point of driver {device.driver!r}; "
-                f"expected one of {', '.join(sorted(offered))}"
-            )
-    return settings
+    return [
+        doc.problem(
+            (*at, "channel", i, "point"),
+            f"{channel.point!r} is not a point of driver {device.driver!r}; expected one of "
+            f"{', '.join(sorted(offered))}",
+        )
+        for i, channel in enumerate(device.channels)
+        if channel.point not in offered
+    ]
+
+
+def driver_settings(device: DeviceConfig) -> DriverConfig:
+    """A device's settings as its driver's model (parse_config has checked them)."""
+    return load_driver(device.driver).config_model.model_validate(device.driver_settings())
 
 
 def load_config(path: str | Path, devices: bool = True) -> DaemonConfig:
-    """Read and validate a configuration file; devices=False: see parse_config."""
+    """Read and validate a configuration file; devices=False: see parse_config. Relative
+    paths in it (data_dir, certificates, driver files) are relative to the file's folder."""
     p = Path(path)
     try:
-        text = p.read_text("utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read the configuration file: {exc.strerror}") from None
-    # Relative paths are relative to the configuration file, not to the working directory.
-    config = parse_config(text, str(p), base_dir=p.parent, devices=devices)
+        doc = TomlDocument.read(p, "the configuration file")
+        config = _relative_to(_validated(doc, p.parent, devices), p.parent)
+        if devices:
+            problems = _certificate_problems(doc, config)
+            if problems:
+                raise TomlDocumentError(problems)
+    except TomlDocumentError as exc:
+        raise ConfigError(str(exc)) from None
+    return config
+
+
+def _relative_to(config: DaemonConfig, folder: Path) -> DaemonConfig:
     if not config.data_dir.is_absolute():
-        config = config.model_copy(update={"data_dir": (p.parent / config.data_dir).resolve()})
+        config = config.model_copy(update={"data_dir": (folder / config.data_dir).resolve()})
     chambers = []
     for chamber in config.chambers:
         device_configs = []
@@ -356,38 +342,37 @@ def load_config(path: str | Path, devices: bool = True) -> DaemonConfig:
             for channel in device.channels:
                 cert = channel.certificate
                 if cert is not None and not cert.is_absolute():
-                    channel = channel.model_copy(update={"certificate": (p.parent / cert)})
+                    channel = channel.model_copy(update={"certificate": folder / cert})
                 channels.append(channel)
             device_configs.append(device.model_copy(update={"channels": channels}))
         chambers.append(chamber.model_copy(update={"devices": device_configs}))
-    config = config.model_copy(update={"chambers": chambers})
-    if devices:
-        check_certificates(config, str(p), text)
-    return config
+    return config.model_copy(update={"chambers": chambers})
 
 
-def check_certificates(config: DaemonConfig, source: str, text: str) -> None:
-    """Load every channel's certificate once, so that a bad one stops the start-up."""
+def _certificate_problems(doc: TomlDocument, config: DaemonConfig) -> list[Problem]:
+    """Load every channel's certificate once, so that a bad one stops the start-up, named at
+    the line of the channel that refers to it (and, inside it, at its own line)."""
     from loggerd.processing.calibration import CertificateError, load_certificate
 
-    for chamber in config.chambers:
-        for device in chamber.devices:
-            for channel in device.channels:
+    problems = []
+    for ci, chamber in enumerate(config.chambers):
+        for di, device in enumerate(chamber.devices):
+            for i, channel in enumerate(device.channels):
                 if channel.certificate is None:
                     continue
-                line = _line_of(text, "certificate")
-                where = f"{source}{f':{line}' if line else ''}"
+                at: KeyPath = ("chamber", ci, "device", di, "channel", i, "certificate")
                 try:
                     cert = load_certificate(channel.certificate)
-                except (CertificateError, OSError) as exc:
-                    raise ConfigError(
-                        f"{where}: chamber {chamber.id!r} channel {channel.id!r}: certificate "
-                        f"{channel.certificate}: {exc}"
-                    ) from None
+                except CertificateError as exc:
+                    problems += [doc.problem(at, line) for line in str(exc).splitlines()]
+                    continue
                 if cert.rows is not None and channel.probe_temperature_channel is None:
-                    raise ConfigError(
-                        f"{where}: chamber {chamber.id!r} channel {channel.id!r}: certificate "
-                        f"{cert.id!r} is a table in (RH, temperature): set "
-                        "probe_temperature_channel to the channel that measures the probe's "
-                        "temperature"
+                    problems.append(
+                        doc.problem(
+                            at,
+                            f"certificate {cert.id!r} is a table in (RH, temperature): set "
+                            "probe_temperature_channel to the channel that measures the "
+                            "probe's temperature",
+                        )
                     )
+    return problems

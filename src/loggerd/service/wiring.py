@@ -25,7 +25,7 @@ def device_specs(chambers: Sequence[ChamberConfig], lines: LinePool) -> list[Dev
     specs = []
     for chamber in chambers:
         for device in chamber.devices:
-            settings = driver_settings(device, "config", "", f"device {device.id!r}")
+            settings = driver_settings(device)
             specs.append(
                 DeviceSpec(
                     chamber.id,
