@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from loggerd.acquisition.follower import MemoryFollower, Sink
+from loggerd.core.backoff import Backoff
 from loggerd.core.errors import DeviceException, DriverError, LinkError, NoReply, ProtocolError
 from loggerd.core.health import DeviceHealth
 from loggerd.core.samples import Quality, Reading, Sample, TimeSource
@@ -37,6 +38,9 @@ class PollPolicy:
     quarantine_after: int = 3  # failed polls in a row before the device is quarantined
     backoff_initial_s: float = 5.0
     backoff_max_s: float = 300.0
+    # Each back-off shortened by up to this share, at random: dead devices on one line are
+    # probed at spread instants, not all in one tick after an outage.
+    backoff_jitter: float = 0.2
 
 
 class DevicePoller:
@@ -80,7 +84,10 @@ class DevicePoller:
         self.backfill_duty = backfill_duty
         self._opened = False
         self._reopened = False
-        self._backoff_s = 0.0
+        p = self.policy
+        # An initial back-off longer than the longest is the longest.
+        initial_s = min(p.backoff_initial_s, p.backoff_max_s)
+        self._backoff = Backoff(initial_s, p.backoff_max_s, p.backoff_jitter)
         self._quarantine_until = 0.0  # on the monotonic clock
         self._group_every: dict[str, int] = {
             name: max(1, round((every or interval_s) / interval_s))
@@ -215,7 +222,7 @@ class DevicePoller:
         h.reads_ok += 1
         h.quarantine_until_utc_us = None
         h.quarantined = False
-        self._backoff_s = 0.0
+        self._backoff.reset()
         by_point = {r.point: r for r in readings}
         samples = []
         for b in self.bindings:
@@ -264,10 +271,9 @@ class DevicePoller:
         if isinstance(exc, LinkError):
             self._opened = False  # identify it again when it is back (it may have rebooted)
         if h.consecutive_failures >= self.policy.quarantine_after:
-            p = self.policy
-            self._backoff_s = min(p.backoff_max_s, max(p.backoff_initial_s, 2 * self._backoff_s))
-            self._quarantine_until = time.monotonic() + self._backoff_s
-            h.quarantine_until_utc_us = timestamp_us + int(self._backoff_s * 1e6)
+            backoff_s = self._backoff.next()
+            self._quarantine_until = time.monotonic() + backoff_s
+            h.quarantine_until_utc_us = timestamp_us + int(backoff_s * 1e6)
             h.quarantines += 1
             h.quarantined = True
             log.warning(
@@ -276,7 +282,7 @@ class DevicePoller:
                 self.device_id,
                 exc,
                 h.consecutive_failures,
-                self._backoff_s,
+                backoff_s,
             )
         elif h.consecutive_failures == 1:
             log.warning("%s/%s: %s", self.chamber_id, self.device_id, exc)

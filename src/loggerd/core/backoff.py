@@ -1,7 +1,7 @@
 """Exponential back-off with jitter: how long to wait before trying again something that failed.
 
-One policy for every retry loop (the writer's store flushes today; device quarantine and
-re-opening a store may follow). The delay doubles from `initial_s` up to `max_s`; jitter then
+One policy for every retry loop (the writer's store flushes, device quarantine, re-opening a
+store at start). The delay doubles from `initial_s` up to `max_s`; jitter then
 shortens each delay by a random share of up to `jitter` of it, so that several loggerds that
 lost one PostgreSQL server at the same moment do not all knock again at the same instant when
 it comes back. Jitter only ever shortens: a delay is never longer than the un-jittered one, and

@@ -9,6 +9,7 @@ import logging
 from loggerd.acquisition.acquisition import Acquisition
 from loggerd.acquisition.follower import HistoryEnd
 from loggerd.api.ports import Ports
+from loggerd.core.backoff import Backoff
 from loggerd.core.channels import Channel
 from loggerd.core.events import ClockCheck
 from loggerd.core.samples import Sample, TimeSource
@@ -154,14 +155,13 @@ class Daemon:
     async def _open_store_later(
         self, names: dict[str, str | None], rows: list[Channel], devices: list[DeviceRow]
     ) -> None:
-        delay_s = 1.0
+        backoff = Backoff(1.0, 30.0)
         while True:
-            await asyncio.sleep(delay_s)
+            await asyncio.sleep(backoff.next())
             try:
                 await asyncio.to_thread(self.store.open, names, rows, devices)
             except StoreError as exc:
                 log.warning("the store is still unavailable: %s", exc)
-                delay_s = min(2 * delay_s, 30.0)
             else:
                 log.info("the store is open: the spool drains")
                 return
