@@ -2,8 +2,8 @@
 (lost, mismatched, duplicate samples; gaps exactly where records were overwritten unread), and
 the store's own integrity (unique samples, rollups equal to the raw samples, the spool empty).
 
-It knows nothing of kills or of loggerd's process: tests/test_crash_harness.py builds a store
-by hand, damages it and checks that the oracle says no."""
+It knows nothing of kills or of loggerd's process: tests/benchmarks/test_crash_harness.py builds
+a store by hand, damages it and checks that the oracle says no."""
 
 from __future__ import annotations
 

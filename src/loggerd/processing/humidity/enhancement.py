@@ -36,7 +36,7 @@ class _EnhancementFit:
 
 # Hardy (1998) ITS-90 coefficients, T in kelvin, pressures in Pa. Checked here against
 # Greenspan's original (IPTS-68, t in °C) coefficients, against CIPM-2007 at 20 °C and against
-# Sonntag's (1994) and the WMO's enhancement factors (tests/test_humidity.py).
+# Sonntag's (1994) and the WMO's enhancement factors (tests/processing/test_humidity.py).
 _ENHANCEMENT_WATER: Final = _EnhancementFit(
     name="Greenspan (1976) / Hardy (1998) enhancement factor over water",
     a=(-1.6302041e-1, 1.8071570e-3, -6.7703064e-6, 8.5813609e-9),

@@ -22,7 +22,7 @@ from loggerd_protocol.values import Record, decode_record, encode_record
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import ManualClock, SimulatedLogger
 
-from .test_daemon import CHANNELS, client, device_toml
+from .daemons import CHANNELS, client, device_toml
 
 DEFN = reference_logger()
 ADDRESS = 2

@@ -9,40 +9,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
-from loggerd.api.app import create_app
-from loggerd.service.config import parse_config
 from loggerd.service.daemon import Daemon
 from loggerd_sim.host import SimulatorHost
 
-CHANNELS = [
-    ("air", "temperature_1"),
-    ("wall", "temperature_2"),
-    ("rh", "rh"),
-    ("fp", "frost_point"),
-]
-
-
-def device_toml(
-    chamber: str, device: str, url: str, address: int, extra: str = "", history: str = "polls"
-) -> str:
-    """A reference logger's device table; its history from live polls unless told otherwise
-    (these tests are about polling; tests/daemon/test_backfill.py reads the memory)."""
-    channels = "".join(
-        f'[[chamber.device.channel]]\nid = "{c}"\npoint = "{p}"\n' for c, p in CHANNELS
-    )
-    return (
-        f'[[chamber]]\nid = "{chamber}"\n\n[[chamber.device]]\nid = "{device}"\n'
-        f'driver = "reference-modbus"\nurl = "{url}"\naddress = {address}\n'
-        f'poll_interval_s = 0.05\nhistory = "{history}"\n{extra}\n{channels}\n'
-    )
-
-
-def make_daemon(tmp_path: Path, body: str) -> Daemon:
-    text = f'data_dir = "{tmp_path.as_posix()}"\n[store]\nflush_interval_s = 0.05\n\n{body}'
-    return Daemon(parse_config(text, "test.toml"))
+from .daemons import CHANNELS, client, device_toml, make_daemon, settle
 
 
 @pytest.fixture
@@ -58,18 +30,6 @@ async def running(tmp_path: Path, sim: SimulatorHost) -> AsyncIterator[Daemon]:
         yield daemon
     finally:
         await daemon.stop()
-
-
-def client(daemon: Daemon) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(daemon.ports())), base_url="http://loggerd"
-    )
-
-
-async def settle(daemon: Daemon, samples: int) -> None:
-    async with asyncio.timeout(20):
-        await daemon.wait_accepted(samples)
-        await daemon.writer.flushed()
 
 
 async def test_latest_and_history_serve_what_was_read(running: Daemon, sim: SimulatorHost) -> None:

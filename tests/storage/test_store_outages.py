@@ -22,7 +22,7 @@ from loggerd.storage.spool import Spool
 from loggerd.storage.store import Store, sqlite_url
 from loggerd.storage.writer import Writer
 from loggerd_sim.host import SimulatorHost
-from tests.daemon.test_daemon import CHANNELS, client, device_toml, settle
+from tests.service.daemons import CHANNELS, client, device_toml, settle
 
 from .conftest import PG_URL, T0_US
 

@@ -26,7 +26,7 @@ from loggerd.processing.calibration import (
     parse_certificate,
 )
 
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "certificates"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "certificates"
 PT100 = DEPLOY / "example-pt100.toml"
 RH_PROBE = DEPLOY / "example-rh-probe.toml"
 

@@ -26,7 +26,7 @@ from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.storage.store import Store, sqlite_url
 from loggerd_protocol.values import Record
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KILLS = 3
 # Three kills with their downtimes take about 15 s; two loggers at 10 Hz record ~150 records
 # each in that time. Far fewer means the loggers or loggerd did not run as the harness says.

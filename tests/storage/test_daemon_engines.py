@@ -12,7 +12,7 @@ from loggerd.service.config import parse_config
 from loggerd.service.daemon import Daemon
 from loggerd.service.replica import Replica
 from loggerd_sim.host import SimulatorHost
-from tests.daemon.test_daemon import CHANNELS, client, device_toml, settle
+from tests.service.daemons import CHANNELS, client, device_toml, settle
 
 from .conftest import PG_URL, StoreFactory, sample
 from .test_history import iso_s

@@ -18,8 +18,8 @@ import pytest
 from loggerd.service.runtime import EXIT_AT_ONCE
 from loggerd.storage.payloads import decode as _decode
 from loggerd.storage.spool import SPOOL_FILE, Spool
-from tests.daemon.test_daemon import device_toml
-from tests.test_cli import Proc, loggerd, wait_until
+from tests.cli.test_cli import Proc, loggerd, wait_until
+from tests.service.daemons import device_toml
 
 Key = tuple[str, str, int]  # chamber, channel, UTC µs
 
