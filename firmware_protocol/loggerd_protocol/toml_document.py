@@ -1,15 +1,15 @@
 """TOML text -> a validated pydantic model, every problem as `file:line: key.path: problem (got X)`.
 
-One loader for every TOML file loggerd reads (device profiles now; the daemon's configuration,
-calibration certificates and simulator profiles can follow), so that a person who mistyped a
-key is told the same way everywhere, at the line to fix::
-
-    profile = load_toml(path, ProfileDocument, what="the profile")
+One loader for every TOML file loggerd reads (device profiles, the daemon's configuration,
+calibration certificates, simulator programmes), so that a person who mistyped a key is told
+the same way everywhere, at the line to fix::
 
     doc = TomlDocument.read(path, what="the profile")   # or TomlDocument.parse(text, source)
     rows = doc.validate(ProfileDocument)                # pydantic's errors, located
     if clash:                                           # a rule that spans rows
         raise doc.error(("point", 3, "name"), "point 'rh' is defined twice")
+
+A model's own validator can point at a key too: it raises LocatedValueError(path, message).
 
 A key path is what pydantic calls a location: table and key names, and 0-based indices into
 arrays (of tables or of values). The line of a path is found by reading the text once with a
@@ -230,16 +230,6 @@ class TomlDocument:
     def error(self, path: KeyPath, message: str) -> TomlDocumentError:
         """The error to raise for one problem at `path`."""
         return TomlDocumentError([self.problem(path, message)])
-
-
-def parse_toml(text: str, source: str, model: type[Model]) -> Model:
-    """TOML text as a validated `model`; `source` names the text in problems."""
-    return TomlDocument.parse(text, source).validate(model)
-
-
-def load_toml(path: str | Path, model: type[Model], what: str = "the file") -> Model:
-    """A TOML file as a validated `model`; `what` names the file in problems ("the profile")."""
-    return TomlDocument.read(path, what).validate(model)
 
 
 def _got(error_type: str, value: Any) -> str:

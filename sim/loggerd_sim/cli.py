@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
 import signal
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -14,6 +15,9 @@ from typing import Any
 from loggerd.core.errors import ConfigError
 
 from .options import Flag, SimOptions
+
+_DECLARED = "_simulator_flags"
+EXIT_AT_ONCE = 3  # as loggerd's own second signal
 
 
 def add_flags(
@@ -24,10 +28,12 @@ def add_flags(
     """Add the flags of SimOptions' fields (of `names` only, when given); `defaults` replaces
     a field's default (`loggerd demo` records every 2 s, not 10)."""
     defaults = defaults or {}
+    declared = []
     for f in dataclasses.fields(SimOptions):
         spec = f.metadata.get("flag")
         if not isinstance(spec, Flag) or (names is not None and f.name not in names):
             continue
+        declared.append(f.name)
         default = defaults.get(f.name, f.default)
         unset = default is None or default is dataclasses.MISSING or default == ""
         shown = "" if unset else f" (default {spec.show(default)})"
@@ -42,16 +48,21 @@ def add_flags(
                 metavar=spec.metavar or spec.flag.lstrip("-").replace("-", "_").upper(),
                 help=spec.help + shown,
             )
-    parser.set_defaults(**{name: value for name, value in defaults.items()})
+    # Which of the namespace's names are the simulator's: a command's own flag of the same
+    # name (the demo's API --host) must not reach the simulator.
+    parser.set_defaults(**defaults, **{_DECLARED: tuple(declared)})
 
 
 def options(args: argparse.Namespace, **fixed: Any) -> SimOptions:
     """SimOptions from parsed flags (texts turned into values here, so that a bad one is a
     clear error); `fixed` sets fields the command decides itself."""
     values: dict[str, Any] = {}
+    declared = getattr(args, _DECLARED, ())
     for f in dataclasses.fields(SimOptions):
         spec = f.metadata.get("flag")
-        if not isinstance(spec, Flag) or getattr(args, f.name, None) is None:
+        if f.name not in declared or not isinstance(spec, Flag):
+            continue
+        if getattr(args, f.name, None) is None:
             continue
         given = getattr(args, f.name)
         if spec.parse is None or not isinstance(given, str | list):
@@ -79,9 +90,15 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(opts: SimOptions) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            os._exit(EXIT_AT_ONCE)  # a second Ctrl-C: the simulator holds nothing to save
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
     from . import host as sim_host  # looked up at run time: tests put a host of their own
 
     try:

@@ -181,9 +181,7 @@ def _check_positive(
         )
 
 
-# --- the TOML file, as written ---------------------------------------------------------------
-
-# A number, never a string or a boolean (TOML's `true` is not a temperature).
+# The TOML file as written. A number is never a string or a boolean (`true` is not a temperature).
 _Number = Annotated[float, Field(strict=True)]
 
 

@@ -14,12 +14,11 @@ from loggerd.api.app import create_app
 from loggerd.api.ports import CertificateInfo, DeviceReport, Ports, StoreInfo
 from loggerd.core.channels import Channel
 from loggerd.core.events import Event, EventKind, Gap, Severity
-from loggerd.core.health import BackfillHealth, DeviceHealth
+from loggerd.core.health import BackfillHealth, DeviceHealth, WriterHealth
 from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.live.view import LiveReading
 from loggerd.storage.downsample import Series
 from loggerd.storage.store import ChannelMeta, StoredSample, StoreError
-from loggerd.storage.writer import WriterHealth
 
 T0_US = 1_780_000_000_000_000
 AIR = ChannelMeta(1, "c1", "air", "d1", "Air", "temperature_1", "temperature", "degC")

@@ -65,10 +65,16 @@ def test_every_delay_lies_between_the_jittered_floor_and_the_cap(
 
 @pytest.mark.parametrize(
     ("initial_s", "max_s", "jitter"),
-    [(0.0, 1.0, 0.5), (2.0, 1.0, 0.5), (1.0, 2.0, 1.0), (1.0, 2.0, -0.1)],
+    [(0.0, 1.0, 0.5), (1.0, 0.0, 0.5), (1.0, 2.0, 1.0), (1.0, 2.0, -0.1)],
 )
 def test_settings_that_cannot_work_are_refused(
     initial_s: float, max_s: float, jitter: float
 ) -> None:
     with pytest.raises(ValueError):
         Backoff(initial_s, max_s, jitter)
+
+
+def test_a_first_delay_longer_than_the_longest_is_the_longest() -> None:
+    """A device configured with backoff_initial_s above backoff_max_s waits the longest."""
+    backoff = Backoff(3600.0, 300.0, jitter=0.0)
+    assert [backoff.next(), backoff.next()] == [300.0, 300.0]

@@ -19,11 +19,13 @@ def test_a_time_without_an_offset_is_utc_and_offsets_are_honoured() -> None:
     assert parse_utc("2026-10-01", "start") == datetime(2026, 10, 1, tzinfo=UTC)  # midnight
 
 
-def test_text_that_is_no_time_says_what_and_how() -> None:
+@pytest.mark.parametrize("text", ["yesterday", "0", "1700000000", "1.7e9", "-5", ""])
+def test_text_that_is_no_time_says_what_and_how(text: str) -> None:
+    """A bare number is refused too: Unix seconds are not ISO 8601, and a 0 is a slip."""
     with pytest.raises(TimeFormatError) as info:
-        parse_utc("yesterday", "start")
+        parse_utc(text, "start")
     assert str(info.value) == (
-        "start='yesterday' is not an ISO 8601 time; use e.g. 2026-11-26T10:00:00Z"
+        f"start={text!r} is not an ISO 8601 time; use e.g. 2026-11-26T10:00:00Z"
     )
 
 

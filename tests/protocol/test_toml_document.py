@@ -14,8 +14,6 @@ from loggerd_protocol.toml_document import (
     Problem,
     TomlDocument,
     TomlDocumentError,
-    load_toml,
-    parse_toml,
 )
 
 
@@ -58,13 +56,13 @@ limits = { low = -90.0, high = 180.0 }
 
 def problems(text: str, model: type[BaseModel] = Bench) -> list[str]:
     with pytest.raises(TomlDocumentError) as exc:
-        parse_toml(text, "bench.toml", model)
+        TomlDocument.parse(text, "bench.toml").validate(model)
     assert str(exc.value) == "\n".join(str(p) for p in exc.value.problems)
     return str(exc.value).splitlines()
 
 
 def test_a_good_document_validates() -> None:
-    bench = parse_toml(BENCH, "bench.toml", Bench)
+    bench = TomlDocument.parse(BENCH, "bench.toml").validate(Bench)
     assert [s.channel for s in bench.sensor] == [1, 2]
     assert bench.sensor[1].limits == Limits(low=-90.0, high=180.0)
 
@@ -108,7 +106,7 @@ def test_a_file_that_is_not_utf8_is_one_line_saying_so(tmp_path: Path) -> None:
     path = tmp_path / "bench.toml"
     path.write_bytes(BENCH.replace("bench 1", "Prüfstand").encode("latin-1"))
     with pytest.raises(TomlDocumentError) as exc:
-        load_toml(path, Bench, what="the bench file")
+        TomlDocument.read(path, what="the bench file").validate(Bench)
     assert str(exc.value) == (
         f"{path}:1: the bench file is not UTF-8 text (byte 0xFC cannot be decoded); "
         "save it as UTF-8"
@@ -118,7 +116,7 @@ def test_a_file_that_is_not_utf8_is_one_line_saying_so(tmp_path: Path) -> None:
 
 def test_a_file_that_cannot_be_read_says_so(tmp_path: Path) -> None:
     with pytest.raises(TomlDocumentError, match=r"missing\.toml: cannot read the bench file: No "):
-        load_toml(tmp_path / "missing.toml", Bench, what="the bench file")
+        TomlDocument.read(tmp_path / "missing.toml", what="the bench file").validate(Bench)
     with pytest.raises(TomlDocumentError, match=r": cannot read the file: Is a directory"):
         TomlDocument.read(tmp_path)
 
@@ -127,7 +125,7 @@ def test_a_file_validates_with_its_path_as_the_source(tmp_path: Path) -> None:
     path = tmp_path / "bench.toml"
     path.write_text(BENCH.replace("channel = 1", "channel = 0"), "utf-8")
     with pytest.raises(TomlDocumentError) as exc:
-        load_toml(path, Bench)
+        TomlDocument.read(path).validate(Bench)
     [problem] = exc.value.problems
     assert problem == Problem(
         str(path),

@@ -103,3 +103,16 @@ def test_a_setting_the_loggers_do_not_take_is_a_clear_error(
 ) -> None:
     assert main(["sim", "--no-tcp", "--no-rtu", *option]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_commands_own_flag_of_the_same_name_does_not_reach_the_simulator() -> None:
+    """`loggerd demo --host` is the API's address: the simulator still serves on 127.0.0.1."""
+    from loggerd.cli.main import build_parser
+    from loggerd_sim import cli as sim_cli
+
+    args = build_parser().parse_args(["demo", "--host", "10.1.2.3", "--speed", "5"])
+    options = sim_cli.options(args)
+    assert options.host == "127.0.0.1" and args.host == "10.1.2.3"
+    assert options.speed == 5.0 and options.interval_s == 2  # the demo's own default
+    sim_args = build_parser().parse_args(["sim", "--host", "10.1.2.3"])
+    assert sim_cli.options(sim_args).host == "10.1.2.3"

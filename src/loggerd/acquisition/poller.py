@@ -85,9 +85,7 @@ class DevicePoller:
         self._opened = False
         self._reopened = False
         p = self.policy
-        # An initial back-off longer than the longest is the longest.
-        initial_s = min(p.backoff_initial_s, p.backoff_max_s)
-        self._backoff = Backoff(initial_s, p.backoff_max_s, p.backoff_jitter)
+        self._backoff = Backoff(p.backoff_initial_s, p.backoff_max_s, p.backoff_jitter)
         self._quarantine_until = 0.0  # on the monotonic clock
         self._group_every: dict[str, int] = {
             name: max(1, round((every or interval_s) / interval_s))

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from loggerd.api.ports import Catalog, Certificates, EventLog, Health, History, LiveReadings, Ports
-from loggerd.core.times import TimeFormatError, parse_utc, to_us
+from loggerd.core.times import TimeFormatError, parse_utc_us
 from loggerd.storage.store import ChannelMeta
 
 
@@ -72,6 +72,6 @@ def channels_or_404(
 def time_us(name: str, value: str) -> int:
     """A query's ISO 8601 time as UTC µs (no offset means UTC), or a 422 that says why."""
     try:
-        return to_us(parse_utc(value, name))
+        return parse_utc_us(value, name)
     except TimeFormatError as exc:
         raise HTTPException(422, str(exc)) from None

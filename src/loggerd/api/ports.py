@@ -9,16 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, Protocol
+from typing import Protocol
 
 from loggerd.core.events import Event, Gap
-from loggerd.core.health import BackfillHealth, DeviceHealth
+from loggerd.core.health import BackfillHealth, DeviceHealth, WriterHealth
 from loggerd.live.view import LiveReading
 from loggerd.storage.downsample import Series
+from loggerd.storage.export import Format
 from loggerd.storage.store import ChannelMeta, StoredSample
-from loggerd.storage.writer import WriterHealth
-
-ExportFormat = Literal["csv", "parquet"]
 
 
 class LiveReadings(Protocol):
@@ -37,7 +35,7 @@ class DeviceReport:
 
 @dataclass(frozen=True)
 class StoreInfo:
-    engine: Literal["sqlite", "postgresql"]
+    engine: str  # sqlite | postgresql
     url: str  # without password
     schema: str | None
 
@@ -84,7 +82,7 @@ class History(Protocol):
         channel_ids: Sequence[str],
         start_us: int,
         end_us: int,
-        fmt: ExportFormat,
+        fmt: Format,
         limit: int | None,
         past_due: dict[str, bool] | None,
     ) -> Iterator[bytes]:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+def finite(x: float | None) -> float | None:
+    """A value for JSON: NaN (no value) is null, as JSON has no NaN."""
+    return None if x is None or math.isnan(x) else x
 
 
 class ChannelOut(BaseModel):

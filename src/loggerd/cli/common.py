@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from loggerd.core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from loggerd.service.config import DaemonConfig
     from loggerd.storage.store import Store
 
 
@@ -31,7 +32,8 @@ def store_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schema", help="with --url: the PostgreSQL schema")
 
 
-def store_from_args(args: argparse.Namespace) -> Store:
+def store_from_args(args: argparse.Namespace, config: DaemonConfig | None = None) -> Store:
+    """The store --url names, or the one of --config (`config`, when the caller has read it)."""
     from loggerd.service.config import load_config
     from loggerd.service.stores import open_store
     from loggerd.storage.store import Store
@@ -40,7 +42,7 @@ def store_from_args(args: argparse.Namespace) -> Store:
         return Store(args.url, schema=args.schema)
     if args.config is None:
         raise ConfigError("name the store: --config FILE or --url URL")
-    return open_store(load_config(args.config))
+    return open_store(config or load_config(args.config))
 
 
 def flag_time_us(flag: str, value: str) -> int:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loggerd.cli.common import flag_time_us, store_flags, store_from_args
 from loggerd.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from loggerd.service.config import DaemonConfig
 
 
 def add_parser(sub: Any) -> None:
@@ -22,30 +25,29 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=_export)
 
 
-def _past_due(args: argparse.Namespace, chamber_id: str) -> dict[str, bool] | None:
+def _past_due(config: DaemonConfig | None, chamber_id: str) -> dict[str, bool] | None:
     """Per channel, whether its certificate is past due (known only from a configuration)."""
-    if args.config is None:
+    if config is None:
         return None
-    from loggerd.service.config import load_config
+    from loggerd.service.ports import ProcessorCertificates
     from loggerd.service.wiring import build_processors
 
-    config = load_config(args.config)
-    processor = build_processors(config.chambers).get(chamber_id)
-    if processor is None:
-        return None
-    return {c: processor.past_due(c) for c in processor.calibrations}
+    (processors,) = build_processors(config.chambers)
+    return ProcessorCertificates(processors).past_due(chamber_id)
 
 
 def _export(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from loggerd.service.config import load_config
     from loggerd.storage.export import export_chunks
     from loggerd.storage.store import StoreError
 
     start_us, end_us = flag_time_us("--start", args.start), flag_time_us("--end", args.end)
     if start_us >= end_us:
         raise ConfigError(f"--start {args.start} must be before --end {args.end}")
-    store = store_from_args(args)
+    config = None if args.config is None else load_config(args.config)
+    store = store_from_args(args, config)
     try:
         store.check_schema()
         metas = store.chamber_channels(args.chamber)
@@ -75,7 +77,7 @@ def _export(args: argparse.Namespace) -> int:
                 args.format,
                 None,
                 progress,
-                _past_due(args, args.chamber),
+                _past_due(config, args.chamber),
             ):
                 f.write(chunk)
         print(f"{out}: {total} samples of {', '.join(channel_ids)} ({args.format})")

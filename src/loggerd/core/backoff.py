@@ -26,20 +26,16 @@ class Backoff:
         max_s: float,
         jitter: float = 0.5,
         *,
-        factor: float = 2.0,
         random: Callable[[], float] = _random.random,
     ) -> None:
-        if not 0 < initial_s <= max_s:
-            raise ValueError(f"need 0 < initial_s <= max_s, got {initial_s} and {max_s}")
+        if not (initial_s > 0 and max_s > 0):
+            raise ValueError(f"delays must be positive, got {initial_s} and {max_s}")
         # Below 1, so that a delay never becomes 0 (a retry loop spinning on a dead server).
         if not 0 <= jitter < 1:
             raise ValueError(f"jitter is a fraction in [0, 1), got {jitter}")
-        if factor < 1:
-            raise ValueError(f"factor must be at least 1, got {factor}")
-        self.initial_s = initial_s
+        self.initial_s = min(initial_s, max_s)  # a first delay longer than the longest is it
         self.max_s = max_s
         self.jitter = jitter
-        self.factor = factor
         self._random = random  # in [0, 1), like random.random; tests pass a fixed one
         self._base_s = 0.0  # the last un-jittered delay; 0 before the first failure
 
@@ -48,7 +44,7 @@ class Backoff:
         if self._base_s == 0.0:
             self._base_s = self.initial_s
         else:
-            self._base_s = min(self._base_s * self.factor, self.max_s)
+            self._base_s = min(self._base_s * 2, self.max_s)
         return self._base_s * (1.0 - self.jitter * self._random())
 
     def reset(self) -> None:

@@ -1,4 +1,5 @@
-"""What acquisition reports about each device, and what the API shows of it in /api/v1/health.
+"""What acquisition reports about each device and the writer about the store, and what the API
+shows of it in /api/v1/health.
 
 Plain records: acquisition writes them as it goes, the service hands them to the API, and the
 API turns every field into JSON (a `<name>_utc_us` timestamp as ISO 8601 `<name>_utc`), so a
@@ -64,3 +65,25 @@ class BackfillHealth:
             return None
         total = self.download_to - self.download_from + 1
         return min(1.0, max(0.0, (self.cursor - self.download_from + 1) / total))
+
+
+@dataclass
+class WriterHealth:
+    """The writer's state: what waits for the store, and why it waits."""
+
+    state: str  # ok | degraded
+    reason: str | None  # why degraded: the store's or the spool's error, and what to do
+    queued: int  # samples accepted and not yet in the store (spooled and held)
+    spooled: int  # of those, samples safe in the spool on disk
+    held: int  # of those, samples only in memory (the spool refused them)
+    capacity: int  # held samples at which submit() waits (back-pressure)
+    written: int  # samples now in the store (stored by us, or there already)
+    duplicates: int  # of those, samples that were there already (retries, overlapping backfill)
+    conflicts: int  # logger records read again with another value (kept as first stored)
+    expired: int  # samples older than the raw retention, not stored
+    failed_flushes: int
+    last_error: str | None
+    last_flush_utc_s: float | None
+    last_flush_duration_s: float | None
+    oldest_pending_age_s: float | None  # the writer's lag: how long the oldest sample waits
+    spool_bytes: int | None

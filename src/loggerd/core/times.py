@@ -3,6 +3,7 @@ writes and reads them (ISO 8601). One parser for the API and the command line: p
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 _DATETIME = TypeAdapter(datetime)
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 class TimeFormatError(ValueError):
@@ -29,9 +31,14 @@ def iso(ts_us: int) -> str:
 def parse_utc(value: str, name: str) -> datetime:
     """An ISO 8601 time (a date alone is its midnight); a time without an offset is UTC, as
     everything in loggerd is. `name` says where the text came from, for the error."""
+    text = value.strip()
     try:
-        t = _DATETIME.validate_python(value.strip())
-    except ValidationError:
+        # pydantic would take a bare number for Unix seconds (or milliseconds): not ISO 8601,
+        # and too easy to give by mistake.
+        if _NUMBER.match(text):
+            raise ValueError(text)
+        t = _DATETIME.validate_python(text)
+    except (ValidationError, ValueError):
         raise TimeFormatError(
             f"{name}={value!r} is not an ISO 8601 time; use e.g. 2026-11-26T10:00:00Z"
         ) from None

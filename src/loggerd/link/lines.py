@@ -36,15 +36,15 @@ class LinePool:
             self._lines[url] = (settings, made)
             return made
         known, line = found
-        if known != settings:
-            raise ConfigError(
-                f"devices on {url} disagree on the line settings ({known} and {settings}): "
-                "devices sharing one line must use the same baud rate, parity and stop bits"
-            )
         if not isinstance(line, kind):
             raise ConfigError(
                 f"devices on {url} speak different protocols ({type(line).__name__} and "
                 f"{kind.__name__}): one line carries one protocol"
+            )
+        if known != settings:
+            raise ConfigError(
+                f"devices on {url} disagree on the line settings ({known}, and {settings}): "
+                "devices sharing one line must use the same baud rate, parity and stop bits"
             )
         return line
 

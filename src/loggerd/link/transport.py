@@ -75,6 +75,10 @@ class SerialSettings:
     stopbits: int = 1
     bytesize: int = 8
 
+    def __str__(self) -> str:
+        """As a line is named on a label: 19200 baud 8E1."""
+        return f"{self.baudrate} baud {self.bytesize}{self.parity}{self.stopbits}"
+
 
 class SerialTransport(Transport):
     """A serial line opened with serial.serial_for_url: a device path, socket://, rfc2217://, loop://."""

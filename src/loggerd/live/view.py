@@ -39,12 +39,6 @@ class LiveView:
         self._channels.setdefault(channel.chamber_id, []).append(channel)
         self.ring.add_channel(channel.chamber_id, channel.channel_id)
 
-    def chambers(self) -> list[str]:
-        return list(self._channels)
-
-    def channels(self, chamber_id: str) -> list[Channel]:
-        return list(self._channels.get(chamber_id, []))
-
     def accept(self, samples: list[Sample]) -> None:
         for s in samples:
             key = (s.chamber_id, s.channel_id)

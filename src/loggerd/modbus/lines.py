@@ -16,6 +16,9 @@ class LineSettings:
     serial: SerialSettings
     late_reply_guard_s: float = 0.05
 
+    def __str__(self) -> str:
+        return f"{self.serial}, {self.late_reply_guard_s:g} s late-reply guard"
+
 
 def modbus_master(pool: LinePool, url: str, settings: LineSettings) -> ModbusMaster:
     """The master of line `url` (tcp://HOST:PORT is Modbus TCP, anything else RTU)."""

@@ -59,8 +59,9 @@ COVERAGE_FACTOR: Final = 2.0
 UNITS: Final[dict[str, str]] = {"temperature": "°C", "relative_humidity": "%RH"}
 
 
-class CertificateError(LoggerdError, ValueError):
-    """A certificate that cannot be used; the message names the file, certificate and row."""
+class CertificateError(TomlDocumentError, LoggerdError):
+    """A certificate that cannot be used: one problem a line, each naming the file, the line,
+    the row and the key."""
 
 
 class _Strict(BaseModel):
@@ -333,7 +334,7 @@ def parse_certificate(text: str, source: str = "<certificate>") -> Certificate:
     try:
         return TomlDocument.parse(text, source, _NAMING).validate(Certificate)
     except TomlDocumentError as exc:
-        raise CertificateError(str(exc)) from None
+        raise CertificateError(exc.problems) from None
 
 
 def load_certificate(path: str | Path) -> Certificate:
@@ -341,4 +342,4 @@ def load_certificate(path: str | Path) -> Certificate:
     try:
         return TomlDocument.read(path, "the certificate", _NAMING).validate(Certificate)
     except TomlDocumentError as exc:
-        raise CertificateError(str(exc)) from None
+        raise CertificateError(exc.problems) from None

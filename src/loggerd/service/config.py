@@ -364,7 +364,7 @@ def _certificate_problems(doc: TomlDocument, config: DaemonConfig) -> list[Probl
                 try:
                     cert = load_certificate(channel.certificate)
                 except CertificateError as exc:
-                    problems += [doc.problem(at, line) for line in str(exc).splitlines()]
+                    problems += [doc.problem(at, str(p)) for p in exc.problems]
                     continue
                 if cert.rows is not None and channel.probe_temperature_channel is None:
                     problems.append(

@@ -19,7 +19,7 @@ from loggerd.live.view import LiveView
 from loggerd.processing.pipeline import Processing
 from loggerd.service import wiring
 from loggerd.service.config import DaemonConfig
-from loggerd.service.ports import AcquisitionHealth, store_ports
+from loggerd.service.ports import ServedHealth, store_ports
 from loggerd.service.stores import open_store
 from loggerd.service.wiring import DERIVED_DEVICE
 from loggerd.storage.spool import SPOOL_FILE, Spool
@@ -66,12 +66,12 @@ class Daemon:
         )
         self.pollers = self.acquisition.pollers
         # Calibration corrections and derived channels, per chamber.
-        self.processors = wiring.build_processors(config.chambers)
-        self.processing = Processing(self.processors, wiring.build_processors(config.chambers))
-        self.channels: dict[str, list[Channel]] = {}
+        self.processors, records = wiring.build_processors(config.chambers, copies=2)
+        self.processing = Processing(self.processors, records)
+        # Every channel: measured and derived, as the store's catalog registers them.
+        self.channels: list[Channel] = wiring.channels(config.chambers, devices)
         self.live = LiveView(config.ring_size)
-        for channel in wiring.channels(config.chambers, devices):
-            self.channels.setdefault(channel.chamber_id, []).append(channel)
+        for channel in self.channels:
             self.live.add_channel(channel)
 
     @property
@@ -81,7 +81,7 @@ class Daemon:
     def ports(self) -> Ports:
         """What the API reads of this loggerd."""
         drivers = {(c.id, d.id): d.driver for c in self.config.chambers for d in c.devices}
-        health = AcquisitionHealth(self.pollers, drivers, self.writer.health, self.store)
+        health = ServedHealth(self.store, self.pollers, drivers, self.writer.health)
         return store_ports(self.store, self.live, health, self.processors)
 
     async def _accept_live(self, samples: list[Sample]) -> None:
@@ -108,11 +108,6 @@ class Daemon:
         async with self._accepted_changed:
             await self._accepted_changed.wait_for(lambda: self.accepted >= count)
 
-    def channel(self, chamber_id: str, channel_id: str) -> Channel | None:
-        return next(
-            (c for c in self.channels.get(chamber_id, []) if c.channel_id == channel_id), None
-        )
-
     async def start(self) -> None:
         await self.open_history()
         self._tasks.extend(self.acquisition.start())
@@ -128,7 +123,6 @@ class Daemon:
     async def open_history(self) -> None:
         """Register the configuration in the store and start the writer (which first writes
         what an earlier run left in the spool); start() then starts polling."""
-        rows = [c for infos in self.channels.values() for c in infos]
         devices = [
             DeviceRow(chamber.id, d.id, d.driver)
             for chamber in self.config.chambers
@@ -136,7 +130,7 @@ class Daemon:
         ] + [DeviceRow(c.id, DERIVED_DEVICE, "loggerd") for c in self.config.chambers if c.derived]
         names = {c.id: c.name for c in self.config.chambers}
         try:
-            await asyncio.to_thread(self.store.open, names, rows, devices)
+            await asyncio.to_thread(self.store.open, names, self.channels, devices)
         except SchemaError:
             raise  # an operator's job (`loggerd db upgrade`): no use acquiring into the void
         except StoreError as exc:
@@ -147,19 +141,19 @@ class Daemon:
             )
             self._tasks.append(
                 asyncio.create_task(
-                    self._open_store_later(names, rows, devices), name="loggerd-store-open"
+                    self._open_store_later(names, devices), name="loggerd-store-open"
                 )
             )
         await self.writer.start()
 
     async def _open_store_later(
-        self, names: dict[str, str | None], rows: list[Channel], devices: list[DeviceRow]
+        self, names: dict[str, str | None], devices: list[DeviceRow]
     ) -> None:
         backoff = Backoff(1.0, 30.0)
         while True:
             await asyncio.sleep(backoff.next())
             try:
-                await asyncio.to_thread(self.store.open, names, rows, devices)
+                await asyncio.to_thread(self.store.open, names, self.channels, devices)
             except StoreError as exc:
                 log.warning("the store is still unavailable: %s", exc)
             else:
@@ -208,8 +202,8 @@ class _StoreLedger:
             raise StoreError("what the last run left in the spool is not all in the store yet")
         channels = [
             c.channel_id
-            for c in self.daemon.channels.get(chamber_id, [])
-            if c.device_id == device_id
+            for c in self.daemon.channels
+            if c.chamber_id == chamber_id and c.device_id == device_id
         ]
         end = await asyncio.to_thread(self.daemon.store.device_cursor, chamber_id, channels)
         return None if end is None else HistoryEnd(*end)

@@ -3,23 +3,23 @@ live view, the devices' and the writer's health, the chambers' certificates."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from loggerd.api.ports import (
     CertificateInfo,
     DeviceReport,
-    ExportFormat,
+    LiveReadings,
     Ports,
     StoreInfo,
 )
-from loggerd.live.view import LiveView
+from loggerd.core.health import WriterHealth
+from loggerd.live.view import LiveReading
 from loggerd.processing.pipeline import ChamberProcessor
 from loggerd.storage.downsample import Series, downsample
-from loggerd.storage.export import export_chunks
+from loggerd.storage.export import Format, export_chunks
 from loggerd.storage.store import ChannelMeta, Store, StoredSample
-from loggerd.storage.writer import WriterHealth
 
 if TYPE_CHECKING:  # an API replica imports this module and loads no acquisition code
     from loggerd.acquisition.poller import DevicePoller
@@ -53,7 +53,7 @@ class StoreHistory:
         channel_ids: Sequence[str],
         start_us: int,
         end_us: int,
-        fmt: ExportFormat,
+        fmt: Format,
         limit: int | None,
         past_due: dict[str, bool] | None,
     ) -> Iterator[bytes]:
@@ -62,18 +62,15 @@ class StoreHistory:
         )
 
 
-def store_info(store: Store) -> StoreInfo:
-    return StoreInfo("sqlite" if store.is_sqlite else "postgresql", store.url, store.schema)
-
-
 @dataclass(frozen=True)
-class AcquisitionHealth:
-    """The health of this process's devices and writer."""
+class ServedHealth:
+    """The health of what this process runs: its devices and writer (none on an API replica,
+    which polls and writes nothing), and the store it reads."""
 
-    pollers: Sequence[DevicePoller]
-    drivers: dict[tuple[str, str], str]  # (chamber, device) -> driver name
-    writer_health: Callable[[], WriterHealth]
     store_: Store
+    pollers: Sequence[DevicePoller] = ()
+    drivers: Mapping[tuple[str, str], str] = field(default_factory=dict)  # -> driver name
+    writer_health: Callable[[], WriterHealth] | None = None
 
     def devices(self) -> list[DeviceReport]:
         return [
@@ -88,32 +85,23 @@ class AcquisitionHealth:
         ]
 
     def writer(self) -> WriterHealth | None:
-        return self.writer_health()
+        return None if self.writer_health is None else self.writer_health()
 
     def store(self) -> StoreInfo:
-        return store_info(self.store_)
+        return StoreInfo(self.store_.engine_name, self.store_.url, self.store_.schema)
 
 
-@dataclass(frozen=True)
-class ReplicaHealth:
-    """An API replica polls and writes nothing: only its store to report."""
+class NoLiveReadings:
+    """A process that polls nothing: every chamber's latest comes from the store."""
 
-    store_: Store
-
-    def devices(self) -> list[DeviceReport]:
-        return []
-
-    def writer(self) -> WriterHealth | None:
+    def latest(self, chamber_id: str) -> list[LiveReading] | None:
         return None
-
-    def store(self) -> StoreInfo:
-        return store_info(self.store_)
 
 
 class ProcessorCertificates:
     """The certificates of the chambers processed here (none for a replica)."""
 
-    def __init__(self, processors: dict[str, ChamberProcessor]) -> None:
+    def __init__(self, processors: Mapping[str, ChamberProcessor]) -> None:
         self.processors = processors
 
     def certificate(self, chamber_id: str, channel_id: str) -> CertificateInfo | None:
@@ -140,9 +128,9 @@ class ProcessorCertificates:
 
 def store_ports(
     store: Store,
-    live: LiveView,
-    health: AcquisitionHealth | ReplicaHealth,
-    processors: dict[str, ChamberProcessor],
+    live: LiveReadings,
+    health: ServedHealth,
+    processors: Mapping[str, ChamberProcessor],
 ) -> Ports:
     return Ports(
         live=live,

@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 
 from loggerd.api.ports import Ports
-from loggerd.live.view import LiveView
 from loggerd.service.config import DaemonConfig
-from loggerd.service.ports import ReplicaHealth, store_ports
-from loggerd.service.stores import open_read_only, open_store
+from loggerd.service.ports import NoLiveReadings, ServedHealth, store_ports
+from loggerd.service.stores import open_store
 
 
 class Replica:
@@ -22,10 +21,14 @@ class Replica:
 
     def ports(self) -> Ports:
         # No live view of its own: every chamber's latest comes from the store.
-        return store_ports(self.store, LiveView(1), ReplicaHealth(self.store), {})
+        return store_ports(self.store, NoLiveReadings(), ServedHealth(self.store), {})
 
     async def start(self) -> None:
-        await asyncio.to_thread(open_read_only, self.store)
+        await asyncio.to_thread(self._open)
+
+    def _open(self) -> None:
+        self.store.prepare_schema()
+        self.store.refresh_catalog()
 
     async def stop(self) -> None:
         await asyncio.to_thread(self.store.close)

@@ -11,6 +11,9 @@ _DAY_S = 86400.0
 def open_store(config: DaemonConfig) -> Store:
     """The store a configuration names (not yet opened: see Store.open and Store.upgrade)."""
     store = config.store
+    if store.url is None:
+        # The embedded SQLite file lives in the data folder: make it, as a first start must.
+        config.data_dir.mkdir(parents=True, exist_ok=True)
     return Store(
         store.url or sqlite_url(config.data_dir),
         store.synchronous,
@@ -20,14 +23,3 @@ def open_store(config: DaemonConfig) -> Store:
             rollup_s={t: d * _DAY_S for t, d in store.rollup_retention_days.items()},
         ),
     )
-
-
-def open_read_only(store: Store) -> None:
-    """Ready a store to be read by a process that writes nothing into it: an SQLite file is
-    brought to the current schema (it is ours alone), a PostgreSQL schema must be current
-    already (`loggerd db upgrade` is an operator's step)."""
-    if store.is_sqlite:
-        store.upgrade()
-    else:
-        store.check_schema()
-    store.refresh_catalog()

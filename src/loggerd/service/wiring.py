@@ -4,7 +4,8 @@ below never read the configuration models themselves."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from loggerd.acquisition.acquisition import DeviceSpec
 from loggerd.acquisition.follower import ClockPolicy
@@ -12,7 +13,7 @@ from loggerd.acquisition.poller import ChannelBinding, PollPolicy
 from loggerd.core.channels import Channel
 from loggerd.drivers.registry import load_driver
 from loggerd.link.lines import LinePool
-from loggerd.processing.calibration import load_certificate
+from loggerd.processing.calibration import Certificate, load_certificate
 from loggerd.processing.pipeline import UNIT_OF, Calibration, ChamberProcessor, DerivedSpec
 from loggerd.service.config import ChamberConfig, driver_settings
 
@@ -88,32 +89,49 @@ def channels(chambers: Sequence[ChamberConfig], devices: Sequence[DeviceSpec]) -
     return out
 
 
-def build_processors(chambers: Sequence[ChamberConfig]) -> dict[str, ChamberProcessor]:
-    """One processor per chamber, with its channels' certificates loaded."""
-    out = {}
-    for chamber in chambers:
-        calibrations = {
-            ch.id: Calibration(load_certificate(ch.certificate), ch.probe_temperature_channel)
-            for dev in chamber.devices
-            for ch in dev.channels
-            if ch.certificate is not None
-        }
-        derived = [
-            DerivedSpec(
-                channel_id=d.id,
-                quantity=d.quantity,
-                temperature_channel=d.temperature,
-                rh_channel=d.rh,
-                formulation=d.formulation,
-                pressure_channel=d.pressure,
-                pressure_hpa=d.pressure_hpa,
-                max_input_age_s=d.max_input_age_s,
-                u_temperature_k=d.u_temperature_k,
-                u_rh_pct=d.u_rh_pct,
-                check_channel=d.check,
-                check_limit=d.check_limit,
-            )
-            for d in chamber.derived
-        ]
-        out[chamber.id] = ChamberProcessor(chamber.id, calibrations, derived)
-    return out
+def build_processors(
+    chambers: Sequence[ChamberConfig], copies: int = 1
+) -> list[dict[str, ChamberProcessor]]:
+    """`copies` sets of processors, one per chamber in each, with every certificate loaded
+    once: a processor remembers the latest inputs of its chamber, so live reads and records
+    from loggers' memories each need their own (see processing.Processing)."""
+    certificates = {
+        ch.certificate: load_certificate(ch.certificate)
+        for chamber in chambers
+        for dev in chamber.devices
+        for ch in dev.channels
+        if ch.certificate is not None
+    }
+    return [
+        {chamber.id: _processor(chamber, certificates) for chamber in chambers}
+        for _ in range(copies)
+    ]
+
+
+def _processor(
+    chamber: ChamberConfig, certificates: Mapping[Path, Certificate]
+) -> ChamberProcessor:
+    calibrations = {
+        ch.id: Calibration(certificates[ch.certificate], ch.probe_temperature_channel)
+        for dev in chamber.devices
+        for ch in dev.channels
+        if ch.certificate is not None
+    }
+    derived = [
+        DerivedSpec(
+            channel_id=d.id,
+            quantity=d.quantity,
+            temperature_channel=d.temperature,
+            rh_channel=d.rh,
+            formulation=d.formulation,
+            pressure_channel=d.pressure,
+            pressure_hpa=d.pressure_hpa,
+            max_input_age_s=d.max_input_age_s,
+            u_temperature_k=d.u_temperature_k,
+            u_rh_pct=d.u_rh_pct,
+            check_channel=d.check,
+            check_limit=d.check_limit,
+        )
+        for d in chamber.derived
+    ]
+    return ChamberProcessor(chamber.id, calibrations, derived)

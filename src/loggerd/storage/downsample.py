@@ -147,15 +147,16 @@ def downsample(
     if max_points < 1 or start_us >= end_us:
         raise ValueError("need max_points >= 1 and start_us < end_us")
     try:
-        if _raw_complete(store, start_us):
-            # Cheap whatever the range: reads at most max_points + 1 rows.
-            raw = _raw_series(store, meta, start_us, end_us, max_points)
-            if raw is not None:
-                return raw
-        tier, width, origin = plan(start_us, end_us, max_points)
-        parts = _Parts([], [], [], [], [])
-        level = TIERS.index(tier) if tier is not None else -1
-        _cover(store, meta.key, start_us, end_us, level, parts)
+        with store.reader.one_connection():
+            if _raw_complete(store, start_us):
+                # Cheap whatever the range: reads at most max_points + 1 rows.
+                raw = _raw_series(store, meta, start_us, end_us, max_points)
+                if raw is not None:
+                    return raw
+            tier, width, origin = plan(start_us, end_us, max_points)
+            parts = _Parts([], [], [], [], [])
+            level = TIERS.index(tier) if tier is not None else -1
+            _cover(store, meta.key, start_us, end_us, level, parts)
     except (ValueError, StoreError):
         raise  # the store's errors already say "history query on ... failed"
     except Exception as exc:

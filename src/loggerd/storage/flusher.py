@@ -55,7 +55,6 @@ class Flusher:
         batch_size: int,
         flush_interval_s: float,
         stop_timeout_s: float,
-        backoff: Backoff | None = None,
     ) -> None:
         self.store = store
         self.batch_size = batch_size
@@ -63,7 +62,7 @@ class Flusher:
         self.stop_timeout_s = stop_timeout_s
         self._queue = queue
         self._report = report
-        self._backoff = backoff or Backoff(RETRY_INITIAL_S, RETRY_MAX_S, RETRY_JITTER)
+        self._backoff = Backoff(RETRY_INITIAL_S, RETRY_MAX_S, RETRY_JITTER)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()

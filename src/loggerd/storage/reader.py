@@ -7,13 +7,15 @@ downsampling, exports and the API never reach for the engine or the tables thems
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from loggerd.core.samples import Quality, TimeSource
 from loggerd.storage.catalog import Catalog
@@ -28,6 +30,10 @@ I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
 _COUNTED = sorted(COUNTED)  # a list, for IN (...) in a stable order
+# The connection of the one_connection() block under way in this thread, if any.
+_SESSION: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
+    "history_reader_connection", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -203,10 +209,26 @@ class HistoryReader:
             np.array(cols[4], dtype=np.float64),
         )
 
-    def _query(self, query: Any) -> list[Any]:
+    @contextlib.contextmanager
+    def one_connection(self) -> Iterator[None]:
+        """The reads made inside share one connection (one pool checkout, and on SQLite one
+        read snapshot), as the several queries of one downsampled series should."""
         db = self._db
         with db.failing_as(f"history query on {db.url} failed"), db.engine.connect() as conn:
-            return list(conn.execute(query).all())
+            token = _SESSION.set(conn)
+            try:
+                yield
+            finally:
+                _SESSION.reset(token)
+
+    def _query(self, query: Any) -> list[Any]:
+        db = self._db
+        with db.failing_as(f"history query on {db.url} failed"):
+            conn = _SESSION.get()
+            if conn is not None:
+                return list(conn.execute(query).all())
+            with db.engine.connect() as own:
+                return list(own.execute(query).all())
 
 
 def _stored(result: Any, keys: dict[int, str]) -> Iterator[StoredSample]:

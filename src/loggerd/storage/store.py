@@ -146,6 +146,15 @@ class Store:
         """Raise SchemaError unless the database is at the revision this code needs."""
         revisions.check_schema(self._db, self.revision())
 
+    def prepare_schema(self) -> None:
+        """Make the schema current (SQLite: the file is this loggerd's own) or check that it
+        is (PostgreSQL: `loggerd db upgrade` is an operator's step, never done behind one's
+        back)."""
+        if self.is_sqlite:
+            self.upgrade()
+        else:
+            self.check_schema()
+
     # Catalog: catalog.py.
     def open(
         self,
@@ -155,10 +164,7 @@ class Store:
     ) -> None:
         """Make the schema current (SQLite) or check it (PostgreSQL), then register chambers,
         devices and channels. Several loggerds may register into one database at once."""
-        if self.is_sqlite:
-            self.upgrade()
-        else:
-            self.check_schema()
+        self.prepare_schema()
         self.catalog.register(chamber_names, channel_rows, device_rows)
 
     def refresh_catalog(self) -> None:

@@ -22,10 +22,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from loggerd.core.events import LogItem
+from loggerd.core.health import WriterHealth
 from loggerd.core.samples import Sample
 from loggerd.storage.durable_queue import DurableQueue
 from loggerd.storage.flusher import Flusher, is_disk_full
@@ -34,26 +34,6 @@ from loggerd.storage.spool import Spool
 from loggerd.storage.store import Store
 
 __all__ = ["Writer", "WriterHealth"]
-
-
-@dataclass
-class WriterHealth:
-    state: str  # ok | degraded
-    reason: str | None  # why degraded: the store's or the spool's error, and what to do
-    queued: int  # samples accepted and not yet in the store (spooled and held)
-    spooled: int  # of those, samples safe in the spool on disk
-    held: int  # of those, samples only in memory (the spool refused them)
-    capacity: int  # held samples at which submit() waits (back-pressure)
-    written: int  # samples now in the store (stored by us, or there already)
-    duplicates: int  # of those, samples that were there already (retries, overlapping backfill)
-    conflicts: int  # logger records read again with another value (kept as first stored)
-    expired: int  # samples older than the raw retention, not stored
-    failed_flushes: int
-    last_error: str | None
-    last_flush_utc_s: float | None
-    last_flush_duration_s: float | None
-    oldest_pending_age_s: float | None  # the writer's lag: how long the oldest sample waits
-    spool_bytes: int | None
 
 
 class Writer:
@@ -167,30 +147,6 @@ class Writer:
 
     # What callers read: the parts' settings and figures.
     @property
-    def store(self) -> Store:
-        return self._flusher.store
-
-    @property
-    def spool(self) -> Spool | None:
-        return self._queue.spool
-
-    @property
-    def batch_size(self) -> int:
-        return self._flusher.batch_size
-
-    @property
-    def flush_interval_s(self) -> float:
-        return self._flusher.flush_interval_s
-
-    @property
-    def stop_timeout_s(self) -> float:
-        return self._flusher.stop_timeout_s
-
-    @property
-    def max_queued(self) -> int:
-        return self._queue.max_queued
-
-    @property
     def written(self) -> int:
         """Samples now in the store (stored by this writer, or there already)."""
         return self._flusher.written
@@ -204,24 +160,8 @@ class Writer:
         return self._flusher.conflicts
 
     @property
-    def expired(self) -> int:
-        return self._flusher.expired
-
-    @property
     def failed_flushes(self) -> int:
         return self._flusher.failed_flushes
-
-    @property
-    def last_error(self) -> str | None:
-        return self._flusher.last_error
-
-    @property
-    def last_flush_utc_s(self) -> float | None:
-        return self._flusher.last_flush_utc_s
-
-    @property
-    def last_flush_duration_s(self) -> float | None:
-        return self._flusher.last_flush_duration_s
 
     @property
     def attempts(self) -> int:

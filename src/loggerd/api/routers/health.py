@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,8 +13,8 @@ from loggerd import __version__
 from loggerd.api.deps import HealthDep
 from loggerd.api.ports import DeviceReport
 from loggerd.api.schemas import DeviceHealthOut, HealthOut, StoreHealthOut, WriterHealthOut
+from loggerd.core.health import WriterHealth
 from loggerd.core.times import iso
-from loggerd.storage.writer import WriterHealth
 
 router = APIRouter(tags=["health"])
 
@@ -23,6 +24,8 @@ def _jsonable(value: Any) -> Any:
         return _fields(value)
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -3,18 +3,17 @@ or a streamed raw export (CSV, Parquet)."""
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from loggerd.api.deps import CatalogDep, CertificatesDep, HistoryDep, channels_or_404, time_us
-from loggerd.api.ports import ExportFormat, History
-from loggerd.api.schemas import HistoryOut, PointOut
+from loggerd.api.ports import History
+from loggerd.api.schemas import HistoryOut, PointOut, finite
 from loggerd.core.times import iso, utc_now_us
 from loggerd.storage.downsample import Series
-from loggerd.storage.export import MEDIA_TYPES
+from loggerd.storage.export import MEDIA_TYPES, Format
 from loggerd.storage.store import ChannelMeta, StoreError
 
 MAX_JSON_POINTS = 1_000_000
@@ -24,16 +23,12 @@ _HOUR_US = 3_600_000_000
 router = APIRouter(tags=["history"])
 
 
-def _num(x: float) -> float | None:
-    return None if math.isnan(x) else x
-
-
 def _series_points(s: Series) -> list[dict[str, Any]]:
     ts = s.timestamp_us.tolist()
     if s.source == "raw":
         quality = s.quality or []
         return [
-            {"channel": s.channel_id, "timestamp": iso(t), "value": _num(v), "quality": q}
+            {"channel": s.channel_id, "timestamp": iso(t), "value": finite(v), "quality": q}
             for t, v, q in zip(ts, s.value.tolist(), quality, strict=True)
         ]
     assert s.minimum is not None and s.maximum is not None and s.count is not None
@@ -134,7 +129,7 @@ def _export(
     chamber_id: str,
     metas: list[ChannelMeta],
     span_us: tuple[int, int],
-    fmt: ExportFormat,
+    fmt: Format,
     limit: int | None,
     past_due: dict[str, bool] | None,
 ) -> StreamingResponse:

@@ -3,27 +3,16 @@ chamber polled here, else (an API replica) the newest samples in the store."""
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, HTTPException
 
 from loggerd.api.deps import CatalogDep, CertificatesDep, HistoryDep, LiveDep, channels_or_404
 from loggerd.api.ports import Certificates
-from loggerd.api.schemas import CalibrationOut, LatestOut, ReadingOut
-from loggerd.core.times import iso
+from loggerd.api.schemas import CalibrationOut, LatestOut, ReadingOut, finite
+from loggerd.core.times import iso, utc_now_us
 from loggerd.live.view import LiveReading
 from loggerd.storage.store import StoreError
 
 router = APIRouter(tags=["latest"])
-
-
-def _num(x: float | None) -> float | None:
-    return None if x is None or math.isnan(x) else x
-
-
-def _now_us() -> float:
-    return datetime.now(UTC).timestamp() * 1e6
 
 
 def _no_data(channel: str, quantity: str, unit: str) -> ReadingOut:
@@ -54,21 +43,21 @@ def _calibration(certs: Certificates, chamber_id: str, channel_id: str) -> Calib
     )
 
 
-def _reading(r: LiveReading, now_us: float, calibration: CalibrationOut | None) -> ReadingOut:
+def _reading(r: LiveReading, now_us: int, calibration: CalibrationOut | None) -> ReadingOut:
     c, s = r.channel, r.sample
     if s is None:
         return _no_data(c.channel_id, c.quantity, c.unit)
     return ReadingOut(
         channel=c.channel_id,
         quantity=c.quantity,
-        value=_num(s.value),
-        raw_value=_num(s.raw_value),
+        value=finite(s.value),
+        raw_value=finite(s.raw_value),
         unit=c.unit,
         timestamp=iso(s.timestamp_us),
         time_source=s.time_source.value,
         quality=s.quality.value,
         age_s=round((now_us - s.timestamp_us) / 1e6, 3),
-        uncertainty=_num(s.uncertainty),
+        uncertainty=finite(s.uncertainty),
         method=s.method,
         calibration_version=s.calibration_version,
         calibration=calibration,
@@ -81,7 +70,7 @@ def _from_store(chamber_id: str, catalog: CatalogDep, history: HistoryDep) -> li
         newest = history.newest(chamber_id)
     except StoreError as exc:
         raise HTTPException(503, str(exc)) from exc
-    now_us = _now_us()
+    now_us = utc_now_us()
     readings = []
     for m in metas:
         s = newest.get(m.channel_id)
@@ -118,7 +107,7 @@ def latest(
     found = live.latest(chamber_id)
     if found is None:
         return LatestOut(chamber_id=chamber_id, readings=_from_store(chamber_id, catalog, history))
-    now_us = _now_us()
+    now_us = utc_now_us()
     return LatestOut(
         chamber_id=chamber_id,
         readings=[
