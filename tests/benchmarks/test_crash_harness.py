@@ -4,7 +4,8 @@ against the simulator loses, doubles and alters no logger record, on SQLite and 
 
 The harness is the test: it compares the store with the loggers' memories record by record.
 These runs check that its verdict is clean and that the kills really happened where aimed.
-PostgreSQL must be up (FIELD-NOTES): without it the PostgreSQL run fails, it never skips.
+PostgreSQL must be up (it runs on every developer machine and in CI): without it the
+PostgreSQL run fails, it never skips.
 """
 
 from __future__ import annotations

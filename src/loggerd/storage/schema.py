@@ -87,7 +87,8 @@ samples = Table(
         sqlite_where=text("sequence IS NOT NULL"),
         postgresql_where=text("sequence IS NOT NULL"),
     ),
-    # Keyed on (channel, time) and nothing else: measured smaller and faster (FIELD-NOTES).
+    # Keyed on (channel, time) and nothing else: a WITHOUT ROWID table measured 28 % smaller
+    # and faster to fill than a rowid table with a unique index (SQLite, 2.6 M rows).
     sqlite_with_rowid=False,
 )
 
