@@ -13,7 +13,7 @@ from pydantic import field_validator, model_validator
 from loggerd.core.errors import ProtocolError
 from loggerd.core.samples import Quality, Reading
 from loggerd.drivers.base import DeviceInfo, Driver, DriverConfig, PointInfo
-from loggerd.drivers.modbus_config import ModbusDeviceConfig
+from loggerd.drivers.modbus_config import ModbusDeviceConfig, opening
 from loggerd.link.lines import LinePool
 from loggerd.modbus.lines import modbus_master
 from loggerd_protocol import modbus as mb
@@ -162,8 +162,9 @@ class ProfileModbusDriver(Driver):
     # --- open -----------------------------------------------------------------------------------
 
     def open(self) -> DeviceInfo:
-        self._settle_word_order()
-        return self._identify()
+        with opening(self.profile.name, self.config.address):
+            self._settle_word_order()
+            return self._identify()
 
     def _settle_word_order(self) -> None:
         """Make sure values are read in the device's word order before any is passed on.

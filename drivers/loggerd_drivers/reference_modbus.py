@@ -14,7 +14,7 @@ from loggerd.drivers.base import (
     MemoryRange,
     PointInfo,
 )
-from loggerd.drivers.modbus_config import ModbusDeviceConfig
+from loggerd.drivers.modbus_config import ModbusDeviceConfig, opening
 from loggerd.link.lines import LinePool
 from loggerd.modbus.lines import modbus_master
 from loggerd_protocol import modbus as mb
@@ -95,7 +95,9 @@ class ReferenceModbusDriver(MemoryDriver):
             "model_name",
         ]
         start, count = _block_span(_DEFN, names)
-        ident = decode_block(_DEFN.table("input"), start, self._read_input(start, count))
+        with opening(_DEFN.model, self.config.address):
+            words = self._read_input(start, count)
+        ident = decode_block(_DEFN.table("input"), start, words)
         fw = int(ident["firmware_version"])
         return DeviceInfo(
             model=str(ident["model_name"]) or f"0x{int(ident['model_code']):04X}",

@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from loggerd.acquisition.poller import ChannelBinding, DevicePoller
-from loggerd.core.errors import ConfigError, ProtocolError
+from loggerd.core.errors import ConfigError, DeviceException, ProtocolError
 from loggerd.core.samples import Quality, Reading, Sample
 from loggerd.link.lines import LinePool
 from loggerd.service.config import parse_config
@@ -444,3 +444,20 @@ async def test_min_request_interval_is_kept_between_requests(
         await call(driver.read)
         elapsed = time.monotonic() - started
     assert elapsed >= 4 * 0.05 - 0.01  # the test register, then four requests, 0.05 s apart
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_another_device_at_the_address_is_a_hint_to_check_it(
+    lines: LinePool, sim: SimulatorHost, transport: str
+) -> None:
+    # The reference logger has no holding registers where an HMT330 keeps its values: it
+    # answers exception 02, as another kind of device at a mistyped address does.
+    assert sim.rtu is not None and sim.tcp is not None
+    url = sim.rtu.path if transport == "rtu" else sim.tcp.url
+    driver = ProfileModbusDriver(
+        ProfileModbusConfig(url=url, address=2, profile="vaisala_hmt330"), lines
+    )
+    with pytest.raises(DeviceException) as info:
+        await call(driver.open)
+    assert info.value.code == 2
+    assert "Check the address: device 2 is no Vaisala HMT330" in str(info.value)

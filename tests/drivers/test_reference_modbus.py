@@ -6,17 +6,18 @@ import asyncio
 import itertools
 import math
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from loggerd.core.errors import DeviceException, LinkError
+from loggerd.core.errors import DeviceException, LinkError, NoReply
 from loggerd.core.samples import Quality, Reading
 from loggerd.drivers.base import LoggedRecord, MemoryDriver, MemoryRange
 from loggerd.link.lines import LinePool
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
 from loggerd_protocol.definition import reference_logger
 from loggerd_protocol.modbus import READ_INPUT
+from loggerd_sim.faults import FaultRates
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import ManualClock
 
@@ -325,3 +326,66 @@ async def test_missing_serial_port_is_a_link_error(tmp_path) -> None:  # type: i
     with pytest.raises(LinkError, match="cannot open serial"):
         await call(driver.open)
     lines.close()
+
+
+@pytest.fixture
+async def hmt_at_2(manual_clock: ManualClock) -> AsyncIterator[SimulatorHost]:
+    """A logger at address 1 and an HMT330-class transmitter at address 2, on one line."""
+    host = SimulatorHost(
+        SimOptions(profile_devices={2: "vaisala_hmt330"}, baudrate=115200), clock=manual_clock
+    )
+    await host.start()
+    try:
+        yield host
+    finally:
+        await host.stop()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_another_device_at_the_address_is_a_hint_to_check_it(
+    lines: LinePool, hmt_at_2: SimulatorHost, transport: str
+) -> None:
+    # The transmitter has no input registers: it answers exception 02 to every read of the
+    # logger's identity, as a device of another kind at a mistyped address does.
+    config = ReferenceModbusConfig(
+        url=url_of(hmt_at_2, transport), address=2, baudrate=115200, timeout_s=1.0
+    )
+    driver = ReferenceModbusDriver(config, lines)
+    with pytest.raises(DeviceException) as info:
+        await call(driver.open)
+    message = str(info.value)
+    assert info.value.code == 2
+    assert "answered exception 02 (illegal data address) to a read of input registers" in message
+    assert "0x0000–0x000F (16)" in message and "ReadRegisters(" not in message
+    assert "Check the address: device 2 is no RL-1600" in message
+    assert "\n" not in message
+
+
+async def test_no_device_at_the_address_is_a_hint_to_check_it(
+    lines: LinePool, sim: SimulatorHost
+) -> None:
+    # Over TCP the simulator answers an unknown unit id as a gateway does: exception 0B.
+    assert sim.tcp is not None
+    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=sim.tcp.url, address=9), lines)
+    with pytest.raises(DeviceException) as info:
+        await call(driver.open)
+    assert info.value.code == 11
+    assert "Check the address: device 9 is no RL-1600" in str(info.value)
+
+
+async def test_a_tcp_timeout_does_not_speak_of_baud_rates(manual_clock: ManualClock) -> None:
+    host = SimulatorHost(SimOptions(rtu=False, faults=FaultRates()), clock=manual_clock)
+    await host.start()
+    lines = LinePool()
+    try:
+        assert host.tcp is not None and host.faults is not None
+        host.faults.script = ["drop"]
+        config = ReferenceModbusConfig(url=host.tcp.url, timeout_s=0.2)
+        with pytest.raises(NoReply) as info:
+            await call(ReferenceModbusDriver(config, lines).open)
+    finally:
+        lines.close()
+        await host.stop()
+    message = str(info.value)
+    assert "Check the address (unit id)" in message
+    assert "baud" not in message and "parity" not in message
