@@ -20,12 +20,15 @@ from loggerd.drivers.base import (
     MemoryDriver,
     MemoryRange,
     PointInfo,
+    retry_busy,
 )
 from loggerd.link.lines import LinePool
 from loggerd.link.transport import SerialSettings
 from loggerd_protocol import ascii as asc
 from loggerd_protocol.definition import Point, reference_logger
 from loggerd_protocol.values import Record
+
+from .rl1600 import CLOCK_RANGE_S
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +120,7 @@ class ReferenceAsciiDriver(MemoryDriver):
 
     config_model = ReferenceAsciiConfig
     config: ReferenceAsciiConfig
+    clock_range_s = CLOCK_RANGE_S
 
     def __init__(self, config: ReferenceAsciiConfig, lines: LinePool) -> None:
         super().__init__(config, lines)
@@ -185,11 +189,13 @@ class ReferenceAsciiDriver(MemoryDriver):
 
     def read_clock(self) -> float:
         """TIME?: the logger's clock, whole UTC epoch seconds."""
-        return float(self._one(asc.TimeQuery(), asc.TimeReply).epoch_s)
+        return float(retry_busy(lambda: self._one(asc.TimeQuery(), asc.TimeReply)).epoch_s)
 
     def set_clock(self, utc_s: int) -> None:
-        """TIME <s>. A value outside 2000 … 2100 is answered ERR 2 (an AsciiDeviceError)."""
-        self._one(asc.TimeCommand(utc_s), asc.OkReply)
+        """TIME <s>; a time outside 2000 … 2100 is refused before anything is sent (an
+        OutOfRangeError)."""
+        self.check_clock_value(utc_s)
+        retry_busy(lambda: self._one(asc.TimeCommand(utc_s), asc.OkReply))
 
     def _dump(self, first: int, last: int) -> list[Record]:
         """Records first … last (inclusive) with DUMP, each line's checksum verified."""

@@ -13,6 +13,7 @@ from loggerd.drivers.base import (
     MemoryDriver,
     MemoryRange,
     PointInfo,
+    retry_busy,
 )
 from loggerd.drivers.modbus_config import ModbusDeviceConfig, opening
 from loggerd.link.lines import LinePool
@@ -20,6 +21,8 @@ from loggerd.modbus.lines import modbus_master
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.definition import Definition, Point, reference_logger
 from loggerd_protocol.values import Record, decode_block, decode_field, decode_record, encode_field
+
+from .rl1600 import CLOCK_RANGE_S
 
 _DEFN = reference_logger()
 
@@ -64,6 +67,7 @@ class ReferenceModbusDriver(MemoryDriver):
 
     config_model = ReferenceModbusConfig
     config: ReferenceModbusConfig
+    clock_range_s = CLOCK_RANGE_S
 
     def __init__(self, config: ReferenceModbusConfig, lines: LinePool) -> None:
         super().__init__(config, lines)
@@ -161,17 +165,27 @@ class ReferenceModbusDriver(MemoryDriver):
 
     def read_clock(self) -> float:
         clock = _DEFN.field("clock")
-        words = self.master.read_registers(
-            self.config.address, mb.READ_HOLDING, clock.address, clock.words, self.config.timeout_s
+        words = retry_busy(
+            lambda: self.master.read_registers(
+                self.config.address,
+                mb.READ_HOLDING,
+                clock.address,
+                clock.words,
+                self.config.timeout_s,
+            )
         )
         return float(decode_field(clock, words))
 
     def set_clock(self, utc_s: int) -> None:
-        """Write the clock (function 16, both registers in one request, §12). A value outside
-        2000 … 2100 is refused by the logger with exception 3 (a DeviceException)."""
+        """Write the clock (function 16, both registers in one request, §12); a time outside
+        2000 … 2100 is refused before anything is sent (an OutOfRangeError)."""
+        self.check_clock_value(utc_s)
         clock = _DEFN.field("clock")
-        self.master.write_registers(
-            self.config.address, clock.address, encode_field(clock, utc_s), self.config.timeout_s
+        words = encode_field(clock, utc_s)
+        retry_busy(
+            lambda: self.master.write_registers(
+                self.config.address, clock.address, words, self.config.timeout_s
+            )
         )
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from loggerd.drivers.base import (
     PointInfo,
 )
 from loggerd.link.lines import LinePool
+from loggerd_drivers.rl1600 import CLOCK_RANGE_S
 from loggerd_protocol.definition import reference_logger
 
 from .chamber import Chamber
@@ -76,6 +77,7 @@ class SimulatedLoggerDriver(MemoryDriver):
 
     config_model = SimulatedLoggerConfig
     config: SimulatedLoggerConfig
+    clock_range_s = CLOCK_RANGE_S
 
     def __init__(
         self,
@@ -167,6 +169,7 @@ class SimulatedLoggerDriver(MemoryDriver):
             return float(self.logger.clock_reading_s())
 
     def set_clock(self, utc_s: int) -> None:
+        self.check_clock_value(utc_s)
         with self._lock:
             try:
                 self.logger.write_setting("clock", utc_s)

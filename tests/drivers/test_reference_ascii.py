@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from loggerd.core.errors import LinkError, NoReply, ProtocolError
+from loggerd.core.errors import LinkError, NoReply, OutOfRangeError, ProtocolError
 from loggerd.core.samples import Quality, Reading
 from loggerd.drivers.base import LoggedRecord, MemoryDriver, MemoryRange
 from loggerd.drivers.registry import load_driver
@@ -223,7 +223,10 @@ async def test_recorded_faults_and_values_out_of_range_are_flagged(
 
 
 async def test_clock_read_and_set(
-    driver: ReferenceAsciiDriver, ascii_logger: SimulatedLogger, manual_clock: ManualClock
+    driver: ReferenceAsciiDriver,
+    ascii_server: AsciiPtyServer,
+    ascii_logger: SimulatedLogger,
+    manual_clock: ManualClock,
 ) -> None:
     manual_clock.advance(12.75)
     before = await call(driver.read_clock)
@@ -231,13 +234,27 @@ async def test_clock_read_and_set(
     just_set = await call(driver.read_clock)
     manual_clock.advance(61.5)
     later = await call(driver.read_clock)
-    with pytest.raises(AsciiDeviceError) as info:
-        await call(driver.set_clock, 4_200_000_000)  # after 2100: refused
+    commands = ascii_server.commands
+    with pytest.raises(OutOfRangeError, match="Give a time in that range"):
+        await call(driver.set_clock, 4_200_000_000)  # after 2100: refused, never sent
+    assert ascii_server.commands == commands
     assert isinstance(driver, MemoryDriver) and driver.clock_resolution_s == 1.0
     assert before == math.floor(manual_clock.start_utc_s + 12.75)
     assert (just_set, later) == (1_800_000_000, 1_800_000_061)
     assert ascii_logger.clock_reading_s() == later
-    assert info.value.code == 2
+
+
+async def test_a_busy_logger_is_asked_again_for_its_clock(
+    driver: ReferenceAsciiDriver, ascii_server: AsciiPtyServer, ascii_logger: SimulatedLogger
+) -> None:
+    """§14.1, §15: ERR 4 busy while the logger writes a record to flash; asked again 20 ms or
+    more later, TIME and TIME? are not given up on."""
+    ascii_server.busy_replies = 2
+    await call(driver.set_clock, 1_800_000_000)
+    ascii_server.busy_replies = 1
+    read_back = await call(driver.read_clock)
+    assert read_back == 1_800_000_000 == ascii_logger.clock_reading_s()
+    assert ascii_server.commands == 5  # TIME three times, TIME? twice
 
 
 async def test_live_reads_and_records_from_two_threads_take_turns(

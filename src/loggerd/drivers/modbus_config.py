@@ -51,8 +51,7 @@ def opening(model: str, address: int) -> Iterator[None]:
     except DeviceException as exc:
         if exc.code not in NOT_THIS_DEVICE:
             raise
-        raise DeviceException(
+        raise exc.reworded(
             f"{exc}, registers every {model} has. Check the address: device {address} is no "
-            f"{model}, or no device has that address",
-            exc.code,
+            f"{model}, or no device has that address"
         ) from exc
