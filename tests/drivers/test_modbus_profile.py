@@ -461,3 +461,39 @@ async def test_another_device_at_the_address_is_a_hint_to_check_it(
         await call(driver.open)
     assert info.value.code == 2
     assert "Check the address: device 2 is no Vaisala HMT330" in str(info.value)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_device_that_refuses_a_gap_is_read_around_it_from_then_on(
+    lines: LinePool, manual_clock: ManualClock, transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The HMT330 profile reads 512-516 in one request (gaps are readable per the datasheet),
+    across 514, which no row defines; a transmitter that answers exception 02 for it is read
+    in parts instead, for good, and the driver says so once."""
+    manual_clock.advance(1800)
+    chamber = Chamber(chamber_profile(), seed=5)
+    device = ProfileDevice(HMT330, chamber, manual_clock, gaps_readable=False)
+    async with served(device, transport) as url:
+        driver = make_driver(lines, url, "vaisala_hmt330")
+        assert [(r.address, r.count) for r in driver.plan()] == [(0, 32), (512, 5)]
+        with caplog.at_level("WARNING", logger="loggerd_drivers.modbus_profile"):
+            await call(driver.open)
+            first = by_point(await call(driver.read))
+            reads, transactions = len(device.reads), driver.master.transactions
+            second = by_point(await call(driver.read))
+    parts = [(0, 4), (6, 4), (14, 14), (30, 2), (512, 2), (515, 2)]
+    assert [(r.address, r.count) for r in driver.plan()] == parts
+    # The second read asks for the parts straight away: nothing refused, nothing asked twice.
+    assert driver.master.transactions - transactions == len(parts)
+    assert [(a, n) for _, a, n in device.reads[reads:]] == parts
+    device.sync()
+    truth = device.point_values()
+    for readings in (first, second):
+        for name in HUMIDITY:
+            assert readings[name].quality is Quality.GOOD, name
+            assert readings[name].value == pytest.approx(truth[name], rel=1e-6), name
+        assert readings["fault_status"].value == 1 and readings["online_status"].value == 1
+    said = [r.getMessage() for r in caplog.records if r.name == "loggerd_drivers.modbus_profile"]
+    assert len(said) == 2, said  # once for each request refused, not at every poll
+    assert "registers 512–516, across 514, which no row of the profile defines" in said[1]
+    assert "reading 512–513, 515–516 apart from now on" in said[1]
