@@ -82,10 +82,13 @@ def _function_code(function: Function) -> int:
 
 
 def _reading(point: Point, decoded: Decoded, faulty: bool) -> Reading:
-    """Missing is missing: a sentinel, a NaN or a status fault is SENSOR_FAULT and a value out
-    of the row's range OUT_OF_RANGE, both with a NaN value and what came kept as raw_value."""
-    if decoded.unavailable or faulty:
+    """A status row reporting a fault is SENSOR_FAULT; a value the device says it does not
+    have (a sentinel, a NaN) is MISSING, not a fault of any sensor; a value out of the row's
+    range is OUT_OF_RANGE. Each with a NaN value and what came kept as raw_value."""
+    if faulty:
         quality = Quality.SENSOR_FAULT
+    elif decoded.unavailable:
+        quality = Quality.MISSING
     elif not in_range(point, decoded):
         quality = Quality.OUT_OF_RANGE
     else:

@@ -18,7 +18,6 @@ from loggerd_drivers.reference_ascii import (
     AsciiDeviceError,
     ReferenceAsciiConfig,
     ReferenceAsciiDriver,
-    quality_of,
 )
 from loggerd_protocol import ascii as asc
 from loggerd_protocol.definition import reference_logger
@@ -87,7 +86,7 @@ async def test_live_values_match_the_simulated_logger_at_two_decimals(
             assert r.quality is Quality.GOOD
             assert same(r.value, truth[f"temperature_{i}"]) and r.raw_value == r.value
         else:
-            assert r.quality is Quality.SENSOR_FAULT and math.isnan(r.value)
+            assert r.quality is Quality.NOT_FITTED and math.isnan(r.value)
     for point in ("rh", "frost_point"):
         assert readings[point].quality is Quality.GOOD
         assert same(readings[point].value, truth[point]), point
@@ -118,18 +117,6 @@ async def test_a_value_outside_its_range_is_flagged_with_its_raw_value(
     hot = readings["temperature_5"]
     assert hot.quality is Quality.OUT_OF_RANGE
     assert math.isnan(hot.value) and hot.raw_value == 181.25
-
-
-def test_quality_rules() -> None:
-    good = {"temperature_1": -70.25, "rh": 12.5, "frost_point": -79.18}
-    t1, rh, fp = DEFN.point("temperature_1"), DEFN.point("rh"), DEFN.point("frost_point")
-    assert quality_of(t1, -70.25, good) is Quality.GOOD
-    assert quality_of(t1, math.nan, good) is Quality.SENSOR_FAULT
-    assert quality_of(t1, -90.01, good) is Quality.OUT_OF_RANGE
-    assert quality_of(rh, 100.01, good) is Quality.OUT_OF_RANGE
-    assert quality_of(fp, -79.18, good) is Quality.GOOD
-    # A frost point computed from an RH above its range is out of range too (§13 step 6).
-    assert quality_of(fp, 20.5, good | {"rh": 100.4}) is Quality.OUT_OF_RANGE
 
 
 async def test_memory_read_in_dumps_equals_the_loggers_memory(
