@@ -17,6 +17,8 @@ from loggerd_sim.faults import FaultRates
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import SimClock
 
+from ..simulators import simulator
+
 TARGET_S = 1_800_000_000
 
 
@@ -24,12 +26,8 @@ TARGET_S = 1_800_000_000
 async def host() -> AsyncIterator[SimulatorHost]:
     """One logger on Modbus TCP, its clock running in real time (so that it ticks and an
     offset is timed at a tick), with scripted faults."""
-    host = SimulatorHost(SimOptions(rtu=False, faults=FaultRates()), clock=SimClock())
-    await host.start()
-    try:
+    async with simulator(SimOptions(rtu=False, faults=FaultRates()), SimClock()) as host:
         yield host
-    finally:
-        await host.stop()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from loggerd_sim.faults import FaultRates
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import ManualClock
 
+from ..simulators import simulator
 from .records import assert_records_match
 
 DEFN = reference_logger()
@@ -330,14 +331,17 @@ async def test_missing_serial_port_is_a_link_error(tmp_path) -> None:  # type: i
 @pytest.fixture
 async def hmt_at_2(manual_clock: ManualClock) -> AsyncIterator[SimulatorHost]:
     """A logger at address 1 and an HMT330-class transmitter at address 2, on one line."""
-    host = SimulatorHost(
-        SimOptions(profile_devices={2: "vaisala_hmt330"}, baudrate=115200), clock=manual_clock
-    )
-    await host.start()
-    try:
+    options = SimOptions(profile_devices={2: "vaisala_hmt330"}, baudrate=115200)
+    async with simulator(options, manual_clock) as host:
         yield host
-    finally:
-        await host.stop()
+
+
+@pytest.fixture
+async def faulty(manual_clock: ManualClock) -> AsyncIterator[SimulatorHost]:
+    """A logger on both transports whose faults a test scripts (host.faults)."""
+    options = SimOptions(baudrate=115200, faults=FaultRates())
+    async with simulator(options, manual_clock) as host:
+        yield host
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -372,19 +376,14 @@ async def test_no_device_at_the_address_is_a_hint_to_check_it(
     assert "Check the address: device 9 is no RL-1600" in str(info.value)
 
 
-async def test_a_tcp_timeout_does_not_speak_of_baud_rates(manual_clock: ManualClock) -> None:
-    host = SimulatorHost(SimOptions(rtu=False, faults=FaultRates()), clock=manual_clock)
-    await host.start()
-    lines = LinePool()
-    try:
-        assert host.tcp is not None and host.faults is not None
-        host.faults.script = ["drop"]
-        config = ReferenceModbusConfig(url=host.tcp.url, timeout_s=0.2)
-        with pytest.raises(NoReply) as info:
-            await call(ReferenceModbusDriver(config, lines).open)
-    finally:
-        lines.close()
-        await host.stop()
+async def test_a_tcp_timeout_does_not_speak_of_baud_rates(
+    lines: LinePool, faulty: SimulatorHost
+) -> None:
+    assert faulty.tcp is not None and faulty.faults is not None
+    faulty.faults.script = ["drop"]
+    config = ReferenceModbusConfig(url=faulty.tcp.url, timeout_s=0.2)
+    with pytest.raises(NoReply) as info:
+        await call(ReferenceModbusDriver(config, lines).open)
     message = str(info.value)
     assert "Check the address (unit id)" in message
     assert "baud" not in message and "parity" not in message
@@ -392,29 +391,24 @@ async def test_a_tcp_timeout_does_not_speak_of_baud_rates(manual_clock: ManualCl
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_busy_logger_is_asked_again_for_its_clock(
-    lines: LinePool, manual_clock: ManualClock, transport: str
+    lines: LinePool, faulty: SimulatorHost, transport: str
 ) -> None:
     """§8.4, §15: a logger writing a record to flash answers exception 06 for up to 20 ms; the
     clock is written and read again 20 ms or more later, not given up on."""
-    host = SimulatorHost(SimOptions(baudrate=115200, faults=FaultRates()), clock=manual_clock)
-    await host.start()
-    try:
-        assert host.faults is not None
-        driver = ReferenceModbusDriver(
-            ReferenceModbusConfig(url=url_of(host, transport), baudrate=115200), lines
-        )
-        host.faults.writes = ["busy", "busy"]
-        await call(driver.set_clock, 1_800_000_000)
-        host.faults.script = ["busy"]
-        read_back = await call(driver.read_clock)
-        host.faults.writes = ["busy"] * 5  # busy for good: said so, once it has tried enough
-        with pytest.raises(DeviceException) as info:
-            await call(driver.set_clock, 1_800_000_100)
-    finally:
-        await host.stop()
+    assert faulty.faults is not None
+    driver = ReferenceModbusDriver(
+        ReferenceModbusConfig(url=url_of(faulty, transport), baudrate=115200), lines
+    )
+    faulty.faults.writes = ["busy", "busy"]
+    await call(driver.set_clock, 1_800_000_000)
+    faulty.faults.script = ["busy"]
+    read_back = await call(driver.read_clock)
+    faulty.faults.writes = ["busy"] * 5  # busy for good: said so, once it has tried enough
+    with pytest.raises(DeviceException) as info:
+        await call(driver.set_clock, 1_800_000_100)
     # Busy, the logger executed none of the five writes (§8 check 4): its clock is unchanged.
-    assert read_back == 1_800_000_000 == host.loggers[1].clock_reading_s()
-    assert [a.fault for a in host.faults.answers] == ["busy", "busy", None, "busy", None] + [
+    assert read_back == 1_800_000_000 == faulty.loggers[1].clock_reading_s()
+    assert [a.fault for a in faulty.faults.answers] == ["busy", "busy", None, "busy", None] + [
         "busy"
     ] * 5
     assert info.value.busy

@@ -20,6 +20,8 @@ from loggerd_sim.driver import SimulatedLoggerConfig, SimulatedLoggerDriver
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import ManualClock, SimulatedLogger
 
+from ..simulators import simulator
+
 FITTED = 4
 HOT_C = 181.25  # above the channels' range, −90 … +180 °C (PROTOCOL.md §10)
 INTERFACES = ["modbus-rtu", "modbus-tcp", "ascii", "in-process"]
@@ -50,14 +52,9 @@ def spoil(logger: SimulatedLogger, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def host(manual_clock: ManualClock) -> AsyncIterator[SimulatorHost]:
-    host = SimulatorHost(
-        SimOptions(channel_count=FITTED, baudrate=115200, ascii=True), clock=manual_clock
-    )
-    await host.start()
-    try:
+    options = SimOptions(channel_count=FITTED, baudrate=115200, ascii=True)
+    async with simulator(options, manual_clock) as host:
         yield host
-    finally:
-        await host.stop()
 
 
 def make(interface: str, host: SimulatorHost, lines: LinePool, clock: ManualClock) -> Any:
