@@ -15,6 +15,8 @@ from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import LoggerSettings, ManualClock, SimulatedLogger
 from loggerd_sim.profile import builtin_profile
 
+from .simulators import simulator
+
 # In CI the property tests run a fixed sequence of examples (a failure there is reproducible
 # and never a matter of luck); developers' runs keep exploring new ones.
 settings.register_profile(
@@ -61,12 +63,8 @@ def manual_clock() -> ManualClock:
 @pytest.fixture
 async def sim(manual_clock: ManualClock) -> AsyncIterator[SimulatorHost]:
     """A simulator with loggers at addresses 1 and 2, on Modbus TCP (port 0) and RTU (a pty)."""
-    host = SimulatorHost(SimOptions(addresses=(1, 2), seed=7, interval_s=10), clock=manual_clock)
-    await host.start()
-    try:
+    async with simulator(SimOptions(addresses=(1, 2), seed=7, interval_s=10), manual_clock) as host:
         yield host
-    finally:
-        await host.stop()
 
 
 @pytest.fixture

@@ -3,17 +3,18 @@ a built-in profile by name (loggerd_protocol/profiles/NAME.toml) or a profile fi
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import ClassVar, Literal, Self
 
 from pydantic import Field as PydanticField
 from pydantic import field_validator, model_validator
 
-from loggerd.core.errors import ProtocolError
+from loggerd.core.errors import DeviceException, ProtocolError
 from loggerd.core.samples import Quality, Reading
 from loggerd.drivers.base import DeviceInfo, Driver, DriverConfig, PointInfo
-from loggerd.drivers.modbus_config import ModbusDeviceConfig
+from loggerd.drivers.modbus_config import ModbusDeviceConfig, opening
 from loggerd.link.lines import LinePool
 from loggerd.modbus.lines import modbus_master
 from loggerd_protocol import modbus as mb
@@ -31,7 +32,10 @@ from loggerd_protocol.profile_model import (
 )
 from loggerd_protocol.registers import ORDERS, Function, Order, decode_registers
 
+log = logging.getLogger(__name__)
+
 WordOrderSetting = Literal["auto", "ABCD", "CDAB", "BADC", "DCBA"]
+ILLEGAL_DATA_ADDRESS = 2  # Modbus exception 02
 
 
 class ProfileModbusConfig(ModbusDeviceConfig):
@@ -78,10 +82,13 @@ def _function_code(function: Function) -> int:
 
 
 def _reading(point: Point, decoded: Decoded, faulty: bool) -> Reading:
-    """Missing is missing: a sentinel, a NaN or a status fault is SENSOR_FAULT and a value out
-    of the row's range OUT_OF_RANGE, both with a NaN value and what came kept as raw_value."""
-    if decoded.unavailable or faulty:
+    """A status row reporting a fault is SENSOR_FAULT; a value the device says it does not
+    have (a sentinel, a NaN) is MISSING, not a fault of any sensor; a value out of the row's
+    range is OUT_OF_RANGE. Each with a NaN value and what came kept as raw_value."""
+    if faulty:
         quality = Quality.SENSOR_FAULT
+    elif decoded.unavailable:
+        quality = Quality.MISSING
     elif not in_range(point, decoded):
         quality = Quality.OUT_OF_RANGE
     else:
@@ -109,6 +116,9 @@ class ProfileModbusDriver(Driver):
         self._device = self.profile.with_order(order)  # the profile as this device speaks it
         self._plans: dict[frozenset[str] | None, tuple[tuple[Point, ...], tuple[ReadRequest, ...]]]
         self._plans = {}
+        # Requests read across registers no row defines that this device refused (exception
+        # 02), and the requests that read the values apart instead: asked for once, not again.
+        self._split: dict[ReadRequest, tuple[ReadRequest, ...]] = {}
         self._next_request_at = 0.0
 
     @property
@@ -141,7 +151,8 @@ class ProfileModbusDriver(Driver):
         found = self._plans.get(key)
         if found is None:
             points = self._device.points_to_read(groups)
-            found = (points, self._device.plan(points, self.max_span))
+            planned = self._device.plan(points, self.max_span)
+            found = (points, tuple(part for r in planned for part in self._split.get(r, (r,))))
             self._plans[key] = found
         return found
 
@@ -162,8 +173,9 @@ class ProfileModbusDriver(Driver):
     # --- open -----------------------------------------------------------------------------------
 
     def open(self) -> DeviceInfo:
-        self._settle_word_order()
-        return self._identify()
+        with opening(self.profile.name, self.config.address):
+            self._settle_word_order()
+            return self._identify()
 
     def _settle_word_order(self) -> None:
         """Make sure values are read in the device's word order before any is passed on.
@@ -205,7 +217,7 @@ class ProfileModbusDriver(Driver):
 
     def _check_plausible_order(self) -> None:
         points, requests = self._planned(None)
-        implausible = implausible_by_order(points, self._read_words(requests))
+        implausible = implausible_by_order(points, self._read_words(requests, _by_name(points)))
         current = self._device.order
         clean = [o for o in ORDERS if not implausible[o]]
         if not implausible[current] or not clean:
@@ -224,18 +236,14 @@ class ProfileModbusDriver(Driver):
         texts: dict[str, str] = {}
         if items:
             by_name: dict[str, IdentityItem] = {i.field: i for i in items}
-            spans = (Span(i.function, i.address, i.words, i.field) for i in items)
-            for request in plan_reads(
-                spans,
+            requests = plan_reads(
+                (Span(i.function, i.address, i.words, i.field) for i in items),
                 max_span=self.max_span,
                 gap_fill=self.profile.workarounds.gap_fill_allowed,
                 blocks=self.profile.blocks,
-            ):
-                block = self._read(request.function, request.address, request.count)
-                for name in request.names:
-                    item = by_name[name]
-                    words = block[item.address - request.address : item.end - request.address]
-                    texts[name] = decode_identity(item, words)
+            )
+            for name, words in self._read_words(requests, by_name).items():
+                texts[name] = decode_identity(by_name[name], words)
         count = texts.get("channel_count")
         return DeviceInfo(
             model=texts.get("model") or self.profile.device.model,
@@ -247,19 +255,57 @@ class ProfileModbusDriver(Driver):
 
     # --- read -----------------------------------------------------------------------------------
 
-    def _read_words(self, requests: Sequence[ReadRequest]) -> dict[str, tuple[int, ...]]:
-        """Each point's registers, from one transaction per request."""
+    def _read_words(
+        self, requests: Sequence[ReadRequest], items: Mapping[str, Point | IdentityItem]
+    ) -> dict[str, tuple[int, ...]]:
+        """Each item's registers, from one transaction per request (requests this device
+        refused across a gap: one per part, see _read_apart)."""
         words: dict[str, tuple[int, ...]] = {}
         for request in requests:
-            block = self._read(request.function, request.address, request.count)
-            for name in request.names:
-                p = self._device.point(name)
-                words[name] = block[p.address - request.address : p.end - request.address]
+            for part in self._split.get(request, (request,)):
+                try:
+                    block = self._read(part.function, part.address, part.count)
+                except DeviceException as exc:
+                    if exc.code != ILLEGAL_DATA_ADDRESS or not self._read_apart(part, items):
+                        raise
+                    words |= self._read_words(self._split[part], items)
+                    continue
+                for name in part.names:
+                    x = items[name]
+                    words[name] = block[x.address - part.address : x.end - part.address]
         return words
+
+    def _read_apart(self, request: ReadRequest, items: Mapping[str, Point | IdentityItem]) -> bool:
+        """After exception 02 to a request that reads registers no row defines: remember to
+        read its values apart from now on, and say so once. False when there is no such gap
+        (the refusal is then about registers the profile does define)."""
+        spans = [
+            Span(request.function, items[n].address, items[n].end - items[n].address, n)
+            for n in request.names
+        ]
+        parts = plan_reads(
+            spans, max_span=self.max_span, gap_fill=False, blocks=self.profile.blocks
+        )
+        if len(parts) < 2:
+            return False
+        self._split[request] = parts
+        self._plans.clear()
+        defined = {a for p in parts for a in range(p.address, p.end)}
+        gap = sorted(set(range(request.address, request.end)) - defined)
+        log.warning(
+            "%s: exception 02 to a read of %s registers %s, across %s, which no row of the "
+            "profile defines: reading %s apart from now on",
+            self.description,
+            request.function,
+            _addresses(range(request.address, request.end)),
+            _addresses(gap),
+            ", ".join(_addresses(range(p.address, p.end)) for p in parts),
+        )
+        return True
 
     def read(self, groups: Collection[str] | None = None) -> list[Reading]:
         points, requests = self._planned(groups)
-        words = self._read_words(requests)
+        words = self._read_words(requests, _by_name(points))
         decoded = {p.name: decode_point(p, words[p.name]) for p in points}
         faulty: set[str] = set()
         for p in points:
@@ -272,3 +318,18 @@ class ProfileModbusDriver(Driver):
     def close(self) -> None:
         # The line is shared with the other devices on it; the line pool closes it.
         pass
+
+
+def _by_name(points: Sequence[Point]) -> dict[str, Point]:
+    return {p.name: p for p in points}
+
+
+def _addresses(addresses: Iterable[int]) -> str:
+    """Register addresses as runs: "514", "4–5, 10–13"."""
+    runs: list[list[int]] = []
+    for a in addresses:
+        if runs and runs[-1][1] == a - 1:
+            runs[-1][1] = a
+        else:
+            runs.append([a, a])
+    return ", ".join(str(lo) if lo == hi else f"{lo}–{hi}" for lo, hi in runs)

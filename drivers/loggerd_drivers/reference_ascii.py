@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from typing import TypeVar
 
 from pydantic import Field as PydanticField
 
 from loggerd.core.errors import DeviceException, NoReply, ProtocolError
-from loggerd.core.samples import Quality, Reading
+from loggerd.core.samples import Reading
 from loggerd.drivers.base import (
     DeviceInfo,
     DriverConfig,
@@ -20,24 +19,24 @@ from loggerd.drivers.base import (
     MemoryDriver,
     MemoryRange,
     PointInfo,
+    retry_busy,
 )
 from loggerd.link.lines import LinePool
 from loggerd.link.transport import SerialSettings
 from loggerd_protocol import ascii as asc
-from loggerd_protocol.definition import Point, reference_logger
 from loggerd_protocol.values import Record
+
+from .rl1600 import CLOCK_RANGE_S, readings
+from .rl1600 import DEFN as _DEFN
 
 log = logging.getLogger(__name__)
 
-_DEFN = reference_logger()
 _BUSY = _DEFN.ascii_error("busy").code
 _OUT_OF_RANGE = _DEFN.ascii_error("sequence out of range").code
 # A REC line is about 120 characters (§14.2); a DUMP is kept to about a second of them, so a
 # live read from another thread never waits long for the line.
 _REC_LINE_BYTES = 120
 _DUMP_S = 1.0
-# The frost point is computed from channel 1 and the RH (PROTOCOL.md §13).
-_FROST_POINT_INPUTS = ("temperature_1", "rh")
 
 ReplyT = TypeVar("ReplyT", bound=asc.Reply)
 
@@ -71,37 +70,6 @@ class AsciiDeviceError(DeviceException):
         return self.code == _BUSY
 
 
-def quality_of(point: Point, value: float, values: Mapping[str, float]) -> Quality:
-    """The quality of one value of a VAL line, which carries no per-channel status words.
-
-    NaN is a sensor fault (open, short, not fitted, not computable); a value outside the
-    point's range is out of range; a frost point computed from an input that is out of its
-    range is flagged out of range too, as the logger's status word would (§13 step 6).
-    """
-    if math.isnan(value):
-        return Quality.SENSOR_FAULT
-    if not point.range[0] <= value <= point.range[1]:
-        return Quality.OUT_OF_RANGE
-    if point.name == "frost_point":
-        for name in _FROST_POINT_INPUTS:
-            lo, hi = _DEFN.point(name).range
-            if not lo <= values.get(name, math.nan) <= hi:
-                return Quality.OUT_OF_RANGE
-    return Quality.GOOD
-
-
-def readings_of(values: Mapping[str, float]) -> list[Reading]:
-    """One reading per point from a VAL line or a REC line, by the rules of quality_of."""
-    readings = []
-    for point in _DEFN.points:
-        raw = values[point.name]
-        quality = quality_of(point, raw, values)
-        readings.append(
-            Reading(point.name, raw if quality is Quality.GOOD else math.nan, raw, quality)
-        )
-    return readings
-
-
 class ReferenceAsciiDriver(MemoryDriver):
     """The RL-1600 on its RS-232 port: one logger per line, one command at a time.
 
@@ -117,6 +85,7 @@ class ReferenceAsciiDriver(MemoryDriver):
 
     config_model = ReferenceAsciiConfig
     config: ReferenceAsciiConfig
+    clock_range_s = CLOCK_RANGE_S
 
     def __init__(self, config: ReferenceAsciiConfig, lines: LinePool) -> None:
         super().__init__(config, lines)
@@ -127,6 +96,7 @@ class ReferenceAsciiDriver(MemoryDriver):
         # A line of MAX_LINE_BYTES at 10 bits a character, on top of the reply timeout.
         self._line_s = asc.MAX_LINE_BYTES * 10 / config.baudrate
         self._dump_max = max(1, int(_DUMP_S * config.baudrate / (_REC_LINE_BYTES * 10)))
+        self._channel_count: int | None = None  # channels fitted, from IDN?
 
     @property
     def description(self) -> str:
@@ -138,6 +108,7 @@ class ReferenceAsciiDriver(MemoryDriver):
 
     def open(self) -> DeviceInfo:
         ident = self._one(asc.IdnQuery(), asc.IdnReply)
+        self._channel_count = ident.channel_count
         self.transact(asc.ContCommand(False))
         return DeviceInfo(
             model=ident.model,
@@ -148,7 +119,16 @@ class ReferenceAsciiDriver(MemoryDriver):
         )
 
     def read(self, groups: Collection[str] | None = None) -> list[Reading]:
-        return readings_of(self._one(asc.ReadQuery(), asc.ValReply).values)
+        fitted = self.channel_count()
+        return readings(self._one(asc.ReadQuery(), asc.ValReply).values, channel_count=fitted)
+
+    def channel_count(self) -> int:
+        """The temperature channels fitted: from open(), or asked (IDN?) when it has not been
+        called. VAL and REC lines carry no status words; this tells a channel not fitted from
+        an open one."""
+        if self._channel_count is None:
+            self._channel_count = self._one(asc.IdnQuery(), asc.IdnReply).channel_count
+        return self._channel_count
 
     def memory_range(self) -> MemoryRange:
         """MEM?: oldest and newest sequence held (both 0 when empty) and the capacity."""
@@ -178,18 +158,23 @@ class ReferenceAsciiDriver(MemoryDriver):
             if not held.oldest <= first <= held.newest < last:
                 raise
             records = self._dump(first, held.newest)
+        fitted = self.channel_count()
         return [
-            LoggedRecord(r.sequence, r.timestamp * 1_000_000, readings_of(r.values))
+            LoggedRecord(
+                r.sequence, r.timestamp * 1_000_000, readings(r.values, channel_count=fitted)
+            )
             for r in records
         ]
 
     def read_clock(self) -> float:
         """TIME?: the logger's clock, whole UTC epoch seconds."""
-        return float(self._one(asc.TimeQuery(), asc.TimeReply).epoch_s)
+        return float(retry_busy(lambda: self._one(asc.TimeQuery(), asc.TimeReply)).epoch_s)
 
     def set_clock(self, utc_s: int) -> None:
-        """TIME <s>. A value outside 2000 … 2100 is answered ERR 2 (an AsciiDeviceError)."""
-        self._one(asc.TimeCommand(utc_s), asc.OkReply)
+        """TIME <s>; a time outside 2000 … 2100 is refused before anything is sent (an
+        OutOfRangeError)."""
+        self.check_clock_value(utc_s)
+        retry_busy(lambda: self._one(asc.TimeCommand(utc_s), asc.OkReply))
 
     def _dump(self, first: int, last: int) -> list[Record]:
         """Records first … last (inclusive) with DUMP, each line's checksum verified."""

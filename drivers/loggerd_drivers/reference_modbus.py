@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Sequence
 
-from loggerd.core.samples import Quality, Reading
+from loggerd.core.samples import Reading
 from loggerd.drivers.base import (
     DeviceInfo,
     DriverConfig,
@@ -13,15 +12,17 @@ from loggerd.drivers.base import (
     MemoryDriver,
     MemoryRange,
     PointInfo,
+    retry_busy,
 )
-from loggerd.drivers.modbus_config import ModbusDeviceConfig
+from loggerd.drivers.modbus_config import ModbusDeviceConfig, opening
 from loggerd.link.lines import LinePool
 from loggerd.modbus.lines import modbus_master
 from loggerd_protocol import modbus as mb
-from loggerd_protocol.definition import Definition, Point, reference_logger
-from loggerd_protocol.values import Record, decode_block, decode_field, decode_record, encode_field
+from loggerd_protocol.definition import Definition
+from loggerd_protocol.values import decode_block, decode_field, decode_record, encode_field
 
-_DEFN = reference_logger()
+from .rl1600 import CLOCK_RANGE_S, readings
+from .rl1600 import DEFN as _DEFN
 
 
 class ReferenceModbusConfig(ModbusDeviceConfig):
@@ -34,27 +35,6 @@ def _block_span(defn: Definition, names: Sequence[str]) -> tuple[int, int]:
     return start, max(f.end for f in fields) - start
 
 
-def reading_of(point: Point, raw: float, status: int = 0) -> Reading:
-    """One point's reading, live or from a record: a status fault or a missing value (NaN, the
-    record's -32768) is SENSOR_FAULT, a value outside the point's range OUT_OF_RANGE, both with
-    a NaN value and what came kept as raw_value. A record carries no status words: status 0."""
-    if status or math.isnan(raw):
-        quality = Quality.SENSOR_FAULT
-    elif not point.range[0] <= raw <= point.range[1]:
-        quality = Quality.OUT_OF_RANGE
-    else:
-        quality = Quality.GOOD
-    return Reading(point.name, raw if quality is Quality.GOOD else math.nan, raw, quality)
-
-
-def logged_record(record: Record) -> LoggedRecord:
-    return LoggedRecord(
-        sequence=record.sequence,
-        logger_time_us=record.timestamp * 1_000_000,
-        readings=[reading_of(p, record.values[p.name]) for p in _DEFN.points],
-    )
-
-
 class ReferenceModbusDriver(MemoryDriver):
     """The RL-1600 on Modbus. Its memory is read through the record window (§11.3): a write of
     the record pointer, then a read of the window. The pointer is the logger's own state, apart
@@ -64,6 +44,7 @@ class ReferenceModbusDriver(MemoryDriver):
 
     config_model = ReferenceModbusConfig
     config: ReferenceModbusConfig
+    clock_range_s = CLOCK_RANGE_S
 
     def __init__(self, config: ReferenceModbusConfig, lines: LinePool) -> None:
         super().__init__(config, lines)
@@ -71,6 +52,7 @@ class ReferenceModbusDriver(MemoryDriver):
         names = [*_DEFN.point_names(), "device_status"]
         names += [_DEFN.status_field(p).name for p in _DEFN.point_names()]
         self._live_start, self._live_count = _block_span(_DEFN, names)
+        self._channel_count: int | None = None  # channels fitted, from the identity
 
     @property
     def description(self) -> str:
@@ -95,8 +77,11 @@ class ReferenceModbusDriver(MemoryDriver):
             "model_name",
         ]
         start, count = _block_span(_DEFN, names)
-        ident = decode_block(_DEFN.table("input"), start, self._read_input(start, count))
+        with opening(_DEFN.model, self.config.address):
+            words = self._read_input(start, count)
+        ident = decode_block(_DEFN.table("input"), start, words)
         fw = int(ident["firmware_version"])
+        self._channel_count = int(ident["channel_count"])
         return DeviceInfo(
             model=str(ident["model_name"]) or f"0x{int(ident['model_code']):04X}",
             serial_number=str(ident["serial_number"]),
@@ -108,14 +93,16 @@ class ReferenceModbusDriver(MemoryDriver):
     def read(self, groups: Collection[str] | None = None) -> list[Reading]:
         words = self._read_input(self._live_start, self._live_count)
         values = decode_block(_DEFN.table("input"), self._live_start, words)
-        return [
-            reading_of(
-                point,
-                float(values[point.name]),
-                int(values[_DEFN.status_field(point.name).name]),
-            )
-            for point in _DEFN.points
-        ]
+        status = {p: int(values[_DEFN.status_field(p).name]) for p in _DEFN.point_names()}
+        return readings({p: float(values[p]) for p in _DEFN.point_names()}, status)
+
+    def channel_count(self) -> int:
+        """The temperature channels fitted: from open(), or read when it has not been called.
+        A memory record has no status words; this tells a channel not fitted from an open one."""
+        if self._channel_count is None:
+            f = _DEFN.field("channel_count")
+            self._channel_count = int(decode_field(f, self._read_input(f.address, f.words)))
+        return self._channel_count
 
     def memory_range(self) -> MemoryRange:
         start, count = _block_span(_DEFN, ["oldest_sequence", "newest_sequence", "record_capacity"])
@@ -145,6 +132,7 @@ class ReferenceModbusDriver(MemoryDriver):
             encode_field(pointer, first),
             self.config.timeout_s,
         )
+        fitted = self.channel_count()
         window = _DEFN.field("record_window_1")
         size = _DEFN.record_registers
         slots = min(count, _DEFN.records_per_window)
@@ -154,22 +142,38 @@ class ReferenceModbusDriver(MemoryDriver):
             record = decode_record(_DEFN, words[k * size : (k + 1) * size])
             if record is None or record.sequence != first + k:
                 break
-            records.append(logged_record(record))
+            records.append(
+                LoggedRecord(
+                    record.sequence,
+                    record.timestamp * 1_000_000,
+                    readings(record.values, channel_count=fitted),
+                )
+            )
         return records
 
     def read_clock(self) -> float:
         clock = _DEFN.field("clock")
-        words = self.master.read_registers(
-            self.config.address, mb.READ_HOLDING, clock.address, clock.words, self.config.timeout_s
+        words = retry_busy(
+            lambda: self.master.read_registers(
+                self.config.address,
+                mb.READ_HOLDING,
+                clock.address,
+                clock.words,
+                self.config.timeout_s,
+            )
         )
         return float(decode_field(clock, words))
 
     def set_clock(self, utc_s: int) -> None:
-        """Write the clock (function 16, both registers in one request, §12). A value outside
-        2000 … 2100 is refused by the logger with exception 3 (a DeviceException)."""
+        """Write the clock (function 16, both registers in one request, §12); a time outside
+        2000 … 2100 is refused before anything is sent (an OutOfRangeError)."""
+        self.check_clock_value(utc_s)
         clock = _DEFN.field("clock")
-        self.master.write_registers(
-            self.config.address, clock.address, encode_field(clock, utc_s), self.config.timeout_s
+        words = encode_field(clock, utc_s)
+        retry_busy(
+            lambda: self.master.write_registers(
+                self.config.address, clock.address, words, self.config.timeout_s
+            )
         )
 
     def close(self) -> None:

@@ -15,6 +15,12 @@ For a 64-bit value (four registers, bytes A…H) the same rules hold, as in pymo
 reverses all four registers (GH EF CD AB), it does not swap them pairwise (CD AB GH EF); BADC
 swaps the bytes in each register (BA DC FE HG); DCBA does both (HG FE DC BA). A 16-bit value
 has one register: ABCD and CDAB leave it alone, BADC and DCBA swap its two bytes.
+
+Decimals. A device that sends 25.05986 in a float32 sends the binary fraction nearest to it,
+25.0598602294921875; read as a Python float that prints as 25.059860229492188, digits the
+device never meant. A float32 is decoded as the shortest decimal that is the same float32
+(25.05986), and a value scaled by 0.01 as the decimal it counts (2137 × 0.01 as 21.37, not
+21.370000000000001): the same registers, without the noise, for everything downstream.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import math
 import struct
 from collections.abc import Sequence
 from typing import Literal, get_args
+
+import numpy as np
 
 Function = Literal["input", "holding"]  # read with function 04 or 03
 ValueType = Literal["int16", "uint16", "int32", "uint32", "float32", "float64"]
@@ -71,7 +79,23 @@ def decode_registers(words: Sequence[int], value_type: ValueType, order: Order) 
         raise ValueError(f"registers must be 0..0xFFFF, got {list(words)}")
     data = struct.pack(f">{n}H", *reorder(words, order))
     value: int | float = struct.unpack(">" + _STRUCT[value_type], data)[0]
-    return value
+    return float32_decimal(value) if value_type == "float32" else value
+
+
+def float32_decimal(value: float) -> float:
+    """A float32's value as the shortest decimal that rounds to the same float32 (numpy
+    prints a float32 so: Steele & White / Dragon4, unique mode); NaN and infinities as they
+    are. Encoded again it gives the same registers."""
+    return float(str(np.float32(value)))
+
+
+def scaled(raw: int | float, scale: float) -> float:
+    """raw × scale, as the decimal it stands for: a scale of 1/n divides by n, which rounds
+    once, to the float nearest the decimal (2137 / 100 is 21.37; 2137 × 0.01 is not)."""
+    inverse = 1.0 / scale
+    if inverse == round(inverse):
+        return raw / round(inverse)
+    return raw * scale
 
 
 def encode_registers(value: float, value_type: ValueType, order: Order) -> tuple[int, ...]:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .definition import Definition, Field
-from .registers import QUIET_NAN_FLOAT32, Order, decode_registers, encode_registers
+from .registers import QUIET_NAN_FLOAT32, Order, decode_registers, encode_registers, scaled
 
 Value = int | float | str
 
@@ -73,7 +73,7 @@ def decode_field(field: Field, words: Sequence[int]) -> Value:
     value = decode_registers(words, field.number_type, WORD_ORDER)
     if isinstance(value, float):
         return value
-    return value * field.scale if field.scale != 1.0 else value
+    return scaled(value, field.scale) if field.scale != 1.0 else value
 
 
 def decode_block(fields: Sequence[Field], start: int, words: Sequence[int]) -> dict[str, Value]:

@@ -7,15 +7,14 @@ reference-modbus driver against the simulator's servers.
 from __future__ import annotations
 
 import itertools
-import math
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from pydantic import Field
 
 from loggerd.core.errors import DeviceException
-from loggerd.core.samples import Quality, Reading
+from loggerd.core.samples import Reading
 from loggerd.drivers.base import (
     DeviceInfo,
     DriverConfig,
@@ -25,6 +24,7 @@ from loggerd.drivers.base import (
     PointInfo,
 )
 from loggerd.link.lines import LinePool
+from loggerd_drivers.rl1600 import CLOCK_RANGE_S, readings
 from loggerd_protocol.definition import reference_logger
 
 from .chamber import Chamber
@@ -54,28 +54,13 @@ class SimulatedLoggerConfig(DriverConfig):
     )
 
 
-def _readings(values: Mapping[str, float], status: Mapping[str, int]) -> list[Reading]:
-    """Live or recorded values by the reference-modbus driver's rules: a channel fault or NaN
-    is SENSOR_FAULT, a value outside the point's range OUT_OF_RANGE (both with a NaN value)."""
-    out = []
-    for p in _DEFN.points:
-        raw = values[p.name]
-        if status.get(p.name, 0) or math.isnan(raw):
-            quality = Quality.SENSOR_FAULT
-        elif not p.range[0] <= raw <= p.range[1]:
-            quality = Quality.OUT_OF_RANGE
-        else:
-            quality = Quality.GOOD
-        out.append(Reading(p.name, raw if quality is Quality.GOOD else math.nan, raw, quality))
-    return out
-
-
 class SimulatedLoggerDriver(MemoryDriver):
     """A simulated logger with its memory and clock; `clock` (tests) replaces the one the
     config's `speed` makes."""
 
     config_model = SimulatedLoggerConfig
     config: SimulatedLoggerConfig
+    clock_range_s = CLOCK_RANGE_S
 
     def __init__(
         self,
@@ -128,7 +113,7 @@ class SimulatedLoggerDriver(MemoryDriver):
             lg = self.logger
             lg.sync()
             status = {p.name: lg.channel_status(p.name) for p in _DEFN.points}
-            return _readings(lg.point_values(), status)
+            return readings(lg.point_values(), status)
 
     def memory_range(self) -> MemoryRange:
         with self._lock:
@@ -157,8 +142,11 @@ class SimulatedLoggerDriver(MemoryDriver):
                 )
             start = first - oldest
             records = list(itertools.islice(memory, start, start + count))
+            fitted = lg.settings.channel_count
         return [
-            LoggedRecord(r.sequence, r.timestamp * 1_000_000, _readings(r.values, {}))
+            LoggedRecord(
+                r.sequence, r.timestamp * 1_000_000, readings(r.values, channel_count=fitted)
+            )
             for r in records
         ]
 
@@ -167,6 +155,7 @@ class SimulatedLoggerDriver(MemoryDriver):
             return float(self.logger.clock_reading_s())
 
     def set_clock(self, utc_s: int) -> None:
+        self.check_clock_value(utc_s)
         with self._lock:
             try:
                 self.logger.write_setting("clock", utc_s)

@@ -20,7 +20,7 @@ class FaultRates:
     drop: float = 0.0  # no reply at all
     late: float = 0.0  # the reply comes `late_delay_s` after it was due
     garbage: float = 0.0  # random bytes on the line before the reply
-    busy: float = 0.0  # exception 06 instead of the data
+    busy: float = 0.0  # exception 06 instead of the data: the request is not executed
     reboot: float = 0.0  # the device restarts: silent for `reboot_s`
     late_delay_s: float = 0.6
     reboot_s: float = 2.0
@@ -66,30 +66,52 @@ class FaultPlan:
     # Faults to apply, in order, before any random draw (None: answer normally): for tests
     # that need one particular sequence.
     script: list[Fault | None] = field(default_factory=list)
+    # The same for writes (functions 06 and 16) alone, and for the requests that follow the
+    # next write answered without a fault: to hit exactly a write, or exactly the read-back
+    # after it, however many requests came before.
+    writes: list[Fault | None] = field(default_factory=list)
+    after_write: list[Fault | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
         self._silent_until: dict[int, float] = {}
+        self._following_write: list[Fault | None] = []
 
-    def draw(self, unit: int) -> Fault | None:
+    def draw(self, unit: int, request_pdu: bytes = b"") -> Fault | None:
+        """The fault for one request to `unit` (None: answer it normally)."""
         with self._lock:
             if time.monotonic() < self._silent_until.get(unit, 0.0):
                 return "drop"  # still rebooting
-            if self.script:
-                scripted = self.script.pop(0)
-                if scripted == "reboot":
+            write = request_pdu[:1] in (b"\x06", b"\x10")
+            if write and self.writes:
+                fault = self._scripted(unit, self.writes)
+            elif not write and self._following_write:
+                fault = self._scripted(unit, self._following_write)
+            elif self.script:
+                fault = self._scripted(unit, self.script)
+            else:
+                fault = self._random(unit)
+            if write and fault is None and self.after_write:
+                self._following_write, self.after_write = self.after_write, []
+            return fault
+
+    def _scripted(self, unit: int, faults: list[Fault | None]) -> Fault | None:
+        fault = faults.pop(0)
+        if fault == "reboot":
+            self._silent_until[unit] = time.monotonic() + self.rates.reboot_s
+        return fault
+
+    def _random(self, unit: int) -> Fault | None:
+        x = self._rng.random()
+        for name in FAULTS:
+            rate: float = getattr(self.rates, name)
+            if x < rate:
+                if name == "reboot":
                     self._silent_until[unit] = time.monotonic() + self.rates.reboot_s
-                return scripted
-            x = self._rng.random()
-            for name in FAULTS:
-                rate: float = getattr(self.rates, name)
-                if x < rate:
-                    if name == "reboot":
-                        self._silent_until[unit] = time.monotonic() + self.rates.reboot_s
-                    return name
-                x -= rate
-            return None
+                return name
+            x -= rate
+        return None
 
     def garbage(self) -> bytes:
         with self._lock:

@@ -19,7 +19,7 @@ from typing import Protocol
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.definition import Table
 
-from .faults import Answer, FaultPlan
+from .faults import Answer, Fault, FaultPlan
 from .logger import DEVICE_BUSY, ILLEGAL_FUNCTION, ILLEGAL_VALUE, RegisterError
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,15 @@ def handle_pdu(logger: RegisterDevice, pdu: bytes) -> bytes:
     """Answer one request PDU: a response PDU or an exception PDU, never an error."""
     with DEVICE_LOCK:
         return _handle_pdu(logger, pdu)
+
+
+def answer(device: RegisterDevice, pdu: bytes, fault: Fault | None) -> bytes:
+    """What a device answers, fault drawn: a busy device answers exception 06 instead of
+    executing the request (PROTOCOL.md §8, check 4); otherwise it executes it, and whatever
+    else goes wrong happens to the reply on its way back."""
+    if fault == "busy":
+        return mb.encode_response(mb.ExceptionResponse(pdu[0] & 0x7F, DEVICE_BUSY))
+    return handle_pdu(device, pdu)
 
 
 def _handle_pdu(logger: RegisterDevice, pdu: bytes) -> bytes:
@@ -131,10 +140,8 @@ class ModbusTcpServer:
                     writer.write(mb.mbap_frame(header.transaction_id, header.unit, reply))
                     await writer.drain()
                     continue
-                reply = handle_pdu(logger, pdu)
-                fault = self.faults.draw(header.unit) if self.faults is not None else None
-                if fault == "busy":
-                    reply = mb.encode_response(mb.ExceptionResponse(pdu[0] & 0x7F, DEVICE_BUSY))
+                fault = self.faults.draw(header.unit, pdu) if self.faults is not None else None
+                reply = answer(logger, pdu, fault)
                 if self.faults is not None:
                     self.faults.log(Answer(time.monotonic(), header.unit, pdu, reply, fault))
                     if fault in ("drop", "reboot"):
@@ -306,10 +313,8 @@ class ModbusRtuPtyServer:
         if device is None:
             return  # another device's frame on a shared line
         self.requests += 1
-        fault = self.faults.draw(unit) if self.faults is not None else None
-        response = handle_pdu(device, pdu)
-        if fault == "busy":
-            response = mb.encode_response(mb.ExceptionResponse(pdu[0] & 0x7F, DEVICE_BUSY))
+        fault = self.faults.draw(unit, pdu) if self.faults is not None else None
+        response = answer(device, pdu, fault)
         reply = mb.rtu_frame(unit, response)
         due = started
         if self.emulate_timing:

@@ -102,8 +102,9 @@ class ProfileDevice:
     Td/f), dew_point, ppmv, mixing_ratio, absolute_humidity, vapour_pressure and
     saturation_vapour_pressure; any other quantity reads as unavailable, as a transmitter not
     configured for it does. Tests steer the device through `unavailable` (points that answer
-    "unavailable"), `device_fault` (status rows report a fault) and `overrides` (a point's
-    value in its unit instead of the chamber's); `reads` records every read answered.
+    "unavailable"), `device_fault` (status rows report a fault), `overrides` (a point's
+    value in its unit instead of the chamber's) and `gaps_readable`; `reads` records every read
+    answered.
     """
 
     def __init__(
@@ -115,8 +116,14 @@ class ProfileDevice:
         word_order: Order | None = None,
         pressure_hpa: float = 1013.25,
         identity: Mapping[IdentityField, str | int] | None = None,
+        gaps_readable: bool | None = None,
     ) -> None:
         self.profile = profile.with_order(word_order) if word_order is not None else profile
+        # Whether registers no row defines may be read inside a block: as the profile says, or
+        # not, as a transmitter whose firmware refuses them where its datasheet allows them.
+        self.gaps_readable = (
+            profile.workarounds.gap_fill_allowed if gaps_readable is None else gaps_readable
+        )
         self.chamber = chamber
         self.clock = clock
         self.pressure_hpa = pressure_hpa
@@ -209,7 +216,7 @@ class ProfileDevice:
         for x in touched:
             if x.address < address or x.end > end:
                 raise RegisterError(ILLEGAL_ADDRESS, f"{table} {address}+{count} splits a value")
-        if not self.profile.workarounds.gap_fill_allowed:
+        if not self.gaps_readable:
             defined = set().union(*(range(x.address, x.end) for x in touched)) if touched else set()
             if len(defined) != count:
                 raise RegisterError(

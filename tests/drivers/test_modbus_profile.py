@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from loggerd.acquisition.poller import ChannelBinding, DevicePoller
-from loggerd.core.errors import ConfigError, ProtocolError
+from loggerd.core.errors import ConfigError, DeviceException, ProtocolError
 from loggerd.core.samples import Quality, Reading, Sample
 from loggerd.link.lines import LinePool
 from loggerd.service.config import parse_config
@@ -174,8 +174,8 @@ async def test_hmt330_reads_the_simulated_values(
     assert readings["temperature"].value < 0 and readings["frost_point"].value < -30
     assert decode_registers(words[::-1], "float32", "ABCD") == pytest.approx(truth["rh"], rel=1e-6)
     assert readings["fault_status"].value == 1 and readings["online_status"].value == 1
-    # The transmitter simulates no enthalpy: unavailable, flagged, never 0.
-    assert readings["enthalpy"].quality is Quality.SENSOR_FAULT
+    # The transmitter simulates no enthalpy: unavailable, missing, never 0 nor a sensor fault.
+    assert readings["enthalpy"].quality is Quality.MISSING
     assert math.isnan(readings["enthalpy"].value) and math.isnan(readings["enthalpy"].raw_value)
 
 
@@ -263,7 +263,7 @@ async def test_a_wrong_order_without_a_test_register_is_caught_at_connect_time(
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_unavailable_values_are_sensor_faults_not_zero(
+async def test_unavailable_values_are_missing_not_zero(
     lines: LinePool, manual_clock: ManualClock, transport: str
 ) -> None:
     device = profile_device(manual_clock)
@@ -276,7 +276,7 @@ async def test_unavailable_values_are_sensor_faults_not_zero(
         device.device_fault = True
         faulted = by_point(await call(driver.read))
     ppmv = readings["ppmv"]
-    assert ppmv.quality is Quality.SENSOR_FAULT
+    assert ppmv.quality is Quality.MISSING  # the device says it has none: no sensor at fault
     assert math.isnan(ppmv.value) and math.isnan(ppmv.raw_value)
     rh = readings["rh"]
     assert rh.quality is Quality.OUT_OF_RANGE and math.isnan(rh.value) and rh.raw_value == 150.0
@@ -364,13 +364,17 @@ async def test_reference_profile_reads_what_the_reference_driver_reads(
     before = generic.master.transactions
     got = by_point(await call(generic.read))
     assert generic.master.transactions - before == 1  # the whole live block in one read
+    # A profile's status row knows one kind of fault: where the logger's status word says
+    # more (not fitted, out of range), the generic driver can only say sensor_fault.
+    coarse = {Quality.NOT_FITTED, Quality.OUT_OF_RANGE, Quality.MISSING}
     for name, r in want.items():
         g = got[name]
-        assert g.quality is r.quality, name
+        assert g.quality is (Quality.SENSOR_FAULT if r.quality in coarse else r.quality), name
         for a, b in ((g.value, r.value), (g.raw_value, r.raw_value)):
             assert (math.isnan(a) and math.isnan(b)) or a == b, name
     assert got["temperature_3"].quality is Quality.SENSOR_FAULT
-    assert got["temperature_12"].quality is Quality.SENSOR_FAULT  # not fitted
+    assert want["temperature_12"].quality is Quality.NOT_FITTED
+    assert got["temperature_12"].quality is Quality.SENSOR_FAULT
     assert got["temperature_1"].quality is Quality.GOOD
     # The rows the dedicated driver has no reading for (status words, the measurement time) hold
     # what the logger's registers hold, decoded by the definition's own value codec.
@@ -444,3 +448,56 @@ async def test_min_request_interval_is_kept_between_requests(
         await call(driver.read)
         elapsed = time.monotonic() - started
     assert elapsed >= 4 * 0.05 - 0.01  # the test register, then four requests, 0.05 s apart
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_another_device_at_the_address_is_a_hint_to_check_it(
+    lines: LinePool, sim: SimulatorHost, transport: str
+) -> None:
+    # The reference logger has no holding registers where an HMT330 keeps its values: it
+    # answers exception 02, as another kind of device at a mistyped address does.
+    assert sim.rtu is not None and sim.tcp is not None
+    url = sim.rtu.path if transport == "rtu" else sim.tcp.url
+    driver = ProfileModbusDriver(
+        ProfileModbusConfig(url=url, address=2, profile="vaisala_hmt330"), lines
+    )
+    with pytest.raises(DeviceException) as info:
+        await call(driver.open)
+    assert info.value.code == 2
+    assert "Check the address: device 2 is no Vaisala HMT330" in str(info.value)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_device_that_refuses_a_gap_is_read_around_it_from_then_on(
+    lines: LinePool, manual_clock: ManualClock, transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The HMT330 profile reads 512-516 in one request (gaps are readable per the datasheet),
+    across 514, which no row defines; a transmitter that answers exception 02 for it is read
+    in parts instead, for good, and the driver says so once."""
+    manual_clock.advance(1800)
+    chamber = Chamber(chamber_profile(), seed=5)
+    device = ProfileDevice(HMT330, chamber, manual_clock, gaps_readable=False)
+    async with served(device, transport) as url:
+        driver = make_driver(lines, url, "vaisala_hmt330")
+        assert [(r.address, r.count) for r in driver.plan()] == [(0, 32), (512, 5)]
+        with caplog.at_level("WARNING", logger="loggerd_drivers.modbus_profile"):
+            await call(driver.open)
+            first = by_point(await call(driver.read))
+            reads, transactions = len(device.reads), driver.master.transactions
+            second = by_point(await call(driver.read))
+    parts = [(0, 4), (6, 4), (14, 14), (30, 2), (512, 2), (515, 2)]
+    assert [(r.address, r.count) for r in driver.plan()] == parts
+    # The second read asks for the parts straight away: nothing refused, nothing asked twice.
+    assert driver.master.transactions - transactions == len(parts)
+    assert [(a, n) for _, a, n in device.reads[reads:]] == parts
+    device.sync()
+    truth = device.point_values()
+    for readings in (first, second):
+        for name in HUMIDITY:
+            assert readings[name].quality is Quality.GOOD, name
+            assert readings[name].value == pytest.approx(truth[name], rel=1e-6), name
+        assert readings["fault_status"].value == 1 and readings["online_status"].value == 1
+    said = [r.getMessage() for r in caplog.records if r.name == "loggerd_drivers.modbus_profile"]
+    assert len(said) == 2, said  # once for each request refused, not at every poll
+    assert "registers 512–516, across 514, which no row of the profile defines" in said[1]
+    assert "reading 512–513, 515–516 apart from now on" in said[1]

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from loggerd.core.errors import LinkError, NoReply, ProtocolError
+from loggerd.core.errors import LinkError, NoReply, OutOfRangeError, ProtocolError
 from loggerd.core.samples import Quality, Reading
 from loggerd.drivers.base import LoggedRecord, MemoryDriver, MemoryRange
 from loggerd.drivers.registry import load_driver
@@ -18,7 +18,6 @@ from loggerd_drivers.reference_ascii import (
     AsciiDeviceError,
     ReferenceAsciiConfig,
     ReferenceAsciiDriver,
-    quality_of,
 )
 from loggerd_protocol import ascii as asc
 from loggerd_protocol.definition import reference_logger
@@ -87,7 +86,7 @@ async def test_live_values_match_the_simulated_logger_at_two_decimals(
             assert r.quality is Quality.GOOD
             assert same(r.value, truth[f"temperature_{i}"]) and r.raw_value == r.value
         else:
-            assert r.quality is Quality.SENSOR_FAULT and math.isnan(r.value)
+            assert r.quality is Quality.NOT_FITTED and math.isnan(r.value)
     for point in ("rh", "frost_point"):
         assert readings[point].quality is Quality.GOOD
         assert same(readings[point].value, truth[point]), point
@@ -118,18 +117,6 @@ async def test_a_value_outside_its_range_is_flagged_with_its_raw_value(
     hot = readings["temperature_5"]
     assert hot.quality is Quality.OUT_OF_RANGE
     assert math.isnan(hot.value) and hot.raw_value == 181.25
-
-
-def test_quality_rules() -> None:
-    good = {"temperature_1": -70.25, "rh": 12.5, "frost_point": -79.18}
-    t1, rh, fp = DEFN.point("temperature_1"), DEFN.point("rh"), DEFN.point("frost_point")
-    assert quality_of(t1, -70.25, good) is Quality.GOOD
-    assert quality_of(t1, math.nan, good) is Quality.SENSOR_FAULT
-    assert quality_of(t1, -90.01, good) is Quality.OUT_OF_RANGE
-    assert quality_of(rh, 100.01, good) is Quality.OUT_OF_RANGE
-    assert quality_of(fp, -79.18, good) is Quality.GOOD
-    # A frost point computed from an RH above its range is out of range too (§13 step 6).
-    assert quality_of(fp, 20.5, good | {"rh": 100.4}) is Quality.OUT_OF_RANGE
 
 
 async def test_memory_read_in_dumps_equals_the_loggers_memory(
@@ -223,7 +210,10 @@ async def test_recorded_faults_and_values_out_of_range_are_flagged(
 
 
 async def test_clock_read_and_set(
-    driver: ReferenceAsciiDriver, ascii_logger: SimulatedLogger, manual_clock: ManualClock
+    driver: ReferenceAsciiDriver,
+    ascii_server: AsciiPtyServer,
+    ascii_logger: SimulatedLogger,
+    manual_clock: ManualClock,
 ) -> None:
     manual_clock.advance(12.75)
     before = await call(driver.read_clock)
@@ -231,13 +221,27 @@ async def test_clock_read_and_set(
     just_set = await call(driver.read_clock)
     manual_clock.advance(61.5)
     later = await call(driver.read_clock)
-    with pytest.raises(AsciiDeviceError) as info:
-        await call(driver.set_clock, 4_200_000_000)  # after 2100: refused
+    commands = ascii_server.commands
+    with pytest.raises(OutOfRangeError, match="Give a time in that range"):
+        await call(driver.set_clock, 4_200_000_000)  # after 2100: refused, never sent
+    assert ascii_server.commands == commands
     assert isinstance(driver, MemoryDriver) and driver.clock_resolution_s == 1.0
     assert before == math.floor(manual_clock.start_utc_s + 12.75)
     assert (just_set, later) == (1_800_000_000, 1_800_000_061)
     assert ascii_logger.clock_reading_s() == later
-    assert info.value.code == 2
+
+
+async def test_a_busy_logger_is_asked_again_for_its_clock(
+    driver: ReferenceAsciiDriver, ascii_server: AsciiPtyServer, ascii_logger: SimulatedLogger
+) -> None:
+    """§14.1, §15: ERR 4 busy while the logger writes a record to flash; asked again 20 ms or
+    more later, TIME and TIME? are not given up on."""
+    ascii_server.busy_replies = 2
+    await call(driver.set_clock, 1_800_000_000)
+    ascii_server.busy_replies = 1
+    read_back = await call(driver.read_clock)
+    assert read_back == 1_800_000_000 == ascii_logger.clock_reading_s()
+    assert ascii_server.commands == 5  # TIME three times, TIME? twice
 
 
 async def test_live_reads_and_records_from_two_threads_take_turns(

@@ -6,20 +6,22 @@ import asyncio
 import itertools
 import math
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from loggerd.core.errors import DeviceException, LinkError
+from loggerd.core.errors import DeviceException, LinkError, NoReply, OutOfRangeError
 from loggerd.core.samples import Quality, Reading
 from loggerd.drivers.base import LoggedRecord, MemoryDriver, MemoryRange
 from loggerd.link.lines import LinePool
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
 from loggerd_protocol.definition import reference_logger
 from loggerd_protocol.modbus import READ_INPUT
+from loggerd_sim.faults import FaultRates
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import ManualClock
 
+from ..simulators import simulator
 from .records import assert_records_match
 
 DEFN = reference_logger()
@@ -86,7 +88,7 @@ async def test_live_values_match_the_simulated_logger(
             # float32 on the wire: equal to the simulator's value at float32 precision
             assert r.value == pytest.approx(truth[f"temperature_{i}"], rel=1e-6)
         else:
-            assert r.quality is Quality.SENSOR_FAULT and math.isnan(r.value)
+            assert r.quality is Quality.NOT_FITTED and math.isnan(r.value)
     assert readings["rh"].value == pytest.approx(truth["rh"], rel=1e-6)
     assert readings["frost_point"].value == pytest.approx(truth["frost_point"], rel=1e-6)
     # 30 min at 2 K/min from +25 °C: the chamber is well below ambient by now
@@ -251,15 +253,14 @@ async def test_clock_read_and_set(
         just_set = await call(driver.read_clock)
         manual_clock.advance(61.5)
         later = await call(driver.read_clock)
-        with pytest.raises(DeviceException) as info:
-            await call(driver.set_clock, 4_200_000_000)  # after 2100: refused
+        with pytest.raises(OutOfRangeError, match="Give a time in that range"):
+            await call(driver.set_clock, 4_200_000_000)  # after 2100: refused, never sent
     finally:
         driver.close()
     assert before == truth == math.floor(manual_clock.start_utc_s + 12.75)
     assert isinstance(driver, MemoryDriver) and driver.clock_resolution_s == 1.0
     assert isinstance(before, float)
     assert (just_set, later) == (1_800_000_000, 1_800_000_061)
-    assert info.value.code == 3
     assert sim.loggers[1].clock_reading_s() != 1_800_000_061  # logger 1 was not set
 
 
@@ -325,3 +326,90 @@ async def test_missing_serial_port_is_a_link_error(tmp_path) -> None:  # type: i
     with pytest.raises(LinkError, match="cannot open serial"):
         await call(driver.open)
     lines.close()
+
+
+@pytest.fixture
+async def hmt_at_2(manual_clock: ManualClock) -> AsyncIterator[SimulatorHost]:
+    """A logger at address 1 and an HMT330-class transmitter at address 2, on one line."""
+    options = SimOptions(profile_devices={2: "vaisala_hmt330"}, baudrate=115200)
+    async with simulator(options, manual_clock) as host:
+        yield host
+
+
+@pytest.fixture
+async def faulty(manual_clock: ManualClock) -> AsyncIterator[SimulatorHost]:
+    """A logger on both transports whose faults a test scripts (host.faults)."""
+    options = SimOptions(baudrate=115200, faults=FaultRates())
+    async with simulator(options, manual_clock) as host:
+        yield host
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_another_device_at_the_address_is_a_hint_to_check_it(
+    lines: LinePool, hmt_at_2: SimulatorHost, transport: str
+) -> None:
+    # The transmitter has no input registers: it answers exception 02 to every read of the
+    # logger's identity, as a device of another kind at a mistyped address does.
+    config = ReferenceModbusConfig(
+        url=url_of(hmt_at_2, transport), address=2, baudrate=115200, timeout_s=1.0
+    )
+    driver = ReferenceModbusDriver(config, lines)
+    with pytest.raises(DeviceException) as info:
+        await call(driver.open)
+    message = str(info.value)
+    assert info.value.code == 2
+    assert "answered exception 02 (illegal data address) to a read of input registers" in message
+    assert "0x0000–0x000F (16)" in message and "ReadRegisters(" not in message
+    assert "Check the address: device 2 is no RL-1600" in message
+    assert "\n" not in message
+
+
+async def test_no_device_at_the_address_is_a_hint_to_check_it(
+    lines: LinePool, sim: SimulatorHost
+) -> None:
+    # Over TCP the simulator answers an unknown unit id as a gateway does: exception 0B.
+    assert sim.tcp is not None
+    driver = ReferenceModbusDriver(ReferenceModbusConfig(url=sim.tcp.url, address=9), lines)
+    with pytest.raises(DeviceException) as info:
+        await call(driver.open)
+    assert info.value.code == 11
+    assert "Check the address: device 9 is no RL-1600" in str(info.value)
+
+
+async def test_a_tcp_timeout_does_not_speak_of_baud_rates(
+    lines: LinePool, faulty: SimulatorHost
+) -> None:
+    assert faulty.tcp is not None and faulty.faults is not None
+    faulty.faults.script = ["drop"]
+    config = ReferenceModbusConfig(url=faulty.tcp.url, timeout_s=0.2)
+    with pytest.raises(NoReply) as info:
+        await call(ReferenceModbusDriver(config, lines).open)
+    message = str(info.value)
+    assert "Check the address (unit id)" in message
+    assert "baud" not in message and "parity" not in message
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_busy_logger_is_asked_again_for_its_clock(
+    lines: LinePool, faulty: SimulatorHost, transport: str
+) -> None:
+    """§8.4, §15: a logger writing a record to flash answers exception 06 for up to 20 ms; the
+    clock is written and read again 20 ms or more later, not given up on."""
+    assert faulty.faults is not None
+    driver = ReferenceModbusDriver(
+        ReferenceModbusConfig(url=url_of(faulty, transport), baudrate=115200), lines
+    )
+    faulty.faults.writes = ["busy", "busy"]
+    await call(driver.set_clock, 1_800_000_000)
+    faulty.faults.script = ["busy"]
+    read_back = await call(driver.read_clock)
+    faulty.faults.writes = ["busy"] * 5  # busy for good: said so, once it has tried enough
+    with pytest.raises(DeviceException) as info:
+        await call(driver.set_clock, 1_800_000_100)
+    # Busy, the logger executed none of the five writes (§8 check 4): its clock is unchanged.
+    assert read_back == 1_800_000_000 == faulty.loggers[1].clock_reading_s()
+    assert [a.fault for a in faulty.faults.answers] == ["busy", "busy", None, "busy", None] + [
+        "busy"
+    ] * 5
+    assert info.value.busy
+    assert "5 times 25 ms apart. The device stays busy" in str(info.value)

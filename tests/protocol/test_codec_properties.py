@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+from decimal import Decimal
 
 import pytest
 from hypothesis import example, given
@@ -20,6 +21,8 @@ from loggerd_protocol.values import (
     encode_field,
     encode_record,
 )
+
+from .float32 import shortest_decimal
 
 DEFN: Definition = reference_logger()
 RECORD_FIELDS = {f.name: f for f in DEFN.record_fields}
@@ -193,11 +196,23 @@ def test_field_value_round_trip(kind: str, data: st.DataObject) -> None:
         assert isinstance(decoded, float)
         assert decoded == pytest.approx(value, abs=1e-9)
         assert encode_field(f, decoded) == words
+    elif kind == "float32":
+        assert isinstance(decoded, float) and isinstance(value, float)
+        assert decoded == shortest_decimal(value)  # the same float32, as a short decimal
+        assert encode_field(f, decoded) == words
+        assert math.copysign(1.0, decoded) == math.copysign(1.0, value)
     else:
         assert decoded == value
         assert type(decoded) is type(value)
-        if kind == "float32":
-            assert math.copysign(1.0, float(decoded)) == math.copysign(1.0, float(value))
+
+
+@given(st.integers(-0x7FFF, 0x7FFF))
+@example(-32765)  # -327.65, not -327.65000000000003
+@example(2137)
+def test_a_record_value_is_the_decimal_it_counts(raw: int) -> None:
+    """A record's int16 in 0.01 units decodes to the float nearest the decimal: no noise."""
+    decoded = decode_field(RECORD_FIELDS["temperature_1"], (raw & 0xFFFF,))
+    assert decoded == float(Decimal(raw).scaleb(-2))
 
 
 @pytest.mark.parametrize("kind", sorted(set(FIELDS_BY_TYPE) - {"ascii"}))

@@ -30,7 +30,9 @@ CASE_NAMES = sorted(
 DEFN: Definition = reference_logger()
 
 # Decoded record values are scaled int16 (raw x 0.01): compare them with the decimal reading
-# up to float rounding. float32 register values are given exactly and compared exactly.
+# up to float rounding. float32 register values are compared as float32: the codec decodes one
+# as its shortest decimal (21.37), which is the same float32 as the vector's exact binary value
+# (21.3700008392334).
 RECORD_VALUE_TOLERANCE = 1e-9
 
 REQUIRED_CASES = {
@@ -160,8 +162,9 @@ def decoded_response(request: mb.Request, response: mb.Response) -> dict[str, An
     return out
 
 
-def assert_same(expected: Any, actual: Any, where: str, tolerance: float = 0.0) -> None:
-    """Equal, with "nan" matching a float NaN and floats within `tolerance`."""
+def assert_same(expected: Any, actual: Any, where: str, tolerance: float | None = None) -> None:
+    """Equal, with "nan" matching a float NaN, and floats within `tolerance` (None: the same
+    float32)."""
     if isinstance(expected, Mapping):
         assert isinstance(actual, Mapping), f"{where}: {actual!r} is not a table"
         assert sorted(actual) == sorted(expected), f"{where}: keys differ"
@@ -169,6 +172,11 @@ def assert_same(expected: Any, actual: Any, where: str, tolerance: float = 0.0) 
             assert_same(value, actual[key], f"{where}.{key}", tolerance)
     elif expected == "nan":
         assert isinstance(actual, float) and math.isnan(actual), f"{where}: {actual!r} is not NaN"
+    elif isinstance(expected, float) and tolerance is None:
+        assert isinstance(actual, float), f"{where}: {actual!r} is not a float"
+        assert struct.pack(">f", actual) == struct.pack(">f", expected), (
+            f"{where}: {actual!r} is not the float32 {expected!r}"
+        )
     elif isinstance(expected, float):
         assert isinstance(actual, float), f"{where}: {actual!r} is not a float"
         assert math.isclose(actual, expected, rel_tol=0.0, abs_tol=tolerance), (
@@ -184,7 +192,7 @@ def assert_decoded(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> No
     assert sorted(actual) == sorted(expected), "decoded fields differ from the vector's"
     for name, value in expected.items():
         record_slot = isinstance(value, Mapping)
-        assert_same(value, actual[name], name, RECORD_VALUE_TOLERANCE if record_slot else 0.0)
+        assert_same(value, actual[name], name, RECORD_VALUE_TOLERANCE if record_slot else None)
 
 
 # --- the cases ------------------------------------------------------------------------------

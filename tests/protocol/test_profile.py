@@ -55,6 +55,8 @@ from loggerd_protocol.registers import (
 )
 from loggerd_protocol.values import WORD_ORDER
 
+from .float32 import same_float32, shortest_decimal
+
 INT_TYPES = [t for t in VALUE_TYPES if t not in FLOAT_TYPES]
 orders = st.sampled_from(ORDERS)
 
@@ -83,9 +85,19 @@ def test_integers_round_trip_in_every_order(typed: tuple[ValueType, int], order:
 
 
 @given(st.floats(width=32), orders)
-def test_float32_round_trips_bit_exact(value: float, order: Order) -> None:
-    got = decode_registers(encode_registers(value, "float32", order), "float32", order)
-    assert (math.isnan(got) and math.isnan(value)) or got == value
+@example(25.059860229492188, "CDAB")  # sent as 25.05986: read so, not as 25.059860229492188
+@example(1.401298464324817e-45, "ABCD")  # the smallest subnormal: 1e-45
+def test_float32_decodes_to_the_decimal_it_was_sent_as(value: float, order: Order) -> None:
+    """The shortest decimal that is the same float32: the same registers, without the digits
+    of the binary fraction the device never meant."""
+    words = encode_registers(value, "float32", order)
+    got = decode_registers(words, "float32", order)
+    if math.isnan(value):
+        assert math.isnan(got)
+        return
+    assert encode_registers(got, "float32", order) == words
+    assert got == shortest_decimal(value)
+    assert math.copysign(1.0, got) == math.copysign(1.0, value)
 
 
 @given(st.floats(), orders)
@@ -145,7 +157,10 @@ def test_abcd_and_cdab_agree_with_pymodbus(value_type: ValueType, data: st.DataO
             words, PYMODBUS_TYPES[value_type], word_order=word_order
         )
         assert isinstance(theirs, int | float)
-        assert (math.isnan(ours) and math.isnan(theirs)) or ours == theirs
+        if value_type == "float32":  # ours is the shortest decimal of the same float32
+            assert (math.isnan(ours) and math.isnan(theirs)) or same_float32(ours, theirs)
+        else:
+            assert (math.isnan(ours) and math.isnan(theirs)) or ours == theirs
 
 
 def test_vaisala_example_least_significant_word_first() -> None:

@@ -82,7 +82,13 @@ async def set_logger_clock(
     to_utc_s: int | None = None,
 ) -> ClockSetReport:
     """Set the logger's clock to the host's (or to `to_utc_s`), at a whole second of the
-    host's clock, and record it: the offset before and after, and a clock_set event."""
+    host's clock, and record it: the offset before and after, and a clock_set event.
+
+    A time the clock cannot take is refused before anything is sent. Once the logger has
+    acknowledged the write its clock has changed, so the event is recorded even when reading
+    the clock back then fails (the event and the error both say so)."""
+    if to_utc_s is not None:
+        driver.check_clock_value(to_utc_s)
     before = await asyncio.to_thread(
         measure_offset, driver.read_clock, utc_now_us, driver.clock_resolution_s
     )
@@ -91,29 +97,46 @@ async def set_logger_clock(
         now = time.time()
         await asyncio.sleep(math.ceil(now) - now)
         target = round(time.time())
+        driver.check_clock_value(target)  # a host clock far off is no time to copy either
     else:
         target = to_utc_s
     await asyncio.to_thread(driver.set_clock, target)
-    after = await asyncio.to_thread(
-        measure_offset, driver.read_clock, utc_now_us, driver.clock_resolution_s
-    )
+    # Acknowledged: the logger's clock has changed, whatever reading it back brings.
+    who = f"{chamber_id}/{device_id}"
     message = (
-        f"{chamber_id}/{device_id}: the logger's clock was set by hand to {target} (UTC epoch "
-        f"s); its offset was {before.offset_us / 1e6:+.3f} s, now {after.offset_us / 1e6:+.3f} s "
-        f"(± {after.uncertainty_us / 1e6:.3f} s)"
+        f"{who}: the logger's clock was set by hand to {target} (UTC epoch s); its offset was "
+        f"{before.offset_us / 1e6:+.3f} s"
     )
-    log.info("%s", message)
+    details: dict[str, object] = {"set_to_utc_s": target, "offset_before_s": before.offset_us / 1e6}
+    measured = [before]
+    failure: LoggerdError | None = None
+    try:
+        after = await asyncio.to_thread(
+            measure_offset, driver.read_clock, utc_now_us, driver.clock_resolution_s
+        )
+    except LoggerdError as exc:
+        failure = exc
+        message += f", and reading the clock back failed: {exc}"
+        details |= {"confirmed": False, "confirm_error": str(exc)}
+        event_us = utc_now_us()
+    else:
+        measured.append(after)
+        message += f", now {after.offset_us / 1e6:+.3f} s (± {after.uncertainty_us / 1e6:.3f} s)"
+        details |= {"offset_after_s": after.offset_us / 1e6, "confirmed": True}
+        event_us = after.utc_us
+    log.log(logging.WARNING if failure else logging.INFO, "%s", message)
     checks = [
         ClockCheck(chamber_id, device_id, m.utc_us, m.offset_us, m.uncertainty_us, m.rtt_us)
-        for m in (before, after)
+        for m in measured
     ]
-    details = {
-        "set_to_utc_s": target,
-        "offset_before_s": before.offset_us / 1e6,
-        "offset_after_s": after.offset_us / 1e6,
-    }
     event = Event(
-        after.utc_us, chamber_id, device_id, EventKind.CLOCK_SET, Severity.WARNING, message, details
+        event_us, chamber_id, device_id, EventKind.CLOCK_SET, Severity.WARNING, message, details
     )
     await emit([*checks, event])
+    if failure is not None:
+        raise failure.reworded(
+            f"{who}: the clock was set to {target} (UTC epoch s) and the clock_set event is "
+            f"recorded, but reading the clock back failed: {failure}. `loggerd run` measures "
+            "its offset when it next connects"
+        ) from failure
     return ClockSetReport(before, after, target)

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Self
+
 
 class LoggerdError(Exception):
     """Base of every error loggerd raises on purpose."""
 
+    def reworded(self, message: str) -> Self:
+        """The same error, of the same type and with the same fields, saying `message`: for a
+        caller that knows more about what went wrong than the code that raised it."""
+        new = type(self).__new__(type(self))
+        new.__dict__.update(copy.copy(self.__dict__))
+        new.args = (message,)
+        return new
+
 
 class ConfigError(LoggerdError):
     """A configuration file that cannot be used. The message names the file, key and fix."""
+
+
+class OutOfRangeError(LoggerdError):
+    """A value the device cannot take, refused before anything is sent to it."""
 
 
 class DriverLoadError(LoggerdError):

@@ -8,20 +8,24 @@ from enum import StrEnum
 
 
 class Quality(StrEnum):
-    """How far a sample can be trusted.
+    """How far a sample can be trusted; docs/qualities.md is the table of them all.
 
     GOOD, and the two flags SUPERSATURATED and INCONSISTENT, carry a value; every other
     quality means there is no usable value (NaN here, NULL in the store, null in the API).
+    The store keeps the word in a column of 16 characters: no longer word fits.
     """
 
     GOOD = "good"
-    SENSOR_FAULT = "sensor_fault"  # the device answered but flags the channel (open, short…)
+    SENSOR_FAULT = "sensor_fault"  # the device flags the sensor itself: open, short, a fault
     OUT_OF_RANGE = "out_of_range"  # outside the sensor's range, or a formulation's range
-    MISSING = "missing"  # the device did not answer in time, or the link is down
+    # No value came: the device did not answer in time or the link is down, the device says it
+    # has none ("unavailable"), or a value derived from inputs lacks one of them.
+    MISSING = "missing"
     INVALID = "invalid"  # the device answered with a frame we could not use
     CAL_OUT_OF_RANGE = "cal_out_of_range"  # outside the calibration table: never extrapolated
     SUPERSATURATED = "supersaturated"  # RH over ice above 100 %: frost forming or a wet probe
     INCONSISTENT = "inconsistent"  # the device's own value disagrees with ours beyond the limit
+    NOT_FITTED = "not_fitted"  # the device has no sensor on this channel
 
 
 VALUED_QUALITIES = frozenset({Quality.GOOD, Quality.SUPERSATURATED, Quality.INCONSISTENT})

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from loggerd.core.errors import DeviceException, OutOfRangeError
 from loggerd.core.health import DeviceInfo
 from loggerd.core.samples import Reading
+from loggerd.core.times import iso
 
 if TYPE_CHECKING:  # only a type here: checking a configuration opens no line module
     from loggerd.link.lines import LinePool
@@ -23,7 +26,36 @@ __all__ = [
     "MemoryDriver",
     "MemoryRange",
     "PointInfo",
+    "retry_busy",
 ]
+
+T = TypeVar("T")
+
+# A logger writing a record to its flash memory answers "busy" (Modbus exception 06, the
+# RL-1600's ERR 4) for up to 20 ms and is to be asked again after 20 ms or more (PROTOCOL.md
+# §8.4, §11.4, §15).
+BUSY_RETRY_S = 0.025
+BUSY_ATTEMPTS = 5
+
+
+def retry_busy(
+    call: Callable[[], T], attempts: int = BUSY_ATTEMPTS, pause_s: float = BUSY_RETRY_S
+) -> T:
+    """`call`, asked again `pause_s` later each time the device answers busy."""
+    attempt = 1
+    while True:
+        try:
+            return call()
+        except DeviceException as exc:
+            if not exc.busy:
+                raise
+            if attempt >= attempts:
+                raise exc.reworded(
+                    f"{exc}, {attempts} times {pause_s * 1e3:.0f} ms apart. The device stays "
+                    "busy: check that nothing else is talking to it, and try again"
+                ) from exc
+        attempt += 1
+        time.sleep(pause_s)
 
 
 class DriverConfig(BaseModel):
@@ -116,6 +148,19 @@ class MemoryDriver(Driver):
     """
 
     clock_resolution_s: ClassVar[float] = 1.0  # the clock's step as read_clock() reports it
+    # The earliest and latest time its clock can be set to, UTC epoch s (None: any time).
+    clock_range_s: ClassVar[tuple[int, int] | None] = None
+
+    def check_clock_value(self, utc_s: int) -> None:
+        """Refuse a time the clock cannot take, before anything is sent: a sentence, rather
+        than the device's own refusal (an exception 03 to a register write)."""
+        limits = self.clock_range_s
+        if limits is not None and not limits[0] <= utc_s <= limits[1]:
+            first, last = (iso(t * 1_000_000) for t in limits)
+            raise OutOfRangeError(
+                f"{self.description}: its clock cannot be set to {iso(utc_s * 1_000_000)} "
+                f"({utc_s} s): it takes {first} … {last}. Give a time in that range"
+            )
 
     @abstractmethod
     def memory_range(self) -> MemoryRange: ...
@@ -128,8 +173,9 @@ class MemoryDriver(Driver):
     @abstractmethod
     def read_clock(self) -> float:
         """The logger's clock, UTC epoch seconds, as it reads now (a whole second when
-        clock_resolution_s is 1)."""
+        clock_resolution_s is 1). A logger busy for a moment is asked again (retry_busy)."""
 
     @abstractmethod
     def set_clock(self, utc_s: int) -> None:
-        """Set the logger's clock to `utc_s` (UTC epoch seconds)."""
+        """Set the logger's clock to `utc_s` (UTC epoch seconds): check_clock_value() first,
+        then the write, asked again while the logger is busy (retry_busy)."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 from pydantic import Field
 
+from loggerd.core.errors import DeviceException
 from loggerd.drivers.base import DriverConfig
 from loggerd.link.transport import SerialSettings
 from loggerd.modbus.lines import LineSettings
@@ -31,3 +34,24 @@ class ModbusDeviceConfig(DriverConfig):
     def line_settings(self) -> LineSettings:
         serial = SerialSettings(baudrate=self.baudrate, parity=self.parity, stopbits=self.stopbits)
         return LineSettings(serial, self.late_reply_guard_s)
+
+
+# Exceptions a device answers for registers it does not have (02), or a device or gateway
+# that cannot serve the request at all (04; 0B: no device answers at this unit id behind a
+# gateway). Opening a device reads registers every device of its model has, so there they mean
+# that another device, or none, answers at the configured address.
+NOT_THIS_DEVICE = frozenset({2, 4, 11})
+
+
+@contextmanager
+def opening(model: str, address: int) -> Iterator[None]:
+    """Around a driver's open(): a refusal that means a wrong address says to check it."""
+    try:
+        yield
+    except DeviceException as exc:
+        if exc.code not in NOT_THIS_DEVICE:
+            raise
+        raise exc.reworded(
+            f"{exc}, registers every {model} has. Check the address: device {address} is no "
+            f"{model}, or no device has that address"
+        ) from exc

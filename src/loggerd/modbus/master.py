@@ -53,6 +53,22 @@ class RtuTiming:
         return n_bytes * self.character_s
 
 
+def _registers(address: int, count: int) -> str:
+    if count == 1:
+        return f"register 0x{address:04X}"
+    return f"registers 0x{address:04X}–0x{address + count - 1:04X} ({count})"
+
+
+def describe(request: mb.Request) -> str:
+    """A request as a person reads it: "a read of input registers 0x0100–0x0142 (67)"."""
+    if isinstance(request, mb.ReadRegisters):
+        table = "input" if request.function == mb.READ_INPUT else "holding"
+        return f"a read of {table} {_registers(request.address, request.count)}"
+    if isinstance(request, mb.WriteSingle):
+        return f"a write of holding {_registers(request.address, 1)}"
+    return f"a write of holding {_registers(request.address, len(request.values))}"
+
+
 def _expected_reply_length(pdu: bytes) -> int:
     """Bytes of the RTU reply a request asks for: a read returns its registers."""
     if pdu[0] in (mb.READ_HOLDING, mb.READ_INPUT) and len(pdu) >= 5:
@@ -113,7 +129,8 @@ class ModbusMaster:
         if isinstance(response, mb.ExceptionResponse):
             name = EXCEPTION_NAMES.get(response.code, "unknown exception")
             raise DeviceException(
-                f"{self._where(unit)} answered exception {response.code:02d} ({name}) to {request}",
+                f"{self._where(unit)} answered exception {response.code:02d} ({name}) to "
+                f"{describe(request)}",
                 response.code,
             )
         return response
@@ -135,9 +152,15 @@ class ModbusMaster:
 
     def _timeout(self, unit: int, timeout_s: float, got: bytes) -> NoReply:
         detail = f"; {len(got)} bytes came: {got.hex(' ')}" if got else ""
+        # Over TCP the line settings are the gateway's business, not the master's.
+        check = (
+            "the address, baud rate, parity and wiring"
+            if self.framing == "rtu"
+            else "the address (unit id) and that the device is switched on and connected"
+        )
         return NoReply(
             f"no complete reply from {self._where(unit)} within {timeout_s:g} s{detail}. "
-            "Check the address, baud rate, parity and wiring"
+            f"Check {check}"
         )
 
     # --- RTU --------------------------------------------------------------------------------
