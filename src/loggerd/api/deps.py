@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from pydantic import WithJsonSchema
 
 from loggerd.api.ports import Catalog, Certificates, EventLog, Health, History, LiveReadings, Ports
@@ -70,6 +70,11 @@ def channels_or_404(
             )
     return [metas[c] for c in wanted] if wanted else list(metas.values())
 
+
+# A chamber in a route's path. The example is the first chamber of `loggerd demo`.
+ChamberId = Annotated[
+    str, Path(description="As /api/v1/chambers lists them", examples=["chamber-1"])
+]
 
 # The earliest time ISO 8601 writes (0001-01-01T00:00:00Z): where a default start stops.
 EARLIEST_US = to_us(datetime.min.replace(tzinfo=UTC))

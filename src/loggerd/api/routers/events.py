@@ -31,10 +31,16 @@ def events(
     log: EventsDep,
     catalog: CatalogDep,
     *,
-    chamber: Annotated[str | None, Query(description="Only this chamber's events")] = None,
+    chamber: Annotated[
+        str | None, Query(description="Only this chamber's events", examples=["chamber-1"])
+    ] = None,
     kind: Annotated[
         list[EventKind],
-        Query(default_factory=list, description="Only these kinds; repeat for several"),
+        Query(
+            default_factory=list,
+            description="Only these kinds; repeat for several",
+            examples=[["gap", "memory_reset"]],
+        ),
     ],
     start: Annotated[IsoTime, Query(description="ISO 8601 (UTC when no offset)")] = None,
     end: Annotated[IsoTime, Query(description="ISO 8601 (UTC when no offset)")] = None,

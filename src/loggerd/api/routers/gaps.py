@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loggerd.api.deps import CatalogDep, EventsDep, channels_or_404
+from loggerd.api.deps import CatalogDep, ChamberId, EventsDep, channels_or_404
 from loggerd.api.errors import INVALID, NOT_FOUND, STORE_DOWN
 from loggerd.api.schemas import GapOut, GapsOut
 from loggerd.core.times import iso
@@ -17,7 +17,7 @@ router = APIRouter(tags=["gaps"])
     response_model=GapsOut,
     responses={**NOT_FOUND, **INVALID, **STORE_DOWN},
 )
-def gaps(chamber_id: str, catalog: CatalogDep, log: EventsDep) -> GapsOut:
+def gaps(chamber_id: ChamberId, catalog: CatalogDep, log: EventsDep) -> GapsOut:
     channels_or_404(catalog, chamber_id)
     return GapsOut(
         gaps=[

@@ -12,6 +12,7 @@ from loggerd.api.deps import (
     EARLIEST_US,
     CatalogDep,
     CertificatesDep,
+    ChamberId,
     HistoryDep,
     IsoTime,
     channels_or_404,
@@ -172,20 +173,30 @@ def _export(
     },
 )
 def history(
-    chamber_id: str,
+    chamber_id: ChamberId,
     catalog: CatalogDep,
     source: HistoryDep,
     certificates: CertificatesDep,
     channel: Annotated[
         list[str] | None,
-        Query(description="Channel id; repeat for several; all channels when absent"),
+        Query(
+            description="Channel id; repeat for several; all channels when absent",
+            examples=[["t1", "rh"]],
+        ),
     ] = None,
     start: Annotated[
         IsoTime,
-        Query(description="ISO 8601 (UTC when no offset); default: one hour before end"),
+        Query(
+            description="ISO 8601 (UTC when no offset); default: one hour before end",
+            examples=["2026-11-26T10:00:00Z"],
+        ),
     ] = None,
     end: Annotated[
-        IsoTime, Query(description="ISO 8601 (UTC when no offset); default: now")
+        IsoTime,
+        Query(
+            description="ISO 8601 (UTC when no offset); default: now",
+            examples=["2026-11-26T11:00:00Z"],
+        ),
     ] = None,
     format: Annotated[
         Literal["json", "csv", "parquet"],
