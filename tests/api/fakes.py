@@ -113,8 +113,8 @@ class FakeCertificates:
         return {"air": True}
 
 
-def client(history: FakeHistory | None = None) -> httpx.AsyncClient:
-    ports = Ports(
+def ports(history: FakeHistory | None = None) -> Ports:
+    return Ports(
         FakeLive(),
         FakeHealth(),
         FakeCatalog(),
@@ -122,5 +122,8 @@ def client(history: FakeHistory | None = None) -> httpx.AsyncClient:
         FakeEvents(),
         FakeCertificates(),
     )
-    transport = httpx.ASGITransport(app=create_app(ports))
+
+
+def client(history: FakeHistory | None = None) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=create_app(ports(history)))
     return httpx.AsyncClient(transport=transport, base_url="http://api")
