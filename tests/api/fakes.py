@@ -113,10 +113,15 @@ class FakeCertificates:
         return {"air": True}
 
 
-def ports(history: FakeHistory | None = None) -> Ports:
+class HealthyHealth(FakeHealth):
+    def devices(self) -> list[DeviceReport]:
+        return [DeviceReport("c1", "d1", "reference-modbus", DeviceHealth(state="ok"), None)]
+
+
+def ports(history: FakeHistory | None = None, health: FakeHealth | None = None) -> Ports:
     return Ports(
         FakeLive(),
-        FakeHealth(),
+        health or FakeHealth(),
         FakeCatalog(),
         history or FakeHistory(),
         FakeEvents(),
@@ -124,6 +129,8 @@ def ports(history: FakeHistory | None = None) -> Ports:
     )
 
 
-def client(history: FakeHistory | None = None) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_app(ports(history)))
+def client(
+    history: FakeHistory | None = None, health: FakeHealth | None = None
+) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=create_app(ports(history, health)))
     return httpx.AsyncClient(transport=transport, base_url="http://api")

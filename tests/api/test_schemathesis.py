@@ -3,9 +3,9 @@ does against `loggerd demo`: each operation's examples, coverage and fuzzing cas
 app in this process, built from a store with data (SQLite in a temporary folder), a live view
 and a degraded device. Bounded and seeded: the same cases every run, in seconds.
 
-The rules the OpenAPI cannot state (start before end, max_points at least one per channel) are
-allowed in `schemathesis.toml`, which the command line reads too; here a 422 for a request valid
-by the schema must also name one of them.
+What the OpenAPI cannot state (start before end, max_points at least one per channel, readiness
+answering 503 when degraded) is allowed in `schemathesis.toml`, which the command line reads
+too; here a 422 for a request valid by the schema must also name one of those rules.
 """
 
 from __future__ import annotations
