@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import SQLAlchemyError
 
 from loggerd import __version__
@@ -17,7 +18,9 @@ PREFIX = "/api/v1"
 
 
 def create_app(ports: Ports) -> FastAPI:
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from loggerd itself: a lab network often has
+    # no way out, and the default CDN links then give a blank page.
+    app = FastAPIOffline(
         title="loggerd",
         version=__version__,
         description="Live and historical readings of climatic test chambers. Times are UTC. "
