@@ -3,13 +3,16 @@ has (`{"detail": "one line"}`), and parameters are declared with their real type
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from loggerd.core.events import EventKind
+from loggerd.storage.store import StoredSample
 
-from .fakes import client
+from .fakes import FakeHistory, client
 
 SPAN = {"start": "2026-05-28T20:26:00Z", "end": "2026-05-28T20:30:00Z"}
 BACKWARDS = {"start": SPAN["end"], "end": SPAN["start"]}
@@ -55,6 +58,22 @@ async def test_every_error_is_one_line_in_one_shape(
     body = r.json()
     assert list(body) == ["detail"] and isinstance(body["detail"], str), body
     assert says in body["detail"] and "\n" not in body["detail"], body["detail"]
+
+
+class LockedDatabase(FakeHistory):
+    def samples(self, *args: Any, **kwargs: Any) -> Iterator[StoredSample]:
+        # The driver's error, as SQLAlchemy words it: the SQL and a link on lines of their own.
+        raise OperationalError("SELECT ts FROM samples", {}, Exception("database is locked"))
+
+
+async def test_a_store_outage_is_one_line_too() -> None:
+    async with client(LockedDatabase()) as http:
+        r = await http.get("/api/v1/chambers/c1/history", params=SPAN)
+    assert r.status_code == 503
+    assert r.json()["detail"] == (
+        "the history store is unavailable: (builtins.Exception) database is locked; live "
+        "readings (latest) are still served; retry shortly"
+    )
 
 
 async def test_events_answer_an_unknown_chamber_and_a_backwards_range_like_the_other_routes() -> (
