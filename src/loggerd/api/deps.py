@@ -3,12 +3,14 @@ and checks several routes share."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
+from pydantic import WithJsonSchema
 
 from loggerd.api.ports import Catalog, Certificates, EventLog, Health, History, LiveReadings, Ports
-from loggerd.core.times import TimeFormatError, parse_utc_us
+from loggerd.core.times import TimeFormatError, iso, parse_utc_us, to_us
 from loggerd.storage.store import ChannelMeta
 
 
@@ -69,9 +71,31 @@ def channels_or_404(
     return [metas[c] for c in wanted] if wanted else list(metas.values())
 
 
+# A chamber in a route's path. The example is the first chamber of `loggerd demo`.
+ChamberId = Annotated[
+    str, Path(description="As /api/v1/chambers lists them", examples=["chamber-1"])
+]
+
+# The earliest time ISO 8601 writes (0001-01-01T00:00:00Z): where a default start stops.
+EARLIEST_US = to_us(datetime.min.replace(tzinfo=UTC))
+
+# A time in a query, as the OpenAPI declares it. The text is read by loggerd's one parser
+# (core.times), not by FastAPI's, which would take a bare number for Unix seconds.
+IsoTime = Annotated[str | None, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
 def time_us(name: str, value: str) -> int:
     """A query's ISO 8601 time as UTC µs (no offset means UTC), or a 422 that says why."""
     try:
         return parse_utc_us(value, name)
     except TimeFormatError as exc:
         raise HTTPException(422, str(exc)) from None
+    except OverflowError:
+        # A valid date whose offset moves it past year 1 or 9999 in UTC.
+        raise HTTPException(422, f"{name}={value!r} is outside years 1 to 9999 in UTC") from None
+
+
+def ordered(start_us: int | None, end_us: int | None) -> None:
+    """A 422 unless start is before end (where both are given)."""
+    if start_us is not None and end_us is not None and start_us >= end_us:
+        raise HTTPException(422, f"start ({iso(start_us)}) must be before end ({iso(end_us)})")

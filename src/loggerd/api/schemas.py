@@ -13,6 +13,12 @@ def finite(x: float | None) -> float | None:
     return None if x is None or math.isnan(x) else x
 
 
+class ErrorOut(BaseModel):
+    """Every error answer (404, 422, 503): one line saying what is wrong and what to do."""
+
+    detail: str = Field(description="What is wrong and what to do, in one line")
+
+
 class ChannelOut(BaseModel):
     id: str
     name: str

@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from loggerd.api.deps import CatalogDep
+from loggerd.api.errors import STORE_DOWN
 from loggerd.api.schemas import ChamberOut, ChambersOut, ChannelOut
 from loggerd.storage.store import StoreError
 
 router = APIRouter(tags=["chambers"])
 
 
-@router.get("/chambers", response_model=ChambersOut)
+@router.get("/chambers", response_model=ChambersOut, responses=STORE_DOWN)
 def list_chambers(catalog: CatalogDep) -> ChambersOut:
     # From the database: every chamber any loggerd registered, so replicas agree.
     try:

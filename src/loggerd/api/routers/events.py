@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
-from loggerd.api.deps import EventsDep, time_us
+from loggerd.api.deps import CatalogDep, EventsDep, IsoTime, channels_or_404, ordered, time_us
+from loggerd.api.errors import INVALID, NOT_FOUND, STORE_DOWN
 from loggerd.api.schemas import EventOut, EventsOut
 from loggerd.core.events import EventKind
 from loggerd.core.times import iso
@@ -14,24 +15,43 @@ from loggerd.core.times import iso
 router = APIRouter(tags=["events"])
 
 
-@router.get("/events", response_model=EventsOut)
+@router.get(
+    "/events",
+    response_model=EventsOut,
+    responses={
+        **NOT_FOUND,
+        422: {
+            **INVALID[422],
+            "description": "A parameter is invalid, or start is not before end; says which",
+        },
+        **STORE_DOWN,
+    },
+)
 def events(
     log: EventsDep,
-    chamber: Annotated[str | None, Query(description="Only this chamber's events")] = None,
-    kind: Annotated[list[str] | None, Query(description="Repeat for several kinds")] = None,
-    start: Annotated[str | None, Query(description="ISO 8601 (UTC when no offset)")] = None,
-    end: Annotated[str | None, Query(description="ISO 8601 (UTC when no offset)")] = None,
+    catalog: CatalogDep,
+    *,
+    chamber: Annotated[
+        str | None, Query(description="Only this chamber's events", examples=["chamber-1"])
+    ] = None,
+    kind: Annotated[
+        list[EventKind],
+        Query(
+            default_factory=list,
+            description="Only these kinds; repeat for several",
+            examples=[["gap", "memory_reset"]],
+        ),
+    ],
+    start: Annotated[IsoTime, Query(description="ISO 8601 (UTC when no offset)")] = None,
+    end: Annotated[IsoTime, Query(description="ISO 8601 (UTC when no offset)")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> EventsOut:
-    known = {k.value for k in EventKind}
-    for k in kind or []:
-        if k not in known:
-            raise HTTPException(
-                422, f"kind={k!r} is not an event kind; kinds: {', '.join(sorted(known))}"
-            )
+    if chamber is not None:
+        channels_or_404(catalog, chamber)
     start_us = None if start is None else time_us("start", start)
     end_us = None if end is None else time_us("end", end)
-    found = log.events(chamber, start_us, end_us, kind or (), limit)
+    ordered(start_us, end_us)
+    found = log.events(chamber, start_us, end_us, [k.value for k in kind], limit)
     return EventsOut(
         events=[
             EventOut(

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loggerd.api.deps import CatalogDep, EventsDep, channels_or_404
+from loggerd.api.deps import CatalogDep, ChamberId, EventsDep, channels_or_404
+from loggerd.api.errors import INVALID, NOT_FOUND, STORE_DOWN
 from loggerd.api.schemas import GapOut, GapsOut
 from loggerd.core.times import iso
 
 router = APIRouter(tags=["gaps"])
 
 
-@router.get("/chambers/{chamber_id}/gaps", response_model=GapsOut)
-def gaps(chamber_id: str, catalog: CatalogDep, log: EventsDep) -> GapsOut:
+@router.get(
+    "/chambers/{chamber_id}/gaps",
+    response_model=GapsOut,
+    responses={**NOT_FOUND, **INVALID, **STORE_DOWN},
+)
+def gaps(chamber_id: ChamberId, catalog: CatalogDep, log: EventsDep) -> GapsOut:
     channels_or_404(catalog, chamber_id)
     return GapsOut(
         gaps=[

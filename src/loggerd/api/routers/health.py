@@ -1,4 +1,5 @@
-"""GET /api/v1/health: each device's state, the writer's, the store's, and why degraded."""
+"""GET /api/v1/health: each device's state, the writer's, the store's, and why degraded; GET
+/api/v1/health/ready: the same, answered with 503 when degraded, for monitors."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from loggerd import __version__
 from loggerd.api.deps import HealthDep
@@ -94,8 +95,7 @@ def _writer(w: WriterHealth) -> WriterHealthOut:
     )
 
 
-@router.get("/health", response_model=HealthOut)
-async def health(source: HealthDep) -> HealthOut:
+def _report(source: HealthDep) -> HealthOut:
     reports = source.devices()
     reasons = [r for report in reports for r in _reasons(report)]
     writer = source.writer()
@@ -112,3 +112,30 @@ async def health(source: HealthDep) -> HealthOut:
             {"engine": store.engine, "url": store.url, "schema": store.schema}
         ),
     )
+
+
+@router.get("/health", response_model=HealthOut)
+async def health(source: HealthDep) -> HealthOut:
+    """Always 200 while loggerd answers: `status` says ok or degraded, `reasons` why."""
+    return _report(source)
+
+
+@router.get(
+    "/health/ready",
+    response_model=HealthOut,
+    responses={
+        200: {"description": "status ok"},
+        503: {
+            "model": HealthOut,
+            "description": "status degraded: a device offline or in error, a stalled memory "
+            "download, or a writer that cannot keep up; `reasons` says which",
+        },
+    },
+)
+async def ready(source: HealthDep, response: Response) -> HealthOut:
+    """For monitors and load balancers: the report of /health, answered with 503 when
+    degraded, so that a plain HTTP check (uptime monitor, `curl --fail`) notices."""
+    report = _report(source)
+    if report.status != "ok":
+        response.status_code = 503
+    return report

@@ -8,7 +8,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from loggerd.api.deps import CatalogDep, CertificatesDep, HistoryDep, channels_or_404, time_us
+from loggerd.api.deps import (
+    EARLIEST_US,
+    CatalogDep,
+    CertificatesDep,
+    ChamberId,
+    HistoryDep,
+    IsoTime,
+    channels_or_404,
+    ordered,
+    time_us,
+)
+from loggerd.api.errors import INVALID, NOT_FOUND, STORE_DOWN
 from loggerd.api.ports import History
 from loggerd.api.schemas import HistoryOut, PointOut, finite
 from loggerd.core.times import iso, utc_now_us
@@ -150,24 +161,42 @@ def _export(
         200: {
             "content": {"text/csv": {}, "application/vnd.apache.parquet": {}},
             "description": "JSON, or with format=csv|parquet a streamed raw export",
-        }
+        },
+        **NOT_FOUND,
+        422: {
+            **INVALID[422],
+            "description": "A parameter is invalid, start is not before end, max_points is "
+            "fewer than the channels or given with format=csv|parquet, or the range holds more "
+            "points than JSON answers; says which and what to do",
+        },
+        **STORE_DOWN,
     },
 )
 def history(
-    chamber_id: str,
+    chamber_id: ChamberId,
     catalog: CatalogDep,
     source: HistoryDep,
     certificates: CertificatesDep,
     channel: Annotated[
         list[str] | None,
-        Query(description="Channel id; repeat for several; all channels when absent"),
+        Query(
+            description="Channel id; repeat for several; all channels when absent",
+            examples=[["t1", "rh"]],
+        ),
     ] = None,
     start: Annotated[
-        str | None,
-        Query(description="ISO 8601 (UTC when no offset); default: one hour before end"),
+        IsoTime,
+        Query(
+            description="ISO 8601 (UTC when no offset); default: one hour before end",
+            examples=["2026-11-26T10:00:00Z"],
+        ),
     ] = None,
     end: Annotated[
-        str | None, Query(description="ISO 8601 (UTC when no offset); default: now")
+        IsoTime,
+        Query(
+            description="ISO 8601 (UTC when no offset); default: now",
+            examples=["2026-11-26T11:00:00Z"],
+        ),
     ] = None,
     format: Annotated[
         Literal["json", "csv", "parquet"],
@@ -186,9 +215,8 @@ def history(
 ) -> HistoryOut | StreamingResponse | JSONResponse:
     metas = channels_or_404(catalog, chamber_id, channel)
     end_us = utc_now_us() if end is None else time_us("end", end)
-    start_us = end_us - _HOUR_US if start is None else time_us("start", start)
-    if start_us >= end_us:
-        raise HTTPException(422, f"start ({iso(start_us)}) must be before end ({iso(end_us)})")
+    start_us = max(end_us - _HOUR_US, EARLIEST_US) if start is None else time_us("start", start)
+    ordered(start_us, end_us)
     span_us = (start_us, end_us)
     if format != "json":
         if max_points is not None:

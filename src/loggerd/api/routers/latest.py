@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from loggerd.api.deps import CatalogDep, CertificatesDep, HistoryDep, LiveDep, channels_or_404
+from loggerd.api.deps import (
+    CatalogDep,
+    CertificatesDep,
+    ChamberId,
+    HistoryDep,
+    LiveDep,
+    channels_or_404,
+)
+from loggerd.api.errors import INVALID, NOT_FOUND, STORE_DOWN
 from loggerd.api.ports import Certificates
 from loggerd.api.schemas import CalibrationOut, LatestOut, ReadingOut, finite
 from loggerd.core.times import iso, utc_now_us
@@ -96,9 +104,13 @@ def _from_store(chamber_id: str, catalog: CatalogDep, history: HistoryDep) -> li
     return readings
 
 
-@router.get("/chambers/{chamber_id}/latest", response_model=LatestOut)
+@router.get(
+    "/chambers/{chamber_id}/latest",
+    response_model=LatestOut,
+    responses={**NOT_FOUND, **INVALID, **STORE_DOWN},
+)
 def latest(
-    chamber_id: str,
+    chamber_id: ChamberId,
     live: LiveDep,
     catalog: CatalogDep,
     history: HistoryDep,
