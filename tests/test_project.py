@@ -62,3 +62,38 @@ def test_nothing_refers_to_notes_the_project_does_not_ship() -> None:
         and outside.search((ROOT / path).read_text("utf-8", errors="replace"))
     ]
     assert offenders == []
+
+
+def test_the_wheel_holds_every_module_and_data_file(tmp_path: Path) -> None:
+    """`pip install .` (the README's first command) installs a wheel, not the checkout: every
+    module and data file the checkout has must be in it (a subpackage once was not)."""
+    import zipfile
+
+    # From the files git tracks only, as a clean checkout has them: a build/ folder left by an
+    # earlier build would hide a package the configuration leaves out.
+    tracked = subprocess.run(
+        ["git", "ls-files"], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.split()
+    checkout = tmp_path / "checkout"
+    for path in tracked:
+        if (ROOT / path).is_file():
+            (checkout / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / path, checkout / path)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), checkout],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("loggerd-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    roots = ("src/", "firmware_protocol/", "drivers/", "sim/")
+    wanted = {
+        path.split("/", 1)[1]
+        for path in tracked
+        if path.startswith(roots)
+        and "/loggerd" in path
+        and path.endswith((".py", ".toml", ".mako", "py.typed"))
+        and "/testcases/" not in path
+    }
+    assert wanted - shipped == set()

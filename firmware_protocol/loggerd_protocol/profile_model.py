@@ -23,6 +23,7 @@ from .registers import (
     decode_registers,
     encode_registers,
     is_subnormal,
+    scaled,
     swap_bytes,
     type_limits,
 )
@@ -237,7 +238,7 @@ class Decoded:
 def decode_point(point: Point, words: Sequence[int]) -> Decoded:
     raw = decode_registers(words, point.type, point.order)
     unavailable = (isinstance(raw, float) and math.isnan(raw)) or raw in point.sentinels
-    return Decoded(raw, raw * point.scale + point.offset, unavailable)
+    return Decoded(raw, scaled(raw, point.scale) + point.offset, unavailable)
 
 
 def in_range(point: Point, decoded: Decoded) -> bool:

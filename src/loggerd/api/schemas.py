@@ -59,8 +59,8 @@ class ReadingOut(BaseModel):
     time_source: str | None = Field(description="Whose clock stamped it: host or logger")
     quality: str = Field(
         description="good; supersaturated or inconsistent (flagged, value kept); "
-        "sensor_fault, out_of_range, cal_out_of_range, missing or invalid (no value); "
-        "no_data before the first poll"
+        "sensor_fault, out_of_range, not_fitted, cal_out_of_range, missing or invalid (no "
+        "value); no_data before the first poll. Each word: docs/qualities.md"
     )
     age_s: float | None
     uncertainty: float | None = Field(
