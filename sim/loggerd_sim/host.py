@@ -15,13 +15,17 @@ from .profile_device import ProfileDevice
 
 
 class SimulatorHost:
-    """One chamber; one logger per address, all reachable over every transport started."""
+    """One chamber; one logger per address, all reachable over every transport started.
+
+    `options.speed` runs the chamber's programme fast; the loggers keep the time of `clock`
+    (real time unless a test or `options.clock_speed` says otherwise).
+    """
 
     def __init__(self, options: SimOptions, clock: SimClock | None = None) -> None:
         self.options = options
         profile = load_profile(options.profile) if options.profile else builtin_profile()
         self.profile = profile
-        self.clock = clock or SimClock(speed=options.speed)
+        self.clock = clock or SimClock(speed=options.clock_speed)
         self.loggers: dict[int, SimulatedLogger] = {}
         for i, address in enumerate(options.addresses):
             settings = options.logger_settings.get(address) or LoggerSettings(
@@ -33,13 +37,18 @@ class SimulatorHost:
                 clock_offset_s=options.clock_offset_s,
                 clock_drift_ppm=options.clock_drift_ppm,
             )
-            chamber = Chamber(profile, channel_count=settings.channel_count, seed=options.seed + i)
+            chamber = Chamber(
+                profile,
+                channel_count=settings.channel_count,
+                seed=options.seed + i,
+                speed=options.speed,
+            )
             self.loggers[address] = SimulatedLogger(chamber, self.clock, settings)
         self.devices: dict[int, ProfileDevice] = {}
         for i, (address, name) in enumerate(sorted(options.profile_devices.items())):
             if address in self.loggers:
                 raise ValueError(f"address {address} is taken by a simulated logger")
-            chamber = Chamber(profile, seed=options.seed + 100 + i)
+            chamber = Chamber(profile, seed=options.seed + 100 + i, speed=options.speed)
             self.devices[address] = ProfileDevice(resolve_profile(name), chamber, self.clock)
         self._served: dict[int, RegisterDevice] = {**self.loggers, **self.devices}
         self.faults = FaultPlan(options.faults, seed=options.fault_seed) if options.faults else None

@@ -33,7 +33,12 @@ class RegisterError(Exception):
 
 
 class SimClock:
-    """Simulated seconds since the start, running `speed` times as fast as the host's clock."""
+    """Simulated seconds since the start: the loggers' true time.
+
+    It runs as fast as the host's clock unless `speed` says otherwise, which only a stress test
+    wants (benchmarks/crash: ten records a second from a 1 s interval, clocks that gain on the
+    host's). A faster chamber programme is the chamber's own `speed`; the loggers keep time.
+    """
 
     def __init__(
         self,

@@ -146,7 +146,8 @@ async def _demo(args: argparse.Namespace) -> int:
             print(
                 f"simulator: Modbus RTU on {sim.rtu.path if sim.rtu else '-'}, "
                 f"Modbus TCP on {sim.tcp.url if sim.tcp else '-'} "
-                f"(profile {sim.profile.name!r}, speed x{options.speed:g})",
+                f"(profile {sim.profile.name!r}, programme speed x{options.speed:g}; "
+                "the loggers keep real time)",
                 flush=True,
             )
             print(f"config:    {config_path}", flush=True)
