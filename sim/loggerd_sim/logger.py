@@ -85,6 +85,9 @@ class LoggerSettings:
     capacity: int | None = None  # records; the map's capacity when None
     # point name -> "open" | "short": a sensor fault to show on that channel
     sensor_faults: dict[str, str] = field(default_factory=dict)
+    # How long after taking each record the logger answers "busy" (exception 06, ERR 4) while
+    # it writes the record to flash; the protocol allows up to 20 ms. 0: it never does.
+    busy_window_s: float = 0.0
 
 
 class SimulatedLogger:
@@ -123,24 +126,33 @@ class SimulatedLogger:
             )
         self.memory: deque[Record] = deque(maxlen=capacity)
         self._next_sequence = 1
-        self._elapsed = 0.0
-        self._next_record_s = 0.0
-        # The logger's clock read `_clock_at_s` at simulated time `_clock_set_at_s` and runs
-        # (1 + drift) times as fast as true time from there; setting it moves that anchor.
-        self._clock_set_at_s = 0.0
+        self._elapsed = 0.0  # simulated time of the last measurement
+        # The logger keeps time by its own oscillator, which runs (1 + drift) times as fast
+        # as true time: its "own" seconds. Its clock read `_clock_at_s` when its own time was
+        # `_clock_set_own_s`; setting the clock moves that anchor. The logging schedule counts
+        # own seconds from the start of logging (PROTOCOL.md §12), so a clock set leaves it be.
+        self._clock_set_own_s = 0.0
         self._clock_at_s = self.clock.start_utc_s + self.settings.clock_offset_s
+        self._next_record_own_s = 0.0
+        self._last_record_own_s: float | None = None
         self.record_pointer = 0
         self.state: ChamberState = chamber.advance_to(0.0)
         self._fields = {t: {f.name: f for f in self.defn.table(t)} for t in ("input", "holding")}
 
     # --- time -----------------------------------------------------------------------------
 
+    @property
+    def _rate(self) -> float:
+        return 1 + self.settings.clock_drift_ppm * 1e-6
+
+    def _own_s(self, elapsed_s: float) -> float:
+        return elapsed_s * self._rate
+
     def logger_time_s(self, elapsed_s: float | None = None) -> float:
         """The logger's clock (UTC epoch s, unrounded) at simulated time `elapsed_s`; by
         default at the last measurement (see sync()), which is what stamps live values."""
         e = self._elapsed if elapsed_s is None else elapsed_s
-        rate = 1 + self.settings.clock_drift_ppm * 1e-6
-        return self._clock_at_s + (e - self._clock_set_at_s) * rate
+        return self._clock_at_s + self._own_s(e) - self._clock_set_own_s
 
     def clock_reading_s(self) -> int:
         """What the clock register and `TIME?` read now: the whole seconds of the logger's
@@ -150,22 +162,35 @@ class SimulatedLogger:
     def sync(self) -> None:
         """Bring the logger up to the simulated present: take every record that fell due."""
         now = self.clock.elapsed_s()
-        while self.settings.logging and self._next_record_s <= now:
-            self._elapsed = self._next_record_s
+        now_own = self._own_s(now)
+        while self.settings.logging and self._next_record_own_s <= now_own:
+            at_own = self._next_record_own_s
+            self._elapsed = max(self._elapsed, at_own / self._rate)
             self.state = self.chamber.advance_to(self._elapsed)
-            self._take_record()
-            self._next_record_s += self.settings.interval_s
+            # Stamped with the clock at that instant of its own time: records an interval
+            # apart carry timestamps exactly an interval apart, whatever the drift.
+            self._take_record(math.floor(self._clock_at_s + at_own - self._clock_set_own_s))
+            self._last_record_own_s = at_own
+            self._next_record_own_s = at_own + self.settings.interval_s
         if not self.settings.logging:
-            self._next_record_s = max(self._next_record_s, now)
+            self._next_record_own_s = max(self._next_record_own_s, now_own)
         # Live values: the logger measures once a second.
         self._elapsed = max(self._elapsed, math.floor(now))
         self.state = self.chamber.advance_to(self._elapsed)
 
-    def _take_record(self) -> None:
+    def busy(self) -> bool:
+        """Whether the logger is still writing its newest record to flash (after sync())."""
+        window_s = self.settings.busy_window_s
+        if window_s <= 0 or self._last_record_own_s is None:
+            return False
+        since_s = self._own_s(self.clock.elapsed_s()) - self._last_record_own_s
+        return since_s < window_s - 1e-9  # a retry after the window is never refused
+
+    def _take_record(self, timestamp: int) -> None:
         self.memory.append(
             Record(
                 sequence=self._next_sequence,
-                timestamp=math.floor(self.logger_time_s()),
+                timestamp=timestamp,
                 status=self.device_status(),
                 values=self.point_values(),
             )
@@ -276,7 +301,7 @@ class SimulatedLogger:
         if not 1 <= count <= self.defn.max_registers_per_read:
             raise RegisterError(ILLEGAL_VALUE, f"count {count} outside 1..125")
         touched = self._check_range(table, address, count)
-        self.sync()
+        self._sync_unless_busy()
         values = self._field_values()
         words = [0] * count
         for f in touched:
@@ -297,7 +322,7 @@ class SimulatedLogger:
             raise RegisterError(
                 ILLEGAL_ADDRESS, "the range includes reserved or read-only registers"
             )
-        self.sync()
+        self._sync_unless_busy()
         decoded: Mapping[str, Value] = {
             f.name: decode_field(f, words[f.address - address : f.end - address]) for f in touched
         }
@@ -315,9 +340,16 @@ class SimulatedLogger:
         f = self._fields["holding"].get(name)
         if f is None or not f.writable:
             raise RegisterError(ILLEGAL_ADDRESS, f"{name!r} is not a writable setting")
-        self.sync()
+        self._sync_unless_busy()
         self._validate(f, value)
         self._apply(name, value)
+
+    def _sync_unless_busy(self) -> None:
+        """Come up to the present; a request that passed the checks of function, count and
+        address is refused with exception 06 while the logger writes a record (§8 step 4)."""
+        self.sync()
+        if self.busy():
+            raise RegisterError(DEVICE_BUSY, "writing a record to flash")
 
     def _validate(self, f: Field, value: Value) -> None:
         v = float(value)
@@ -337,13 +369,13 @@ class SimulatedLogger:
         elif name == "clock":
             # The value written is exact at the moment of the write: the clock reads it now
             # and ticks one second (of its own, drifting time) later.
-            self._clock_set_at_s = self.clock.elapsed_s()
+            self._clock_set_own_s = self._own_s(self.clock.elapsed_s())
             self._clock_at_s = float(value)
             self.settings.clock_set = True
         elif name == "logging_interval":
             self.settings.interval_s = value
-            self._next_record_s = self._elapsed + value
+            self._next_record_own_s = self._own_s(self.clock.elapsed_s()) + value
         elif name == "logging_control":
             if value and not self.settings.logging:
-                self._next_record_s = self.clock.elapsed_s()
+                self._next_record_own_s = self._own_s(self.clock.elapsed_s())
             self.settings.logging = bool(value)

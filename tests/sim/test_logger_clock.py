@@ -132,9 +132,12 @@ async def test_a_fast_clock_gains_its_drift(lines: LinePool, manual_clock: Manua
     finally:
         await host.stop()
     assert (early, late) == (start + 3333, start + 4001)
-    # Records are stamped by the fast clock: the one taken at 4000 s of true time at 4001.2 s.
+    # The logger times its records by its own clock (PROTOCOL.md §12): every 10 s of it, so
+    # they are stamped exactly 10 s apart, and record 401 (4000 s on the logger's clock) was
+    # taken at 3998.8 s of true time.
     stamps = {r.sequence: r.timestamp for r in host.loggers[1].memory}
-    assert (stamps[2], stamps[400], stamps[401]) == (start + 10, start + 3991, start + 4001)
+    assert (stamps[2], stamps[400], stamps[401]) == (start + 10, start + 3990, start + 4000)
+    assert len(host.loggers[1].memory) == 401
 
 
 async def test_writing_the_clock_sets_it_exactly_at_the_write(
