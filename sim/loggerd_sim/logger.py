@@ -7,6 +7,7 @@ only decides what the values are.
 from __future__ import annotations
 
 import math
+import struct
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -22,6 +23,12 @@ ILLEGAL_FUNCTION = 1
 ILLEGAL_ADDRESS = 2
 ILLEGAL_VALUE = 3
 DEVICE_BUSY = 6
+
+
+def _float32(value: float) -> float:
+    """The float32 nearest to `value`, as a float (NaN stays NaN)."""
+    result: float = struct.unpack("<f", struct.pack("<f", value))[0]
+    return result
 
 
 class RegisterError(Exception):
@@ -200,7 +207,10 @@ class SimulatedLogger:
     # --- measurements ---------------------------------------------------------------------
 
     def point_values(self) -> dict[str, float]:
-        """Every point's current value; NaN where the channel is faulty or not fitted."""
+        """Every point's current value; NaN where the channel is faulty or not fitted.
+
+        The logger measures in float32, as its live registers carry the values: a record, a
+        `VAL` or a `REC` line is that value rounded (PROTOCOL.md §11.2)."""
         s = self.state
         values: dict[str, float] = {}
         for i in range(self.defn.max_temperature_channels):
@@ -209,7 +219,8 @@ class SimulatedLogger:
         values["rh"] = s.rh_pct
         for point in self.settings.sensor_faults:
             values[point] = math.nan
-        values["frost_point"] = self._frost_point(values["temperature_1"], values["rh"])
+        values = {point: _float32(v) for point, v in values.items()}
+        values["frost_point"] = _float32(self._frost_point(values["temperature_1"], values["rh"]))
         return values
 
     @staticmethod

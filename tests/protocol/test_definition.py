@@ -273,3 +273,13 @@ def test_protocol_md_rec_line_checksums_are_right() -> None:
     for body, checksum in lines:
         assert f"{reduce(lambda acc, b: acc ^ b, body.encode('ascii'), 0):02X}" == checksum, body
         assert len(body.split(",")) == 3 + DEFN.max_temperature_channels + 2, body
+
+
+def test_protocol_md_lists_every_golden_vector() -> None:
+    rows = tables_with_header(["Case", "Shows"])
+    listed = [re.fullmatch(r"\[`([a-z0-9_]+)`\]\(testcases/\1/case\.toml\)", r[0]) for r in rows]
+    assert all(listed), rows
+    cases = PROTOCOL_MD.parent / "testcases"
+    assert sorted(m.group(1) for m in listed if m) == sorted(
+        c.parent.name for c in cases.glob("*/case.toml")
+    )
