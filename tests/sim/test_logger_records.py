@@ -1,5 +1,6 @@
 """What the simulated logger puts in its records and lines, against PROTOCOL.md and its golden
-vectors: rounding to 0.01 (§11.2)."""
+vectors: rounding to 0.01 (§11.2), missing and out-of-range values in memory (§7.1), and the
+frost point, of which a vector holds one valid answer (§13)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import serial
 
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.definition import reference_logger
-from loggerd_protocol.values import decode_block, encode_record
+from loggerd_protocol.values import decode_block, decode_record, encode_record
 from loggerd_sim.ascii_server import AsciiPtyServer
 from loggerd_sim.chamber import Chamber, ChamberState
 from loggerd_sim.logger import LoggerSettings, ManualClock, SimulatedLogger
@@ -23,7 +24,7 @@ from tests.protocol.test_codec_vectors import load_case
 from tests.sim.test_ascii_server import Terminal
 
 DEFN = reference_logger()
-FROST_POINT_TOLERANCE_C = 0.001  # §13 step 4: any inversion within 1 mK is right
+FROST_POINT_TOLERANCE_C = 0.001  # §13: any inversion within 1 mK is right
 LIVE = [f for f in DEFN.table("input") if 0x0100 <= f.address < 0x0143]
 
 
@@ -129,3 +130,44 @@ async def test_what_is_rounded_is_the_float32_measurement() -> None:
     finally:
         term.close()
         await server.stop()
+
+
+def test_the_frost_point_vector_is_one_answer_within_a_millikelvin() -> None:
+    """read_live_rtu's frost point is one float32 of many that §13 allows: the simulator's own
+    inversion of the same inputs lies within 1 mK of it, and need not be the same float."""
+    (exchange,) = load_case("read_live_rtu").exchanges
+    vector = exchange.decoded
+    chamber = StillChamber(still([vector["temperature_1"]], vector["rh"]))
+    logger = SimulatedLogger(chamber, ManualClock(), LoggerSettings(channel_count=1))
+    logger.sync()
+    ours = logger.point_values()["frost_point"]
+    assert ours == pytest.approx(vector["frost_point"], abs=FROST_POINT_TOLERANCE_C)
+
+
+def test_a_record_flags_what_it_can_without_channel_status() -> None:
+    """§7.1 from memory: an open channel and an unfitted one are -32768 (with the record's
+    sensor_fault bit for the open one), a reading beyond its range is kept as it is, for the
+    reader to compare with the range, and a frost point that cannot be computed is -32768."""
+    temperatures = [-70.25, 185.5, -69.88, 21.37]
+    logger = SimulatedLogger(
+        StillChamber(still(temperatures, 12.5)),
+        ManualClock(),
+        LoggerSettings(channel_count=4, sensor_faults={"temperature_3": "open"}),
+    )
+    logger.sync()
+    record = decode_record(DEFN, encode_record(DEFN, logger.memory[-1]))
+    assert record is not None
+    values = record.values
+    assert math.isnan(values["temperature_3"]) and math.isnan(values["temperature_5"])
+    assert record.status & 1 << DEFN.device_status_bits["sensor_fault"]
+    assert values["temperature_2"] == pytest.approx(185.5)
+    assert not DEFN.point("temperature_2").range[0] <= 185.5 <= DEFN.point("temperature_2").range[1]
+    assert values["temperature_1"] == pytest.approx(-70.25)
+    assert values["frost_point"] == pytest.approx(-79.18)
+
+    hot_reference = SimulatedLogger(
+        StillChamber(still([120.0], 50.0)), ManualClock(), LoggerSettings(channel_count=1)
+    )
+    hot_reference.sync()  # channel 1 beyond the water formulation's +100 °C
+    assert math.isnan(hot_reference.memory[-1].values["frost_point"])
+    assert encode_record(DEFN, hot_reference.memory[-1])[22] == 0x8000
