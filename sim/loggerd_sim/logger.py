@@ -24,6 +24,8 @@ ILLEGAL_ADDRESS = 2
 ILLEGAL_VALUE = 3
 DEVICE_BUSY = 6
 
+_DEFN = reference_logger()
+
 
 def _float32(value: float) -> float:
     """The float32 nearest to `value`, as a float (NaN stays NaN)."""
@@ -80,7 +82,7 @@ class ManualClock(SimClock):
 
 @dataclass
 class LoggerSettings:
-    address: int = 1
+    address: int = _DEFN.default_address
     serial_number: int = 16000001
     channel_count: int = 8
     calibration_date: int = 20260115

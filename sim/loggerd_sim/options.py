@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loggerd_protocol.definition import reference_logger
+
 if TYPE_CHECKING:  # the command line reads these options before any simulator is built
     from .faults import FaultRates
     from .logger import LoggerSettings
@@ -77,7 +79,7 @@ class SimOptions:
     clock_speed: float = 1.0
     seed: int = field(default=0, metadata=_flag("--seed", "the chamber's random seed", parse=int))
     addresses: tuple[int, ...] = field(
-        default=(1,),
+        default=(reference_logger().default_address,),
         metadata=_flag(
             "--addresses",
             "comma-separated Modbus addresses",

@@ -283,3 +283,11 @@ def test_protocol_md_lists_every_golden_vector() -> None:
     assert sorted(m.group(1) for m in listed if m) == sorted(
         c.parent.name for c in cases.glob("*/case.toml")
     )
+
+
+def test_protocol_md_gives_the_factory_address_of_the_definition() -> None:
+    (row,) = [r for r in tables_with_header(["Setting", "Value"]) if r[0] == "Device address"]
+    low, high = DEFN.address_range
+    assert f"{low} … {high}" in row[1]
+    assert f"**{DEFN.default_address}** when it leaves the factory" in row[1]
+    assert low <= DEFN.default_address <= high

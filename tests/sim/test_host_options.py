@@ -7,6 +7,7 @@ import pytest
 import loggerd_sim.host
 from loggerd.cli.main import main
 from loggerd.core.errors import LoggerdError
+from loggerd_protocol.definition import reference_logger
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import LoggerSettings, ManualClock, SimClock
 
@@ -39,6 +40,9 @@ def test_options_reach_every_logger(manual_clock: ManualClock) -> None:
 
 def test_defaults_are_the_reference_loggers(manual_clock: ManualClock) -> None:
     host = SimulatorHost(SimOptions(tcp=False, rtu=False), clock=manual_clock)
+    # A logger leaves the factory at address 1 (PROTOCOL.md §2.1), and so does a simulated one.
+    assert list(host.loggers) == [reference_logger().default_address] == [1]
+    assert LoggerSettings().address == 1
     logger = host.loggers[1]
     assert logger.memory.maxlen == 100_000 == logger.defn.memory_capacity_records
     assert logger.settings.interval_s == 10
