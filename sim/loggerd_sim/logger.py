@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from loggerd.processing import humidity
 from loggerd_protocol.definition import Definition, Field, Table, reference_logger
@@ -25,6 +26,10 @@ ILLEGAL_VALUE = 3
 DEVICE_BUSY = 6
 
 _DEFN = reference_logger()
+# What a clock whose backup battery ran flat reads at power-up: the first time it can be set to.
+_CLOCK_RANGE = _DEFN.field("clock").range
+assert _CLOCK_RANGE is not None
+CLOCK_LOST_UTC_S = int(_CLOCK_RANGE[0])
 
 
 def _float32(value: float) -> float:
@@ -97,6 +102,66 @@ class LoggerSettings:
     # How long after taking each record the logger answers "busy" (exception 06, ERR 4) while
     # it writes the record to flash; the protocol allows up to 20 ms. 0: it never does.
     busy_window_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Retained:
+    """What a logger keeps through a power loss (PROTOCOL.md §12): its records and the next
+    sequence number, in flash, and its clock, which runs on the backup battery meanwhile."""
+
+    serial_number: int
+    next_sequence: int
+    records: tuple[Record, ...]
+    clock_ahead_s: float  # the clock's reading minus true UTC at power-off
+    clock_set: bool
+    off_utc_s: float  # true UTC at power-off
+
+    def as_json(self) -> dict[str, object]:
+        """Plain JSON values; a missing value (NaN) as null."""
+        names = _DEFN.point_names()
+        return {
+            "serial_number": self.serial_number,
+            "next_sequence": self.next_sequence,
+            "clock_ahead_s": self.clock_ahead_s,
+            "clock_set": self.clock_set,
+            "off_utc_s": self.off_utc_s,
+            "records": [
+                [
+                    r.sequence,
+                    r.timestamp,
+                    r.status,
+                    *(None if math.isnan(v) else v for v in (r.values[n] for n in names)),
+                ]
+                for r in self.records
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Retained:
+        """The inverse of as_json(); KeyError, TypeError or ValueError for anything else."""
+        names = _DEFN.point_names()
+        records = []
+        for row in data["records"]:
+            sequence, timestamp, status, *values = row
+            if len(values) != len(names):
+                raise ValueError(f"record {sequence}: {len(values)} values, not {len(names)}")
+            measured = zip(names, values, strict=True)
+            records.append(
+                Record(
+                    int(sequence),
+                    int(timestamp),
+                    int(status),
+                    {n: math.nan if v is None else float(v) for n, v in measured},
+                )
+            )
+        return cls(
+            serial_number=int(data["serial_number"]),
+            next_sequence=int(data["next_sequence"]),
+            records=tuple(records),
+            clock_ahead_s=float(data["clock_ahead_s"]),
+            clock_set=bool(data["clock_set"]),
+            off_utc_s=float(data["off_utc_s"]),
+        )
 
 
 class SimulatedLogger:
@@ -205,6 +270,48 @@ class SimulatedLogger:
             )
         )
         self._next_sequence += 1
+
+    # --- power ----------------------------------------------------------------------------
+
+    def retained(self) -> Retained:
+        """What this logger would keep if its power went off now."""
+        self.sync()
+        true_utc_s = self.clock.utc_s()
+        return Retained(
+            serial_number=self.settings.serial_number,
+            next_sequence=self._next_sequence,
+            records=tuple(self.memory),
+            clock_ahead_s=self.logger_time_s(self.clock.elapsed_s()) - true_utc_s,
+            clock_set=self.settings.clock_set,
+            off_utc_s=true_utc_s,
+        )
+
+    def resume(self, kept: Retained, *, battery_ok: bool = True) -> None:
+        """Power up now with what the logger kept through a power loss (PROTOCOL.md §12):
+        its records, and sequence numbers that go on from them; its clock, which kept time
+        (gaining its drift) on the battery, or with a flat battery starts again at the
+        earliest time it can be set to, `clock_not_set`; logging resumes with a record at
+        once. Its settings are this logger's own, as if set at power-up."""
+        if kept.serial_number != self.settings.serial_number:
+            raise ValueError(
+                f"the memory kept is serial number {kept.serial_number}'s, this logger is "
+                f"{self.settings.serial_number}"
+            )
+        self.memory.clear()
+        self.memory.extend(kept.records)  # a smaller capacity keeps the newest
+        self._next_sequence = kept.next_sequence
+        now = self.clock.elapsed_s()
+        if battery_ok:
+            off_s = max(0.0, self.clock.utc_s() - kept.off_utc_s)
+            ahead_s = kept.clock_ahead_s + off_s * (self._rate - 1)
+            self._clock_at_s = self.clock.utc_s() + ahead_s
+            self.settings.clock_set = kept.clock_set
+        else:
+            self._clock_at_s = float(CLOCK_LOST_UTC_S)
+            self.settings.clock_set = False
+        self._clock_set_own_s = self._own_s(now)
+        self._next_record_own_s = self._own_s(now)
+        self._last_record_own_s = None
 
     # --- measurements ---------------------------------------------------------------------
 
