@@ -163,6 +163,16 @@ class SimOptions:
             "--link", "make a symlink to the RTU pty here (like /dev/serial/by-id/…)", parse=Path
         ),
     )
+    state_file: Path | None = field(
+        default=None,
+        metadata=_flag(
+            "--state",
+            "keep the simulated loggers' memories and clocks in this file across runs: read "
+            "(and removed) at start, written at stop",
+            parse=Path,
+            metavar="FILE",
+        ),
+    )
     ascii: bool = field(
         default=False,
         metadata=_flag(

@@ -1,4 +1,5 @@
-"""`loggerd demo` as a user runs it, sped up: one time base for history and the live view."""
+"""`loggerd demo` as a user runs it, sped up and restarted: one time base for history and the
+live view, and a restart that is no incident."""
 
 from __future__ import annotations
 
@@ -76,6 +77,32 @@ def test_a_sped_up_demo_keeps_history_and_live_on_real_time(
         latest = get(f"{url}/api/v1/chambers/{chamber}/latest")["readings"]
         live = max(utc_s(r["timestamp"]) for r in latest if r["channel"] == "t1")
         assert abs(live - times[-1]) <= 3, (chamber, live, times[-1])
+    assert incidents(url) == []
+    code, out = proc.stop(signal.SIGTERM)
+    assert code == 0, out
+
+
+def test_a_restarted_demo_goes_on_with_its_loggers_memories(
+    demos: list[Proc], tmp_path: Path
+) -> None:
+    """Stopped and started again in one data folder, the simulated loggers keep their memories
+    and clocks, as real ones do through a power cycle: loggerd downloads what they recorded
+    meanwhile and reports no memory reset."""
+    data_dir = tmp_path / "demo"
+    proc, url = start(data_dir)
+    demos.append(proc)
+    assert "loggers:   new, empty memories" in "".join(proc.lines)
+    before = wait_until(lambda: records_beyond(url, {c: 2 for c in CHAMBERS}))
+    assert before, "the demo stored no history"
+    code, out = proc.stop(signal.SIGTERM)
+    assert code == 0, out
+
+    proc, url = start(data_dir)
+    demos.append(proc)
+    assert "loggers:   memories and clocks kept from the last run" in "".join(proc.lines)
+    counts = {c: len(history(url, c)) for c in CHAMBERS}
+    after = wait_until(lambda: records_beyond(url, {c: counts[c] + 1 for c in CHAMBERS}))
+    assert after, "the restarted demo stored nothing new"
     assert incidents(url) == []
     code, out = proc.stop(signal.SIGTERM)
     assert code == 0, out

@@ -1,15 +1,18 @@
 """A simulated logger through a power loss (PROTOCOL.md §12): memory and sequence numbers go
 on, the clock keeps time on its battery or, with the battery flat, starts again at 2000-01-01
-with clock_not_set."""
+with clock_not_set; and the simulator host keeping its loggers that way between runs."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
 from loggerd_protocol.definition import reference_logger
 from loggerd_sim.chamber import Chamber
+from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import LoggerSettings, ManualClock, Retained, SimulatedLogger
 from loggerd_sim.profile import builtin_profile
 
@@ -74,3 +77,35 @@ def test_another_loggers_memory_is_refused() -> None:
     _, kept = run_then_power_off()
     with pytest.raises(ValueError, match="serial number 16000001's, this logger is 42"):
         logger_on(ManualClock(), serial_number=42).resume(kept)
+
+
+async def test_the_host_keeps_its_loggers_memories_in_the_state_file(tmp_path: Path) -> None:
+    state = tmp_path / "simulator.json"
+    options = SimOptions(addresses=(1, 2), rtu=False, state_file=state)
+    clock = ManualClock(1_780_000_000.0)
+    first = SimulatorHost(options, clock=clock)
+    assert first.restored == {}
+    await first.start()
+    clock.advance(25)  # records 1 … 3 in each logger
+    await first.stop()
+    saved = json.loads(state.read_text("utf-8"))
+    assert sorted(saved["loggers"]) == ["1", "2"]
+
+    later = ManualClock(1_780_000_100.0)
+    second = SimulatorHost(options, clock=later)
+    assert not state.exists()  # taken: a run that never stops leaves no stale memory behind
+    assert second.restored == {1: 3, 2: 3}
+    await second.start()
+    second.loggers[2].sync()
+    assert [r.sequence for r in second.loggers[2].memory] == [1, 2, 3, 4]
+    assert second.loggers[2].memory[-1].timestamp == 1_780_000_100
+    await second.stop()
+    assert state.exists()
+
+
+def test_a_state_file_that_is_not_one_is_a_clear_error(tmp_path: Path) -> None:
+    state = tmp_path / "simulator.json"
+    state.write_text('{"format": 1, "loggers": {"1": {"records": "x"}}}', "utf-8")
+    with pytest.raises(ValueError, match=r"not a simulator state file .*remove it"):
+        SimulatorHost(SimOptions(rtu=False, tcp=False, state_file=state), clock=ManualClock())
+    assert state.exists()  # left for a person to look at
