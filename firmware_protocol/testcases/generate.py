@@ -306,6 +306,16 @@ def exc(function: int, code: int) -> Table:
     return {"function": function, "exception_code": code}
 
 
+def rtu_read(function: int, address: int, words: Sequence[int], decoded: Table) -> Exchange:
+    """A read of `len(words)` registers over RTU, answered with `words`."""
+    return Exchange(
+        rtu(UNIT, read_request(function, address, len(words))),
+        rtu(UNIT, read_response(function, words)),
+        req_read(function, address, len(words)),
+        decoded,
+    )
+
+
 def cases() -> list[Case]:
     out: list[Case] = []
 
@@ -349,14 +359,7 @@ def cases() -> list[Case]:
             "Read the identity block: function 04, input registers 0x0000-0x000F (16 "
             "registers); register 0x0007 is reserved and reads 0",
             "rtu",
-            [
-                Exchange(
-                    rtu(UNIT, read_request(4, 0x0000, 16)),
-                    rtu(UNIT, read_response(4, place(0x0000, 16, ident_items))),
-                    req_read(4, 0x0000, 16),
-                    dict(IDENTITY),
-                )
-            ],
+            [rtu_read(4, 0x0000, place(0x0000, 16, ident_items), dict(IDENTITY))],
         )
     )
 
@@ -368,14 +371,7 @@ def cases() -> list[Case]:
             "Channel 3 is open (NaN, status bit 0), channels 9-16 are not fitted (NaN, status "
             "bit 3), device status 0x0011 = logging on + sensor fault",
             "rtu",
-            [
-                Exchange(
-                    rtu(UNIT, read_request(4, 0x0100, 67)),
-                    rtu(UNIT, read_response(4, live)),
-                    req_read(4, 0x0100, 67),
-                    dict(live_decoded),
-                )
-            ],
+            [rtu_read(4, 0x0100, live, dict(live_decoded))],
         )
     )
     out.append(
@@ -436,14 +432,7 @@ def cases() -> list[Case]:
             "Read the clock: function 03, holding registers 0x0310-0x0311, UTC epoch seconds "
             "1700000000 (2023-11-14T22:13:20Z) = 0x6553F100",
             "rtu",
-            [
-                Exchange(
-                    rtu(UNIT, read_request(3, 0x0310, 2)),
-                    rtu(UNIT, read_response(3, clock_words)),
-                    req_read(3, 0x0310, 2),
-                    {"clock": CLOCK_S},
-                )
-            ],
+            [rtu_read(3, 0x0310, clock_words, {"clock": CLOCK_S})],
         )
     )
     out.append(
@@ -520,12 +509,7 @@ def cases() -> list[Case]:
                     req_write(0x0300, pointer_words, {"record_pointer": 101}),
                     {"function": 16, "address": Hex(0x0300), "value": 2},
                 ),
-                Exchange(
-                    rtu(UNIT, read_request(4, 0x0400, 115)),
-                    rtu(UNIT, read_response(4, window)),
-                    req_read(4, 0x0400, 115),
-                    window_decoded,
-                ),
+                rtu_read(4, 0x0400, window, window_decoded),
             ],
         )
     )
@@ -631,23 +615,15 @@ def cases() -> list[Case]:
             "gives 0",
             "rtu",
             [
-                Exchange(
-                    rtu(UNIT, read_request(4, 0x0100, 67)),
-                    rtu(UNIT, read_response(4, ties_live)),
-                    req_read(4, 0x0100, 67),
-                    dict(ties_live_decoded),
-                ),
+                rtu_read(4, 0x0100, ties_live, dict(ties_live_decoded)),
                 Exchange(
                     rtu(UNIT, write_multiple_request(0x0300, first)),
                     rtu(UNIT, write_echo(0x10, 0x0300, 2)),
                     req_write(0x0300, first, {"record_pointer": 1}),
                     {"function": 16, "address": Hex(0x0300), "value": 2},
                 ),
-                Exchange(
-                    rtu(UNIT, read_request(4, 0x0400, 23)),
-                    rtu(UNIT, read_response(4, TIES_RECORD.words())),
-                    req_read(4, 0x0400, 23),
-                    {"record_window_1": TIES_RECORD.decoded()},
+                rtu_read(
+                    4, 0x0400, TIES_RECORD.words(), {"record_window_1": TIES_RECORD.decoded()}
                 ),
             ],
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import serial
@@ -23,6 +23,7 @@ from loggerd_sim.logger import LoggerSettings, ManualClock, SimulatedLogger
 from loggerd_sim.profile import builtin_profile
 from tests.protocol.test_codec_vectors import load_case
 from tests.sim.test_ascii_server import Terminal
+from tests.simulators import simulator
 
 START_UTC_S = 1_780_000_003.25  # not a multiple of any interval
 BUSY_S = 0.02
@@ -89,19 +90,8 @@ async def busy_host(manual_clock: ManualClock) -> AsyncIterator[SimulatorHost]:
     options = SimOptions(
         ascii=True, logger_settings={1: LoggerSettings(interval_s=10, busy_window_s=BUSY_S)}
     )
-    host = SimulatorHost(options, clock=manual_clock)
-    await host.start()
-    try:
+    async with simulator(options, manual_clock) as host:
         yield host
-    finally:
-        await host.stop()
-
-
-@pytest.fixture
-def lines() -> Iterator[LinePool]:
-    pool = LinePool()
-    yield pool
-    pool.close()
 
 
 def read_memory(master: ModbusMaster) -> tuple[int, ...]:

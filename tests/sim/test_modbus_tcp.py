@@ -13,6 +13,7 @@ import pytest
 from loggerd_protocol import modbus as mb
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import ManualClock
+from tests.simulators import simulator
 
 READ_MEMORY = mb.encode_request(mb.ReadRegisters(mb.READ_INPUT, 0x0200, 6))
 REPLY_TIMEOUT_S = 2.0
@@ -22,12 +23,8 @@ Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 @pytest.fixture
 async def tcp_host(manual_clock: ManualClock) -> AsyncIterator[SimulatorHost]:
-    host = SimulatorHost(SimOptions(rtu=False), clock=manual_clock)
-    await host.start()
-    try:
+    async with simulator(SimOptions(rtu=False), manual_clock) as host:
         yield host
-    finally:
-        await host.stop()
 
 
 async def connect(host: SimulatorHost) -> Connection:
