@@ -119,6 +119,7 @@ class Definition:
     tcp_default_port: int
     tcp_broadcast_unit_id: int
     address_range: tuple[int, int]
+    default_address: int  # the factory setting (PROTOCOL.md §2.1)
     memory_capacity_records: int
     record_registers: int
     records_per_window: int
@@ -275,6 +276,7 @@ def parse_definition(text: str) -> Definition:
         tcp_default_port=doc["tcp"]["default_port"],
         tcp_broadcast_unit_id=doc["tcp"]["broadcast_unit_id"],
         address_range=(doc["serial"]["addresses"][0], doc["serial"]["addresses"][1]),
+        default_address=doc["serial"]["default_address"],
         memory_capacity_records=mem["capacity_records"],
         record_registers=mem["record_registers"],
         records_per_window=mem["records_per_window"],

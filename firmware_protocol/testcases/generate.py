@@ -12,6 +12,7 @@ import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from pymodbus.framer.rtu import FramerRTU
@@ -110,8 +111,9 @@ def as_float32(value: float) -> float | str:
 
 
 def centi(value: float) -> int:
-    """A record value in 0.01 units (int16); -32768 for missing."""
-    return MISSING_INT16 if math.isnan(value) else round(value * 100)
+    """A record value in 0.01 units (int16); -32768 for missing. The nearest hundredth of the
+    value's exact binary value, an exact tie to the even one (PROTOCOL.md §11.2)."""
+    return MISSING_INT16 if math.isnan(value) else round(Fraction(value) * 100)
 
 
 def place(start: int, count: int, items: Mapping[str, list[int]]) -> list[int]:
@@ -148,24 +150,31 @@ RH_PERCENT = 12.5
 FROST_POINT_C = -79.17636
 
 
-def live_words() -> tuple[list[int], Table]:
+def live_words(
+    temperatures_c: Sequence[float] = TEMPERATURES_C,
+    temperature_status: Sequence[int] = TEMPERATURE_STATUS,
+    rh_percent: float = RH_PERCENT,
+    frost_point_c: float = FROST_POINT_C,
+    clock_s: int = CLOCK_S,
+    device_status: Hex = DEVICE_STATUS,
+) -> tuple[list[int], Table]:
     items: dict[str, list[int]] = {}
     decoded: Table = {}
-    for i, (t, status) in enumerate(zip(TEMPERATURES_C, TEMPERATURE_STATUS, strict=True), 1):
+    for i, (t, status) in enumerate(zip(temperatures_c, temperature_status, strict=True), 1):
         items[f"temperature_{i}"] = f32(t)
         items[f"temperature_status_{i}"] = u16(status)
         decoded[f"temperature_{i}"] = as_float32(t)
         decoded[f"temperature_status_{i}"] = Hex(status)
-    for name, value in (("rh", RH_PERCENT), ("frost_point", FROST_POINT_C)):
+    for name, value in (("rh", rh_percent), ("frost_point", frost_point_c)):
         items[name] = f32(value)
         decoded[name] = as_float32(value)
-    items["measurement_time"] = u32(CLOCK_S)
-    decoded["measurement_time"] = CLOCK_S
+    items["measurement_time"] = u32(clock_s)
+    decoded["measurement_time"] = clock_s
     for name in ("rh_status", "frost_point_status"):
         items[name] = u16(0)
         decoded[name] = Hex(0)
-    items["device_status"] = u16(DEVICE_STATUS)
-    decoded["device_status"] = DEVICE_STATUS
+    items["device_status"] = u16(device_status)
+    decoded["device_status"] = device_status
     return place(0x0100, 67, items), dict(sorted(decoded.items(), key=lambda kv: order(kv[0])))
 
 
@@ -198,10 +207,15 @@ class MemoryRecord:
             "status": Hex(self.status),
         }
         for i, t in enumerate(self.temperatures_c, 1):
-            out[f"temperature_{i}"] = "nan" if math.isnan(t) else t
-        out["rh"] = self.rh_percent
-        out["frost_point"] = self.frost_point_c
+            out[f"temperature_{i}"] = "nan" if math.isnan(t) else reading(t)
+        out["rh"] = reading(self.rh_percent)
+        out["frost_point"] = reading(self.frost_point_c)
         return out
+
+
+def reading(value: float) -> float:
+    """What a record value reads as: its int16 in 0.01 units, as the decimal number."""
+    return centi(value) / 100
 
 
 RECORDS = [
@@ -223,6 +237,32 @@ RECORDS = [
     ),
 ]
 EMPTY_SLOT = [*u32(EMPTY_SEQUENCE)] + [0] * 21
+
+# Another logger, which has just started logging: its first record is the live snapshot below,
+# rounded. Channels 1, 2, 4 and 8 and the RH are exact ties between two hundredths, which go
+# to the even one (half up, half away from zero or half down would each get some wrong); 0.165
+# is no tie as a float32 (0.16500000655…), so it is 0.17, where rounding v * 100 computed in
+# float32 (exactly 16.5) would tie to 0.16; -0.004 is 0 (sent as 0.00 in ASCII, never -0.00).
+TIES_CLOCK_S = 1_700_000_600
+TIES_STATUS = Hex(1 << DEFN.device_status_bits["logging_on"])
+TIES_TEMPERATURES_C = [21.625, -0.125, 0.375, -69.625, 0.165, -0.004, 179.125, -40.875]
+TIES_TEMPERATURES_C += [NAN] * 8
+TIES_RH_PERCENT = 12.625
+TIES_FROST_POINT_C = -7.40719  # Hardy 1998 from channel 1 and the RH, one valid answer (§13)
+
+
+def as_float32s(values: Sequence[float]) -> list[float]:
+    return [NAN if math.isnan(v) else float(as_float32(v)) for v in values]
+
+
+TIES_RECORD = MemoryRecord(
+    1,
+    TIES_CLOCK_S,
+    TIES_STATUS,
+    as_float32s(TIES_TEMPERATURES_C),
+    float(as_float32(TIES_RH_PERCENT)),
+    float(as_float32(TIES_FROST_POINT_C)),
+)
 
 
 # --- cases -----------------------------------------------------------------------------------
@@ -264,6 +304,16 @@ def req_write(address: int, values: Sequence[int], fields: Table | None = None) 
 
 def exc(function: int, code: int) -> Table:
     return {"function": function, "exception_code": code}
+
+
+def rtu_read(function: int, address: int, words: Sequence[int], decoded: Table) -> Exchange:
+    """A read of `len(words)` registers over RTU, answered with `words`."""
+    return Exchange(
+        rtu(UNIT, read_request(function, address, len(words))),
+        rtu(UNIT, read_response(function, words)),
+        req_read(function, address, len(words)),
+        decoded,
+    )
 
 
 def cases() -> list[Case]:
@@ -309,14 +359,7 @@ def cases() -> list[Case]:
             "Read the identity block: function 04, input registers 0x0000-0x000F (16 "
             "registers); register 0x0007 is reserved and reads 0",
             "rtu",
-            [
-                Exchange(
-                    rtu(UNIT, read_request(4, 0x0000, 16)),
-                    rtu(UNIT, read_response(4, place(0x0000, 16, ident_items))),
-                    req_read(4, 0x0000, 16),
-                    dict(IDENTITY),
-                )
-            ],
+            [rtu_read(4, 0x0000, place(0x0000, 16, ident_items), dict(IDENTITY))],
         )
     )
 
@@ -328,14 +371,7 @@ def cases() -> list[Case]:
             "Channel 3 is open (NaN, status bit 0), channels 9-16 are not fitted (NaN, status "
             "bit 3), device status 0x0011 = logging on + sensor fault",
             "rtu",
-            [
-                Exchange(
-                    rtu(UNIT, read_request(4, 0x0100, 67)),
-                    rtu(UNIT, read_response(4, live)),
-                    req_read(4, 0x0100, 67),
-                    dict(live_decoded),
-                )
-            ],
+            [rtu_read(4, 0x0100, live, dict(live_decoded))],
         )
     )
     out.append(
@@ -396,14 +432,7 @@ def cases() -> list[Case]:
             "Read the clock: function 03, holding registers 0x0310-0x0311, UTC epoch seconds "
             "1700000000 (2023-11-14T22:13:20Z) = 0x6553F100",
             "rtu",
-            [
-                Exchange(
-                    rtu(UNIT, read_request(3, 0x0310, 2)),
-                    rtu(UNIT, read_response(3, clock_words)),
-                    req_read(3, 0x0310, 2),
-                    {"clock": CLOCK_S},
-                )
-            ],
+            [rtu_read(3, 0x0310, clock_words, {"clock": CLOCK_S})],
         )
     )
     out.append(
@@ -480,12 +509,7 @@ def cases() -> list[Case]:
                     req_write(0x0300, pointer_words, {"record_pointer": 101}),
                     {"function": 16, "address": Hex(0x0300), "value": 2},
                 ),
-                Exchange(
-                    rtu(UNIT, read_request(4, 0x0400, 115)),
-                    rtu(UNIT, read_response(4, window)),
-                    req_read(4, 0x0400, 115),
-                    window_decoded,
-                ),
+                rtu_read(4, 0x0400, window, window_decoded),
             ],
         )
     )
@@ -567,6 +591,40 @@ def cases() -> list[Case]:
                     req_read(4, 0x0400, 115),
                     exc(4, 6),
                 )
+            ],
+        )
+    )
+
+    ties_live, ties_live_decoded = live_words(
+        TIES_TEMPERATURES_C,
+        [0] * 8 + [NOT_FITTED] * 8,
+        TIES_RH_PERCENT,
+        TIES_FROST_POINT_C,
+        TIES_CLOCK_S,
+        TIES_STATUS,
+    )
+    first = u32(1)
+    out.append(
+        Case(
+            "rounding_ties_rtu",
+            "Rounding to 0.01: a logger that has just started logging. Its live values "
+            "(float32) include exact ties - 21.625, -0.125, -69.625, -40.875 degC, 12.625 %RH - "
+            "and its first record, taken at that measurement, holds each rounded to the "
+            "nearest 0.01 of its exact value, a tie to the even hundredth: 2162, -12, -6962, "
+            "-4088, 1262; 0.375 gives 38; 0.165 (as float32 0.16500000655) gives 17; -0.004 "
+            "gives 0",
+            "rtu",
+            [
+                rtu_read(4, 0x0100, ties_live, dict(ties_live_decoded)),
+                Exchange(
+                    rtu(UNIT, write_multiple_request(0x0300, first)),
+                    rtu(UNIT, write_echo(0x10, 0x0300, 2)),
+                    req_write(0x0300, first, {"record_pointer": 1}),
+                    {"function": 16, "address": Hex(0x0300), "value": 2},
+                ),
+                rtu_read(
+                    4, 0x0400, TIES_RECORD.words(), {"record_window_1": TIES_RECORD.decoded()}
+                ),
             ],
         )
     )

@@ -193,6 +193,8 @@ class AsciiPtyServer:
         lg = self.logger
         defn = lg.defn
         lg.sync()
+        if lg.busy():  # after the syntax checks (ERR 1, 2), before the range check (ERR 3)
+            return [asc.error_reply("busy", defn)]
         try:
             if isinstance(command, asc.IdnQuery):
                 s = lg.settings

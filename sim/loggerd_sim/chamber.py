@@ -45,7 +45,7 @@ _STEP_COUNT_SLACK: Final = 1e-9
 class ChamberState:
     """What the chamber air and the sensors in it read at one instant."""
 
-    time_s: float  # simulated seconds since profile start
+    time_s: float  # seconds into the profile (the programme's time, `speed` times real time)
     air_temperature_c: float  # well-mixed air at the control sensor
     channel_temperatures_c: tuple[float, ...]  # air + steady spatial gradient + noise
     frost_point_c: float  # Td/f of the chamber air (frost point below 0 °C, dew point above)
@@ -57,7 +57,8 @@ class Chamber:
 
     The physics advances in whole steps of `step_s` from t = 0, whatever times callers
     advance to, so the same seed gives the same states at the same step whichever way the
-    chamber got there.
+    chamber got there. `speed` runs the programme that many times as fast as the time it is
+    advanced to (the loggers' real time): a 4 h profile takes 4 minutes at 60.
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class Chamber:
         channel_count: int = 8,
         seed: int = 0,
         step_s: float = 1.0,
+        speed: float = 1.0,
         max_cooling_rate_k_per_min: float = 5.0,
         max_heating_rate_k_per_min: float = 8.0,
     ) -> None:
@@ -74,6 +76,8 @@ class Chamber:
             raise ValueError(f"channel_count must be at least 1, got {channel_count}")
         if not (math.isfinite(step_s) and step_s > 0.0):
             raise ValueError(f"step_s must be a finite number > 0 s, got {step_s!r}")
+        if not (math.isfinite(speed) and speed > 0.0):
+            raise ValueError(f"speed must be a finite number > 0, got {speed!r}")
         for key, rate in (
             ("max_cooling_rate_k_per_min", max_cooling_rate_k_per_min),
             ("max_heating_rate_k_per_min", max_heating_rate_k_per_min),
@@ -82,6 +86,7 @@ class Chamber:
                 raise ValueError(f"{key} must be a finite number > 0 K/min, got {rate!r}")
         self._profile = profile
         self._step_s = step_s
+        self._speed = speed
         self._max_cooling_k_per_s = max_cooling_rate_k_per_min / 60.0
         self._max_heating_k_per_s = max_heating_rate_k_per_min / 60.0
 
@@ -130,9 +135,10 @@ class Chamber:
         return self._state
 
     def advance_to(self, time_s: float) -> ChamberState:
-        """Run the physics in whole steps up to `time_s` (seconds since profile start).
+        """Run the physics in whole steps up to `time_s` seconds after the start, which is
+        `time_s * speed` seconds into the programme.
 
-        The returned state is at the last whole step not after `time_s`. Asking for an earlier
+        The returned state is at the last whole step not after that. Asking for an earlier
         time than before raises `ValueError`: the chamber never goes back.
         """
         if not math.isfinite(time_s):
@@ -143,7 +149,7 @@ class Chamber:
                 f"{self._requested_time_s!r} s"
             )
         self._requested_time_s = time_s
-        target_steps = math.floor(time_s / self._step_s + _STEP_COUNT_SLACK)
+        target_steps = math.floor(time_s * self._speed / self._step_s + _STEP_COUNT_SLACK)
         if target_steps > self._step_count:
             self._run_steps(target_steps)
             self._state = None

@@ -111,7 +111,8 @@ async def _serve(opts: SimOptions) -> int:
             print(f"{name}: {url}", flush=True)
         print(
             f"addresses: {', '.join(map(str, opts.addresses))}; profile {sim.profile.name!r}; "
-            f"speed x{opts.speed:g}; seed {opts.seed}. Ctrl-C stops.",
+            f"programme speed x{opts.speed:g} (the loggers keep real time); seed {opts.seed}. "
+            "Ctrl-C stops.",
             flush=True,
         )
         await stop.wait()

@@ -7,10 +7,12 @@ only decides what the values are.
 from __future__ import annotations
 
 import math
+import struct
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from loggerd.processing import humidity
 from loggerd_protocol.definition import Definition, Field, Table, reference_logger
@@ -23,6 +25,18 @@ ILLEGAL_ADDRESS = 2
 ILLEGAL_VALUE = 3
 DEVICE_BUSY = 6
 
+_DEFN = reference_logger()
+# What a clock whose backup battery ran flat reads at power-up: the first time it can be set to.
+_CLOCK_RANGE = _DEFN.field("clock").range
+assert _CLOCK_RANGE is not None
+CLOCK_LOST_UTC_S = int(_CLOCK_RANGE[0])
+
+
+def _float32(value: float) -> float:
+    """The float32 nearest to `value`, as a float (NaN stays NaN)."""
+    result: float = struct.unpack("<f", struct.pack("<f", value))[0]
+    return result
+
 
 class RegisterError(Exception):
     """A request the logger answers with a Modbus exception code."""
@@ -33,7 +47,12 @@ class RegisterError(Exception):
 
 
 class SimClock:
-    """Simulated seconds since the start, running `speed` times as fast as the host's clock."""
+    """Simulated seconds since the start: the loggers' true time.
+
+    It runs as fast as the host's clock unless `speed` says otherwise, which only a stress test
+    wants (benchmarks/crash: ten records a second from a 1 s interval, clocks that gain on the
+    host's). A faster chamber programme is the chamber's own `speed`; the loggers keep time.
+    """
 
     def __init__(
         self,
@@ -68,7 +87,7 @@ class ManualClock(SimClock):
 
 @dataclass
 class LoggerSettings:
-    address: int = 1
+    address: int = _DEFN.default_address
     serial_number: int = 16000001
     channel_count: int = 8
     calibration_date: int = 20260115
@@ -80,6 +99,69 @@ class LoggerSettings:
     capacity: int | None = None  # records; the map's capacity when None
     # point name -> "open" | "short": a sensor fault to show on that channel
     sensor_faults: dict[str, str] = field(default_factory=dict)
+    # How long after taking each record the logger answers "busy" (exception 06, ERR 4) while
+    # it writes the record to flash; the protocol allows up to 20 ms. 0: it never does.
+    busy_window_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Retained:
+    """What a logger keeps through a power loss (PROTOCOL.md §12): its records and the next
+    sequence number, in flash, and its clock, which runs on the backup battery meanwhile."""
+
+    serial_number: int
+    next_sequence: int
+    records: tuple[Record, ...]
+    clock_ahead_s: float  # the clock's reading minus true UTC at power-off
+    clock_set: bool
+    off_utc_s: float  # true UTC at power-off
+
+    def as_json(self) -> dict[str, object]:
+        """Plain JSON values; a missing value (NaN) as null."""
+        names = _DEFN.point_names()
+        return {
+            "serial_number": self.serial_number,
+            "next_sequence": self.next_sequence,
+            "clock_ahead_s": self.clock_ahead_s,
+            "clock_set": self.clock_set,
+            "off_utc_s": self.off_utc_s,
+            "records": [
+                [
+                    r.sequence,
+                    r.timestamp,
+                    r.status,
+                    *(None if math.isnan(v) else v for v in (r.values[n] for n in names)),
+                ]
+                for r in self.records
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Retained:
+        """The inverse of as_json(); KeyError, TypeError or ValueError for anything else."""
+        names = _DEFN.point_names()
+        records = []
+        for row in data["records"]:
+            sequence, timestamp, status, *values = row
+            if len(values) != len(names):
+                raise ValueError(f"record {sequence}: {len(values)} values, not {len(names)}")
+            measured = zip(names, values, strict=True)
+            records.append(
+                Record(
+                    int(sequence),
+                    int(timestamp),
+                    int(status),
+                    {n: math.nan if v is None else float(v) for n, v in measured},
+                )
+            )
+        return cls(
+            serial_number=int(data["serial_number"]),
+            next_sequence=int(data["next_sequence"]),
+            records=tuple(records),
+            clock_ahead_s=float(data["clock_ahead_s"]),
+            clock_set=bool(data["clock_set"]),
+            off_utc_s=float(data["off_utc_s"]),
+        )
 
 
 class SimulatedLogger:
@@ -118,24 +200,33 @@ class SimulatedLogger:
             )
         self.memory: deque[Record] = deque(maxlen=capacity)
         self._next_sequence = 1
-        self._elapsed = 0.0
-        self._next_record_s = 0.0
-        # The logger's clock read `_clock_at_s` at simulated time `_clock_set_at_s` and runs
-        # (1 + drift) times as fast as true time from there; setting it moves that anchor.
-        self._clock_set_at_s = 0.0
+        self._elapsed = 0.0  # simulated time of the last measurement
+        # The logger keeps time by its own oscillator, which runs (1 + drift) times as fast
+        # as true time: its "own" seconds. Its clock read `_clock_at_s` when its own time was
+        # `_clock_set_own_s`; setting the clock moves that anchor. The logging schedule counts
+        # own seconds from the start of logging (PROTOCOL.md §12), so a clock set leaves it be.
+        self._clock_set_own_s = 0.0
         self._clock_at_s = self.clock.start_utc_s + self.settings.clock_offset_s
+        self._next_record_own_s = 0.0
+        self._last_record_own_s: float | None = None
         self.record_pointer = 0
         self.state: ChamberState = chamber.advance_to(0.0)
         self._fields = {t: {f.name: f for f in self.defn.table(t)} for t in ("input", "holding")}
 
     # --- time -----------------------------------------------------------------------------
 
+    @property
+    def _rate(self) -> float:
+        return 1 + self.settings.clock_drift_ppm * 1e-6
+
+    def _own_s(self, elapsed_s: float) -> float:
+        return elapsed_s * self._rate
+
     def logger_time_s(self, elapsed_s: float | None = None) -> float:
         """The logger's clock (UTC epoch s, unrounded) at simulated time `elapsed_s`; by
         default at the last measurement (see sync()), which is what stamps live values."""
         e = self._elapsed if elapsed_s is None else elapsed_s
-        rate = 1 + self.settings.clock_drift_ppm * 1e-6
-        return self._clock_at_s + (e - self._clock_set_at_s) * rate
+        return self._clock_at_s + self._own_s(e) - self._clock_set_own_s
 
     def clock_reading_s(self) -> int:
         """What the clock register and `TIME?` read now: the whole seconds of the logger's
@@ -145,32 +236,90 @@ class SimulatedLogger:
     def sync(self) -> None:
         """Bring the logger up to the simulated present: take every record that fell due."""
         now = self.clock.elapsed_s()
-        while self.settings.logging and self._next_record_s <= now:
-            self._elapsed = self._next_record_s
+        now_own = self._own_s(now)
+        while self.settings.logging and self._next_record_own_s <= now_own:
+            at_own = self._next_record_own_s
+            self._elapsed = max(self._elapsed, at_own / self._rate)
             self.state = self.chamber.advance_to(self._elapsed)
-            self._take_record()
-            self._next_record_s += self.settings.interval_s
+            # Stamped with the clock at that instant of its own time: records an interval
+            # apart carry timestamps exactly an interval apart, whatever the drift.
+            self._take_record(math.floor(self._clock_at_s + at_own - self._clock_set_own_s))
+            self._last_record_own_s = at_own
+            self._next_record_own_s = at_own + self.settings.interval_s
         if not self.settings.logging:
-            self._next_record_s = max(self._next_record_s, now)
+            self._next_record_own_s = max(self._next_record_own_s, now_own)
         # Live values: the logger measures once a second.
         self._elapsed = max(self._elapsed, math.floor(now))
         self.state = self.chamber.advance_to(self._elapsed)
 
-    def _take_record(self) -> None:
+    def busy(self) -> bool:
+        """Whether the logger is still writing its newest record to flash (after sync())."""
+        window_s = self.settings.busy_window_s
+        if window_s <= 0 or self._last_record_own_s is None:
+            return False
+        since_s = self._own_s(self.clock.elapsed_s()) - self._last_record_own_s
+        return since_s < window_s - 1e-9  # a retry after the window is never refused
+
+    def _take_record(self, timestamp: int) -> None:
         self.memory.append(
             Record(
                 sequence=self._next_sequence,
-                timestamp=math.floor(self.logger_time_s()),
+                timestamp=timestamp,
                 status=self.device_status(),
                 values=self.point_values(),
             )
         )
         self._next_sequence += 1
 
+    # --- power ----------------------------------------------------------------------------
+
+    def retained(self) -> Retained:
+        """What this logger would keep if its power went off now."""
+        self.sync()
+        true_utc_s = self.clock.utc_s()
+        return Retained(
+            serial_number=self.settings.serial_number,
+            next_sequence=self._next_sequence,
+            records=tuple(self.memory),
+            clock_ahead_s=self.logger_time_s(self.clock.elapsed_s()) - true_utc_s,
+            clock_set=self.settings.clock_set,
+            off_utc_s=true_utc_s,
+        )
+
+    def resume(self, kept: Retained, *, battery_ok: bool = True) -> None:
+        """Power up now with what the logger kept through a power loss (PROTOCOL.md §12):
+        its records, and sequence numbers that go on from them; its clock, which kept time
+        (gaining its drift) on the battery, or with a flat battery starts again at the
+        earliest time it can be set to, `clock_not_set`; logging resumes with a record at
+        once. Its settings are this logger's own, as if set at power-up."""
+        if kept.serial_number != self.settings.serial_number:
+            raise ValueError(
+                f"the memory kept is serial number {kept.serial_number}'s, this logger is "
+                f"{self.settings.serial_number}"
+            )
+        self.memory.clear()
+        self.memory.extend(kept.records)  # a smaller capacity keeps the newest
+        self._next_sequence = kept.next_sequence
+        now = self.clock.elapsed_s()
+        if battery_ok:
+            off_s = max(0.0, self.clock.utc_s() - kept.off_utc_s)
+            ahead_s = kept.clock_ahead_s + off_s * (self._rate - 1)
+            self._clock_at_s = self.clock.utc_s() + ahead_s
+            self.settings.clock_set = kept.clock_set
+        else:
+            self._clock_at_s = float(CLOCK_LOST_UTC_S)
+            self.settings.clock_set = False
+        self._clock_set_own_s = self._own_s(now)
+        self._next_record_own_s = self._own_s(now)
+        self._last_record_own_s = None
+
     # --- measurements ---------------------------------------------------------------------
 
     def point_values(self) -> dict[str, float]:
-        """Every point's current value; NaN where the channel is faulty or not fitted."""
+        """Every point's current value; NaN where the channel is faulty or not fitted.
+
+        The logger measures in float32, as its live registers carry the values: a record, a
+        `VAL` or a `REC` line is that value rounded (PROTOCOL.md §11.2)."""
         s = self.state
         values: dict[str, float] = {}
         for i in range(self.defn.max_temperature_channels):
@@ -179,7 +328,8 @@ class SimulatedLogger:
         values["rh"] = s.rh_pct
         for point in self.settings.sensor_faults:
             values[point] = math.nan
-        values["frost_point"] = self._frost_point(values["temperature_1"], values["rh"])
+        values = {point: _float32(v) for point, v in values.items()}
+        values["frost_point"] = _float32(self._frost_point(values["temperature_1"], values["rh"]))
         return values
 
     @staticmethod
@@ -271,7 +421,7 @@ class SimulatedLogger:
         if not 1 <= count <= self.defn.max_registers_per_read:
             raise RegisterError(ILLEGAL_VALUE, f"count {count} outside 1..125")
         touched = self._check_range(table, address, count)
-        self.sync()
+        self._sync_unless_busy()
         values = self._field_values()
         words = [0] * count
         for f in touched:
@@ -292,7 +442,7 @@ class SimulatedLogger:
             raise RegisterError(
                 ILLEGAL_ADDRESS, "the range includes reserved or read-only registers"
             )
-        self.sync()
+        self._sync_unless_busy()
         decoded: Mapping[str, Value] = {
             f.name: decode_field(f, words[f.address - address : f.end - address]) for f in touched
         }
@@ -310,9 +460,16 @@ class SimulatedLogger:
         f = self._fields["holding"].get(name)
         if f is None or not f.writable:
             raise RegisterError(ILLEGAL_ADDRESS, f"{name!r} is not a writable setting")
-        self.sync()
+        self._sync_unless_busy()
         self._validate(f, value)
         self._apply(name, value)
+
+    def _sync_unless_busy(self) -> None:
+        """Come up to the present; a request that passed the checks of function, count and
+        address is refused with exception 06 while the logger writes a record (§8 step 4)."""
+        self.sync()
+        if self.busy():
+            raise RegisterError(DEVICE_BUSY, "writing a record to flash")
 
     def _validate(self, f: Field, value: Value) -> None:
         v = float(value)
@@ -332,13 +489,13 @@ class SimulatedLogger:
         elif name == "clock":
             # The value written is exact at the moment of the write: the clock reads it now
             # and ticks one second (of its own, drifting time) later.
-            self._clock_set_at_s = self.clock.elapsed_s()
+            self._clock_set_own_s = self._own_s(self.clock.elapsed_s())
             self._clock_at_s = float(value)
             self.settings.clock_set = True
         elif name == "logging_interval":
             self.settings.interval_s = value
-            self._next_record_s = self._elapsed + value
+            self._next_record_own_s = self._own_s(self.clock.elapsed_s()) + value
         elif name == "logging_control":
             if value and not self.settings.logging:
-                self._next_record_s = self.clock.elapsed_s()
+                self._next_record_own_s = self._own_s(self.clock.elapsed_s())
             self.settings.logging = bool(value)

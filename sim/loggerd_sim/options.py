@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loggerd_protocol.definition import reference_logger
+
 if TYPE_CHECKING:  # the command line reads these options before any simulator is built
     from .faults import FaultRates
     from .logger import LoggerSettings
@@ -63,11 +65,21 @@ class SimOptions:
         metadata=_flag("--profile", "chamber profile TOML (default: cold soak)", parse=Path),
     )
     speed: float = field(
-        default=1.0, metadata=_flag("--speed", "simulated seconds per second", parse=float)
+        default=1.0,
+        metadata=_flag(
+            "--speed",
+            "run the chamber's programme this many times as fast; the loggers keep real time "
+            "(their clocks and their logging)",
+            parse=float,
+        ),
     )
+    # The loggers' clocks, and so their logging, run this many times as fast as the host's: a
+    # stress test only (benchmarks/crash logs ten records a second from a 1 s interval), as
+    # loggerd then sees clocks that gain minutes an hour.
+    clock_speed: float = 1.0
     seed: int = field(default=0, metadata=_flag("--seed", "the chamber's random seed", parse=int))
     addresses: tuple[int, ...] = field(
-        default=(1,),
+        default=(reference_logger().default_address,),
         metadata=_flag(
             "--addresses",
             "comma-separated Modbus addresses",
@@ -149,6 +161,16 @@ class SimOptions:
         default=None,
         metadata=_flag(
             "--link", "make a symlink to the RTU pty here (like /dev/serial/by-id/…)", parse=Path
+        ),
+    )
+    state_file: Path | None = field(
+        default=None,
+        metadata=_flag(
+            "--state",
+            "keep the simulated loggers' memories and clocks in this file across runs: read "
+            "(and removed) at start, written at stop",
+            parse=Path,
+            metavar="FILE",
         ),
     )
     ascii: bool = field(

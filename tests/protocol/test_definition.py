@@ -20,9 +20,12 @@ TABLES = ("input", "holding")
 PROTOCOL_MD = Path(__file__).resolve().parents[2] / "firmware_protocol" / "PROTOCOL.md"
 
 
+def raw_toml_text() -> str:
+    return resources.files("loggerd_protocol").joinpath("reference_logger.toml").read_text("utf-8")
+
+
 def raw_toml() -> dict[str, Any]:
-    text = resources.files("loggerd_protocol").joinpath("reference_logger.toml").read_text("utf-8")
-    return tomllib.loads(text)
+    return tomllib.loads(raw_toml_text())
 
 
 def blocks_holding(f: Field) -> list[Block]:
@@ -132,6 +135,23 @@ def test_status_bits_are_distinct() -> None:
     for bits in (DEFN.channel_status_bits, DEFN.device_status_bits):
         assert len(set(bits.values())) == len(bits)
         assert all(0 <= b < 16 for b in bits.values())
+
+
+def test_no_value_has_an_offset() -> None:
+    """value = raw × scale, and nothing else (PROTOCOL.md §4): a row carries no key the loader
+    would not read, so no value offset can hide in one. `offset` in a record row is where the
+    field sits in the record, not something added to its value."""
+    doc = raw_toml()
+    common = {"name", "type", "count", "stride", "unit", "scale", "description", "length"}
+    keys = {
+        "register": common | {"table", "address", "writable", "range"},
+        "record": common | {"offset"},
+    }
+    for kind, allowed in keys.items():
+        for row in doc[kind]:
+            assert set(row) <= allowed, f"{kind} {row['name']}: {set(row) - allowed}"
+    header = "".join(line for line in raw_toml_text().splitlines(True) if line.startswith("#"))
+    assert "value = raw * scale " in header and "+ offset" not in header
 
 
 def test_exception_codes_are_the_ones_the_protocol_uses() -> None:
@@ -273,3 +293,21 @@ def test_protocol_md_rec_line_checksums_are_right() -> None:
     for body, checksum in lines:
         assert f"{reduce(lambda acc, b: acc ^ b, body.encode('ascii'), 0):02X}" == checksum, body
         assert len(body.split(",")) == 3 + DEFN.max_temperature_channels + 2, body
+
+
+def test_protocol_md_lists_every_golden_vector() -> None:
+    rows = tables_with_header(["Case", "Shows"])
+    listed = [re.fullmatch(r"\[`([a-z0-9_]+)`\]\(testcases/\1/case\.toml\)", r[0]) for r in rows]
+    assert all(listed), rows
+    cases = PROTOCOL_MD.parent / "testcases"
+    assert sorted(m.group(1) for m in listed if m) == sorted(
+        c.parent.name for c in cases.glob("*/case.toml")
+    )
+
+
+def test_protocol_md_gives_the_factory_address_of_the_definition() -> None:
+    (row,) = [r for r in tables_with_header(["Setting", "Value"]) if r[0] == "Device address"]
+    low, high = DEFN.address_range
+    assert f"{low} … {high}" in row[1]
+    assert f"**{DEFN.default_address}** when it leaves the factory" in row[1]
+    assert low <= DEFN.default_address <= high

@@ -266,6 +266,15 @@ def test_state_is_at_the_last_whole_step() -> None:
     assert chamber.state == chamber.advance_to(5.95)
 
 
+def test_speed_runs_the_programme_faster_than_the_time_it_is_advanced_to() -> None:
+    """At speed 60 a second of the loggers' time is a minute of the programme, step by step
+    the same states as the programme run at its own pace."""
+    fast = Chamber(shipped_profile("quick"), seed=5, speed=60.0)
+    slow = Chamber(shipped_profile("quick"), seed=5)
+    assert fast.advance_to(10.0) == slow.advance_to(600.0)
+    assert fast.advance_to(10.5).time_s == 630.0
+
+
 def test_never_goes_back() -> None:
     chamber = Chamber(shipped_profile("quick"))
     chamber.advance_to(100.0)
@@ -284,6 +293,7 @@ def test_never_goes_back() -> None:
         {"step_s": math.inf},
         {"max_cooling_rate_k_per_min": 0.0},
         {"max_heating_rate_k_per_min": -1.0},
+        {"speed": 0.0},
     ],
 )
 def test_constructor_rejects_nonsense(kwargs: dict[str, float]) -> None:

@@ -7,6 +7,7 @@ import pytest
 import loggerd_sim.host
 from loggerd.cli.main import main
 from loggerd.core.errors import LoggerdError
+from loggerd_protocol.definition import reference_logger
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import LoggerSettings, ManualClock, SimClock
 
@@ -27,17 +28,21 @@ def test_options_reach_every_logger(manual_clock: ManualClock) -> None:
     for logger in host.loggers.values():
         logger.sync()
         assert [r.sequence for r in logger.memory] == [4, 5, 6, 7]
+        # Every 30 s of the logger's own (fast) clock, which read 2.5 s behind at the start.
         assert [r.timestamp for r in logger.memory] == [
-            start + 87,  # 90 s × 1.001 − 2.5 s = 87.59 s
-            start + 117,  # 117.62 s
-            start + 147,  # 147.65 s
-            start + 177,  # 177.68 s
+            start + 87,  # 90 s − 2.5 s = 87.5 s
+            start + 117,
+            start + 147,
+            start + 177,
         ]
         assert logger.clock_reading_s() == start + 197  # 200 × 1.001 − 2.5 = 197.7 s
 
 
 def test_defaults_are_the_reference_loggers(manual_clock: ManualClock) -> None:
     host = SimulatorHost(SimOptions(tcp=False, rtu=False), clock=manual_clock)
+    # A logger leaves the factory at address 1 (PROTOCOL.md §2.1), and so does a simulated one.
+    assert list(host.loggers) == [reference_logger().default_address] == [1]
+    assert LoggerSettings().address == 1
     logger = host.loggers[1]
     assert logger.memory.maxlen == 100_000 == logger.defn.memory_capacity_records
     assert logger.settings.interval_s == 10

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -21,6 +21,7 @@ from loggerd_protocol.definition import reference_logger
 from loggerd_protocol.values import decode_field, encode_field
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import ManualClock, SimClock
+from tests.simulators import simulator
 
 DEFN = reference_logger()
 CLOCK = DEFN.field("clock")
@@ -33,26 +34,12 @@ async def call(fn: Callable[..., T], *args: Any) -> T:
 
 
 @pytest.fixture
-def lines() -> Iterator[LinePool]:
-    pool = LinePool()
-    yield pool
-    pool.close()
-
-
-async def started(options: SimOptions, clock: SimClock) -> SimulatorHost:
-    host = SimulatorHost(options, clock=clock)
-    await host.start()
-    return host
-
-
-@pytest.fixture
 async def offset_host(manual_clock: ManualClock) -> AsyncIterator[SimulatorHost]:
     """Logger 1 on Modbus TCP and on its ASCII pty, its clock 0.5 s ahead of true time."""
-    host = await started(SimOptions(rtu=False, ascii=True, clock_offset_s=0.5), manual_clock)
-    try:
+    async with simulator(
+        SimOptions(rtu=False, ascii=True, clock_offset_s=0.5), manual_clock
+    ) as host:
         yield host
-    finally:
-        await host.stop()
 
 
 def tcp_master(lines: LinePool, host: SimulatorHost) -> ModbusMaster:
@@ -72,8 +59,7 @@ def write_clock(master: ModbusMaster, utc_s: int) -> None:
 async def test_the_clock_register_reads_true_time_plus_the_offset_on_a_real_clock(
     lines: LinePool,
 ) -> None:
-    host = await started(SimOptions(rtu=False, clock_offset_s=37.25), SimClock(speed=1.0))
-    try:
+    async with simulator(SimOptions(rtu=False, clock_offset_s=37.25), SimClock(speed=1.0)) as host:
         master = tcp_master(lines, host)
         for _ in range(5):
             before = time.time()
@@ -81,8 +67,6 @@ async def test_the_clock_register_reads_true_time_plus_the_offset_on_a_real_cloc
             after = time.time()
             # The read may straddle a tick of the logger's clock, never more.
             assert math.floor(before + 37.25) <= clock <= math.floor(after + 37.25)
-    finally:
-        await host.stop()
 
 
 async def test_the_clock_ticks_when_the_loggers_clock_crosses_a_second(
@@ -121,20 +105,20 @@ async def test_records_keep_the_loggers_clock_at_the_moment_they_fell_due(
 
 
 async def test_a_fast_clock_gains_its_drift(lines: LinePool, manual_clock: ManualClock) -> None:
-    host = await started(SimOptions(rtu=False, clock_drift_ppm=300), manual_clock)
     start = int(manual_clock.start_utc_s)
-    try:
+    async with simulator(SimOptions(rtu=False, clock_drift_ppm=300), manual_clock) as host:
         master = tcp_master(lines, host)
         manual_clock.advance(3332.5)
         early = await call(read_clock, master)  # 3333.49975 s on the logger's clock
         manual_clock.advance(668)
         late = await call(read_clock, master)  # 4001.70015 s: more than a second gained
-    finally:
-        await host.stop()
     assert (early, late) == (start + 3333, start + 4001)
-    # Records are stamped by the fast clock: the one taken at 4000 s of true time at 4001.2 s.
+    # The logger times its records by its own clock (PROTOCOL.md §12): every 10 s of it, so
+    # they are stamped exactly 10 s apart, and record 401 (4000 s on the logger's clock) was
+    # taken at 3998.8 s of true time.
     stamps = {r.sequence: r.timestamp for r in host.loggers[1].memory}
-    assert (stamps[2], stamps[400], stamps[401]) == (start + 10, start + 3991, start + 4001)
+    assert (stamps[2], stamps[400], stamps[401]) == (start + 10, start + 3990, start + 4000)
+    assert len(host.loggers[1].memory) == 401
 
 
 async def test_writing_the_clock_sets_it_exactly_at_the_write(
@@ -161,17 +145,15 @@ async def test_writing_the_clock_sets_it_exactly_at_the_write(
 async def test_time_sets_the_clock_over_ascii_and_drift_runs_on_from_there(
     manual_clock: ManualClock,
 ) -> None:
-    host = await started(
-        SimOptions(tcp=False, rtu=False, ascii=True, clock_drift_ppm=-500), manual_clock
-    )
-    driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=host.ascii[1].url), LinePool())
-    try:
-        manual_clock.advance(100.25)
-        await call(driver.set_clock, 1_800_000_000)
-        written = await call(driver.read_clock)
-        manual_clock.advance(2000.5)  # 1999.49975 s on a clock 500 ppm slow
-        later = await call(driver.read_clock)
-    finally:
-        driver.close()
-        await host.stop()
+    options = SimOptions(tcp=False, rtu=False, ascii=True, clock_drift_ppm=-500)
+    async with simulator(options, manual_clock) as host:
+        driver = ReferenceAsciiDriver(ReferenceAsciiConfig(url=host.ascii[1].url), LinePool())
+        try:
+            manual_clock.advance(100.25)
+            await call(driver.set_clock, 1_800_000_000)
+            written = await call(driver.read_clock)
+            manual_clock.advance(2000.5)  # 1999.49975 s on a clock 500 ppm slow
+            later = await call(driver.read_clock)
+        finally:
+            driver.close()
     assert (written, later) == (1_800_000_000, 1_800_001_999)

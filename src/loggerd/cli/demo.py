@@ -7,9 +7,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from loggerd.core.errors import ConfigError
 from loggerd_sim import cli as sim_cli
 
 DEMO_TRANSMITTER_ADDRESS = 240
+SIMULATOR_STATE = "simulator.json"
 
 
 def demo_config_text(rtu_path: str, tcp_url: str, data_dir: Path, host: str, port: int) -> str:
@@ -127,15 +129,25 @@ async def _demo(args: argparse.Namespace) -> int:
 
     stop = asyncio.Event()
     install_stop_signals(stop)
+    data_dir: Path = args.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # The simulated loggers are powered off at stop and on at the next start: their memories
+    # and clocks are kept in the data folder, as a real logger keeps them, so that a restart
+    # is no memory reset.
+    state_file = data_dir / SIMULATOR_STATE
     options = sim_cli.options(
-        args, addresses=(1, 2), profile_devices={DEMO_TRANSMITTER_ADDRESS: "vaisala_hmt330"}
+        args,
+        addresses=(1, 2),
+        profile_devices={DEMO_TRANSMITTER_ADDRESS: "vaisala_hmt330"},
+        state_file=state_file,
     )
-    sim = SimulatorHost(options)
+    try:
+        sim = SimulatorHost(options)
+    except ValueError as exc:  # a state file that is not one
+        raise ConfigError(f"simulator: {exc}") from None
     await sim.start()
     try:
         assert sim.rtu is not None and sim.tcp is not None
-        data_dir: Path = args.data_dir.resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
         text = demo_config_text(sim.rtu.path, sim.tcp.url, data_dir, args.host, args.port)
         config_path = data_dir / "demo.toml"
         config_path.write_text(text, "utf-8")
@@ -146,9 +158,11 @@ async def _demo(args: argparse.Namespace) -> int:
             print(
                 f"simulator: Modbus RTU on {sim.rtu.path if sim.rtu else '-'}, "
                 f"Modbus TCP on {sim.tcp.url if sim.tcp else '-'} "
-                f"(profile {sim.profile.name!r}, speed x{options.speed:g})",
+                f"(profile {sim.profile.name!r}, programme speed x{options.speed:g}; "
+                "the loggers keep real time)",
                 flush=True,
             )
+            print(f"loggers:   {_memories(sim.restored, state_file)}", flush=True)
             print(f"config:    {config_path}", flush=True)
             print(
                 f"loggerd demo is running: {url}/api/v1/chambers  (API docs: {url}/docs)",
@@ -162,3 +176,13 @@ async def _demo(args: argparse.Namespace) -> int:
         await sim.stop()
     print(f"stopped; {daemon.writer.written} samples stored in {data_dir}", flush=True)
     return 0
+
+
+def _memories(restored: dict[int, int], state_file: Path) -> str:
+    if restored:
+        kept = ", ".join(f"logger {a}: {n} records" for a, n in sorted(restored.items()))
+        return f"memories and clocks kept from the last run ({kept})"
+    return (
+        f"new, empty memories (none kept in {state_file}: a first run, or the last one did "
+        "not stop cleanly, and then loggerd reports each logger's memory as started again)"
+    )
