@@ -1,8 +1,8 @@
 """Does loggerd lose, duplicate or alter a single logger record when it is killed at any moment?
 
 The simulator runs in this process (its threads keep answering while loggerd is dead), with one
-or two reference loggers on Modbus TCP recording at 10 Hz of wall time (speed 10, a 1 s logging
-interval: the loggers' clocks run ten times as fast as the host's, so their measured offsets
+or two reference loggers on Modbus TCP recording at 10 Hz of wall time (clock_speed 10, a 1 s
+logging interval: the loggers' clocks run ten times as fast as the host's, so their measured offsets
 keep growing; the offset and drift limits are set out of reach). loggerd runs as a subprocess,
 `python -m loggerd run --config … --port 0`, and is killed with SIGKILL `--kills` times, each
 kill aimed at a moment of a different kind, in turn:

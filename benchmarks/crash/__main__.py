@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     harness = Harness(args, work)
     sim = SimThread(
         SimOptions(
-            speed=10.0,
+            # The loggers' clocks run 10x: a 1 s logging interval records at 10 Hz of wall time.
+            clock_speed=10.0,
             interval_s=1,
             addresses=tuple(harness.addresses),
             capacity=args.capacity,

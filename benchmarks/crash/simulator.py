@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import defaultdict, deque
-from dataclasses import replace
 
 from loggerd_protocol.values import Record
 from loggerd_sim.host import SimOptions, SimulatorHost
@@ -14,14 +13,10 @@ from loggerd_sim.modbus_server import DEVICE_LOCK
 
 
 class SimThread:
-    """The simulator on its own event loop, so it answers whatever this thread waits for.
-
-    The harness's `speed` is the rate of the loggers' clocks (speed 10 with a 1 s interval
-    logs at 10 Hz), which the simulator calls `clock_speed`; its `speed` would only run the
-    chamber's programme fast."""
+    """The simulator on its own event loop, so it answers whatever this thread waits for."""
 
     def __init__(self, options: SimOptions) -> None:
-        self.host = SimulatorHost(replace(options, clock_speed=options.speed, speed=1.0))
+        self.host = SimulatorHost(options)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="crash-sim", daemon=True)
 

@@ -96,7 +96,11 @@ class SimulatedLoggerDriver(MemoryDriver):
             if self._logger is None:
                 c = self.config
                 profile = load_profile(c.profile) if c.profile else builtin_profile()
-                chamber = Chamber(profile, channel_count=c.channel_count, seed=c.seed)
+                # `speed` runs the chamber's programme fast; the logger keeps real time, as
+                # the simulator's loggers do (a logger is a real-time device).
+                chamber = Chamber(
+                    profile, channel_count=c.channel_count, seed=c.seed, speed=c.speed
+                )
                 settings = LoggerSettings(
                     channel_count=c.channel_count,
                     interval_s=c.interval_s,
@@ -104,7 +108,7 @@ class SimulatedLoggerDriver(MemoryDriver):
                     clock_offset_s=c.clock_offset_s,
                     clock_drift_ppm=c.clock_drift_ppm,
                 )
-                clock = self._clock or SimClock(c.speed)
+                clock = self._clock or SimClock()
                 self._logger = SimulatedLogger(chamber, clock, settings)
             return self._logger
 

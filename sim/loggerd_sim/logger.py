@@ -355,9 +355,22 @@ class SimulatedLogger:
             and int(point.split("_")[1]) > self.settings.channel_count
         ):
             status |= 1 << bits["not_fitted"]
-        if point == "frost_point" and math.isnan(self.point_values()["frost_point"]):
+        if self._out_of_range(point, self.point_values()):
             status |= 1 << bits["out_of_range"]
         return status
+
+    def _out_of_range(self, point: str, values: dict[str, float]) -> bool:
+        """PROTOCOL.md §7.1 bit 2: a reading outside its point's range; for the frost point,
+        one that cannot be computed, or is computed from an input out of its range (§13)."""
+        if point == "frost_point":
+            inputs = ("temperature_1", "rh")
+            return math.isnan(values[point]) or any(self._beyond(p, values) for p in inputs)
+        return self._beyond(point, values)
+
+    def _beyond(self, point: str, values: dict[str, float]) -> bool:
+        low, high = self.defn.point(point).range
+        value = values[point]
+        return not math.isnan(value) and not low <= value <= high
 
     def device_status(self) -> int:
         bits = self.defn.device_status_bits
