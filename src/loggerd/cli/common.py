@@ -39,6 +39,11 @@ def store_from_args(args: argparse.Namespace, config: DaemonConfig | None = None
     from loggerd.storage.store import Store
 
     if args.url:
+        from loggerd.service.config import store_url_problem
+
+        problem = store_url_problem(args.url, args.schema)
+        if problem is not None:
+            raise ConfigError(f"--url: {problem}")
         return Store(args.url, schema=args.schema)
     if args.config is None:
         raise ConfigError("name the store: --config FILE or --url URL")
@@ -53,3 +58,4 @@ def flag_time_us(flag: str, value: str) -> int:
         return parse_utc_us(value, flag)
     except TimeFormatError as exc:
         raise ConfigError(str(exc)) from None
+
