@@ -1,17 +1,21 @@
-"""What several commands share: logging, naming a store, reading a time from a flag.
+"""What several commands share: logging, naming a store, reading a time from a flag, saying
+what the machine refused.
 
 Commands import what they need when they run, so `loggerd --help` stays quick."""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from loggerd.core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from loggerd.service.config import DaemonConfig
     from loggerd.storage.store import Store
 
@@ -24,6 +28,17 @@ def setup_logging(verbose: bool) -> None:
     if not verbose:
         # Alembic narrates every migration step at INFO; loggerd says what matters itself.
         logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def progress_bar(
+    desc: str, unit: str, total: int | None = None, scale: bool = False
+) -> tqdm[NoReturn]:
+    """A progress bar on stderr, shown on a terminal only: in a log file or a pipe it would be
+    noise (a line per refresh), and the command's last line says what was done anyway."""
+    from tqdm import tqdm
+
+    tqdm.monitor_interval = 0  # no monitor thread: callers update the bar as they go
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=scale, disable=None)
 
 
 def store_flags(p: argparse.ArgumentParser) -> None:
@@ -59,3 +74,19 @@ def flag_time_us(flag: str, value: str) -> int:
     except TimeFormatError as exc:
         raise ConfigError(str(exc)) from None
 
+
+def file_problem(path: Path, exc: OSError) -> str:
+    """One line for a file the machine would not let us write: what, where, what to do."""
+    hints = {
+        errno.ENOENT: f"the folder {path.parent} does not exist: make it, or name another",
+        errno.ENOTDIR: f"a part of {path.parent} is a file, not a folder: name another folder",
+        errno.EISDIR: "it is a folder: name a file in it",
+        errno.EACCES: "no permission to write there: name a folder you may write to",
+        errno.EPERM: "no permission to write there: name a folder you may write to",
+        errno.EROFS: "its disk is read-only: name a folder on another disk",
+        errno.ENOSPC: "its disk is full: free some space on it, or name a folder on another disk",
+        errno.EDQUOT: "your disk quota is used up: free some space, or name another disk",
+    }
+    reason = exc.strerror or str(exc)
+    hint = hints.get(exc.errno or 0, "check the path and that the disk has room")
+    return f"cannot write {path}: {reason[:1].lower()}{reason[1:]}; {hint}"
