@@ -151,3 +151,8 @@ def test_a_sqlite_store_in_a_folder_that_does_not_exist(tmp_path: Path) -> None:
         "SQLite file's folder exists and may be written"
     )
 
+
+def test_a_port_that_is_not_a_serial_device(tmp_path: Path) -> None:
+    path = lab(tmp_path, {"id": "a", "url": "/dev/null"})
+    message = fails("backfill", "--config", str(path), "--device", "a")
+    assert message.startswith("cannot open serial /dev/null (19200 8E1): ")

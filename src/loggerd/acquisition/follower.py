@@ -35,7 +35,9 @@ T = TypeVar("T")
 Emit = Callable[[Sequence[LogItem]], Awaitable[None]]
 Sink = Callable[[list[Sample]], Awaitable[None]]
 
-# A download of more records than this is announced (log, event, progress in health).
+# A download of more records than this is announced (log, event, progress in health). Fewer
+# are the daemon following: the records of a tick, or of a short outage, read as they come.
+# A download by hand is announced whatever its length (see MemoryFollower.by_hand).
 ANNOUNCE_RECORDS = 20
 # A download's progress is logged this often (it is always in /api/v1/health).
 PROGRESS_LOG_S = 10.0
@@ -108,6 +110,9 @@ class MemoryFollower:
         self._clock_due = 0.0  # monotonic; 0: at the next step
         self._last_time_us: int | None = None  # corrected time of the cursor's record
         self._download_started = 0.0
+        self._by_hand = False
+        # The first record of the last download announced (it stays when the download is done).
+        self.download_first: int | None = None
         self._next_progress_log = 0.0
         self._pending_gap: tuple[int, int] | None = None
         self._epoch = 0  # see EPOCH_SHIFT
@@ -132,6 +137,14 @@ class MemoryFollower:
     def start_at(self, first: int) -> None:
         """Read from record `first` on, whatever history holds (`loggerd backfill --since`)."""
         self._start_at = first
+
+    def by_hand(self) -> None:
+        """A person's download (`loggerd backfill`, the one before `loggerd clock set`):
+        announced and recorded as a backfill event whatever its length. The daemon's catch-ups
+        of a few records are how it follows a logger (a tick's records, a short outage's) and
+        would drown the events that matter; a person's download is an act in the chamber's
+        record, like a clock set, and three records read by hand are as much one as forty."""
+        self._by_hand = True
 
     def connected(self) -> None:
         """The device was (re)opened: check its clock, and that it is still the same memory,
@@ -171,10 +184,11 @@ class MemoryFollower:
         first = await self._first_to_read(memory)
         if first is None or first > memory.newest:
             self._no_progress = 0
-            await self._finish_download()
+            await self.finish_download()
             return
         cursor_before = h.cursor
-        if h.state != "downloading" and memory.newest - first + 1 > ANNOUNCE_RECORDS:
+        announce_over = 0 if self._by_hand else ANNOUNCE_RECORDS
+        if h.download_from is None and memory.newest - first + 1 > announce_over:
             await self._start_download(first, memory.newest)
         # At least one read per step, however little of the tick is left: a download always
         # moves on; then more, while this step's share of the tick lasts.
@@ -193,13 +207,13 @@ class MemoryFollower:
                 break
             await self._hand_on(first, records)
             first = records[-1].sequence + 1
-            if h.state == "downloading" and time.monotonic() >= self._next_progress_log:
+            if h.download_from is not None and time.monotonic() >= self._next_progress_log:
                 self._next_progress_log = time.monotonic() + PROGRESS_LOG_S
                 self.log_progress()
             if time.monotonic() >= deadline:
                 break
         if first > memory.newest:
-            await self._finish_download()
+            await self.finish_download()
         self._no_progress = 0 if h.cursor != cursor_before else self._no_progress + 1
         if not self._no_progress and self._stalled:
             self._stalled = False
@@ -352,20 +366,23 @@ class MemoryFollower:
         h = self.health
         h.state = "downloading"
         h.download_from, h.download_to = first, last
+        self.download_first = first
         self._download_started = time.monotonic()
         self._next_progress_log = self._download_started + PROGRESS_LOG_S
-        message = f"{self.name}: downloading records {first}..{last} from the logger's memory"
+        how = " by hand" if self._by_hand else ""
+        message = f"{self.name}: downloading records {first}..{last} from the logger's memory{how}"
         log.info("%s", message)
-        await self._event(
-            EventKind.BACKFILL_STARTED,
-            Severity.INFO,
-            message,
-            {"first_sequence": first, "last_sequence": last},
-        )
+        details: dict[str, object] = {"first_sequence": first, "last_sequence": last}
+        if self._by_hand:
+            details["by_hand"] = True
+        await self._event(EventKind.BACKFILL_STARTED, Severity.INFO, message, details)
 
-    async def _finish_download(self) -> None:
+    async def finish_download(self) -> None:
+        """The download under way is done: say so (log, event) and follow. A step calls this
+        when it has read up to the newest record; a download by hand ends when the person's
+        command has read what it set out to read, even if the logger has recorded since."""
         h = self.health
-        if h.state == "downloading" and h.download_from is not None:
+        if h.download_from is not None:
             seconds = time.monotonic() - self._download_started
             records = (h.download_to or 0) - h.download_from + 1
             message = f"{self.name}: download done, {records} records in {seconds:.1f} s"

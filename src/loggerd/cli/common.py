@@ -6,8 +6,10 @@ Commands import what they need when they run, so `loggerd --help` stays quick.""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -28,6 +30,26 @@ def setup_logging(verbose: bool) -> None:
     if not verbose:
         # Alembic narrates every migration step at INFO; loggerd says what matters itself.
         logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def by_hand_logging(verbose: bool) -> Iterator[None]:
+    """Logging for a command that runs the daemon's parts by hand (backfill, clock set): log
+    lines go above a progress bar, never into it, and the daemon's narration of its own start
+    and stop ("acquisition stopped; N samples written") is left out, as no daemon ran; the
+    command says what it did itself. -v shows everything."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from loggerd.service.daemon import log as daemon
+
+    level = daemon.level
+    if not verbose:
+        daemon.setLevel(logging.WARNING)
+    try:
+        with logging_redirect_tqdm():
+            yield
+    finally:
+        daemon.setLevel(level)
 
 
 def progress_bar(
