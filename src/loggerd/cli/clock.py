@@ -11,7 +11,7 @@ from loggerd.cli.common import by_hand_logging, flag_time_us
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("clock", help="a logger's clock")
+    p = sub.add_parser("clock", help="set a logger's clock by hand, and record it (clock set)")
     clksub = p.add_subparsers(dest="clock_command", required=True)
     c = clksub.add_parser(
         "set", help="set a logger's clock to the host's, and record it (stop `loggerd run` first)"

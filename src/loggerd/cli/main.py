@@ -13,12 +13,18 @@ from loggerd.cli.common import setup_logging
 from loggerd.core.errors import LoggerdError
 from loggerd_sim import cli as sim
 
+DESCRIPTION = (
+    "Acquisition for temperature and humidity data loggers beside climatic test chambers: "
+    "polls the loggers, keeps their records and serves them over HTTP."
+)
+EPILOG = "`loggerd COMMAND --help` tells a command's options."
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="loggerd", description=__doc__)
+    parser = argparse.ArgumentParser(prog="loggerd", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"loggerd {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
     demo.add_parser(sub)
     run.add_parsers(sub)
     sim.add_parser(sub)

@@ -24,7 +24,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def _serve_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--config", type=Path, required=True, help="the daemon's configuration")
     p.add_argument("--host", help="override the API address")
     p.add_argument("--port", type=int, help="override the API port")
 
