@@ -156,3 +156,19 @@ def test_a_port_that_is_not_a_serial_device(tmp_path: Path) -> None:
     path = lab(tmp_path, {"id": "a", "url": "/dev/null"})
     message = fails("backfill", "--config", str(path), "--device", "a")
     assert message.startswith("cannot open serial /dev/null (19200 8E1): ")
+
+
+def test_an_api_port_out_of_range(tmp_path: Path) -> None:
+    path = lab(tmp_path, {"id": "a"})
+    result = subprocess.run(
+        loggerd("run", "--config", str(path), "--port", "99999"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    usage, error = result.stderr.splitlines()  # argparse's: the usage, then the error
+    assert usage.startswith("usage: loggerd run ")
+    assert error == (
+        "loggerd run: error: argument --port: '99999' is not a port: 0 to 65535 (0: any free port)"
+    )

@@ -87,6 +87,17 @@ def store_from_args(args: argparse.Namespace, config: DaemonConfig | None = None
     return open_store(config or load_config(args.config))
 
 
+def port_number(text: str) -> int:
+    """A TCP port from a flag (argparse's `type`): 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: 0 to 65535 (0: any free port)")
+    return port
+
+
 def flag_time_us(flag: str, value: str) -> int:
     """A flag's ISO 8601 time as UTC µs (no offset means UTC), or a clear error."""
     from loggerd.core.times import TimeFormatError, parse_utc_us
