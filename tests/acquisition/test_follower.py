@@ -1,4 +1,5 @@
-"""The follower tells a logger whose memory started again from the one it was reading."""
+"""The follower tells a logger whose memory started again from the one it was reading, and a
+download that cannot catch up from one that will."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from collections.abc import Sequence
 
 from loggerd.acquisition.follower import (
     EPOCH_SHIFT,
+    PACE_SPAN_S,
+    RECORDS_PER_READ,
     STALLED_AFTER_STEPS,
     HistoryEnd,
     LogItem,
@@ -30,13 +33,26 @@ class Ledger:
         return None
 
 
+class Monotonic:
+    """The follower's monotonic clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.s = 1000.0
+
+    def __call__(self) -> float:
+        return self.s
+
+
 class Follow:
     """A follower of an in-process simulated logger (10 s interval) on a manual clock."""
 
-    def __init__(self, end: HistoryEnd | None, seconds: float) -> None:
+    def __init__(self, end: HistoryEnd | None, seconds: float, interval_s: int = 10) -> None:
         self.clock = ManualClock()
+        self.monotonic = Monotonic()
         self.driver = SimulatedLoggerDriver(
-            SimulatedLoggerConfig(interval_s=10, channel_count=1), LinePool(), clock=self.clock
+            SimulatedLoggerConfig(interval_s=interval_s, channel_count=1),
+            LinePool(),
+            clock=self.clock,
         )
         self.driver.open()
         self.clock.advance(seconds)
@@ -51,6 +67,7 @@ class Follow:
             self._emit,
             Ledger(end),
             utc_now_us,
+            monotonic=self.monotonic,
         )
 
     async def _sink(self, batch: list[Sample]) -> None:
@@ -108,3 +125,39 @@ async def test_reads_that_make_no_progress_are_reported_as_stalled() -> None:
     del f.driver.read_records  # readable again: the download goes on, and health says so
     await f.follower.step(5)
     assert h.state == "following" and h.cursor == 12 and h.last_error is None
+
+
+async def test_a_download_slower_than_the_logger_records_says_it_is_behind() -> None:
+    """Each second of the line reads one window of records (a step of no budget: one read),
+    while the logger takes 150 records a second: the download cannot catch up, and health
+    says so with both rates, not a progress of 1.0 at a cursor far behind the newest."""
+    f = Follow(None, 1000, interval_s=1)  # records 1..1001
+    h = f.follower.health
+    await f.follower.step(0)
+    assert h.state == "downloading" and (h.download_from, h.download_to) == (1, 1001)
+    for _ in range(int(PACE_SPAN_S)):
+        f.monotonic.s += 1
+        f.clock.advance(150)
+        await f.follower.step(0)
+    assert h.state == "behind"
+    # 11 windows read (the first at the start) and 1500 records taken in 10 s.
+    assert h.read_rate_per_s == 11 * RECORDS_PER_READ / PACE_SPAN_S
+    assert h.record_rate_per_s == 150
+    assert h.eta_s is None  # it never ends at this pace
+    assert h.cursor == 11 * RECORDS_PER_READ
+    assert h.download_to == h.logger_newest == 2501  # the end follows the logger's newest
+    assert h.progress == (h.cursor - 1 + 1) / 2501  # about 0.44, and falling
+
+    # The logger slows down to 50 a second (or the line speeds up): the download gains.
+    for _ in range(int(PACE_SPAN_S)):
+        f.monotonic.s += 1
+        f.clock.advance(50)
+        await f.follower.step(0)
+    assert h.state == "downloading" and h.record_rate_per_s == 50
+    assert h.read_rate_per_s == RECORDS_PER_READ
+    assert h.eta_s == (h.logger_newest - h.cursor) / (RECORDS_PER_READ - 50)
+    while h.state != "following":
+        await f.follower.step(0)
+    assert h.cursor == h.logger_newest and h.eta_s is None and h.read_rate_per_s is None
+    (done,) = f.events(EventKind.BACKFILL_DONE)
+    assert done.details["records"] == h.cursor  # every record it read, not the first 1001

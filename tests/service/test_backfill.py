@@ -144,6 +144,8 @@ async def test_records_taken_while_the_daemon_was_down_are_backfilled_once(
         await daemon.stop()
     backfill = health["devices"][0]["backfill"]
     assert backfill["state"] == "following" and backfill["cursor"] == 41
+    # A download's pace is served with it (none now: the download is done).
+    assert backfill["read_rate_per_s"] is None and backfill["eta_s"] is None
     kinds = [e["kind"] for e in events["events"]]
     # 30 records are announced as a download, and its end too.
     assert "backfill_started" in kinds and "backfill_done" in kinds

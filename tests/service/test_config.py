@@ -181,3 +181,75 @@ point = "rh"
     config = load_config(path)  # the working directory is elsewhere: the path still resolves
     device = config.chambers[0].devices[0]
     assert device.driver_settings()["profile"] == str(tmp_path / "profiles" / "acme.toml")
+
+
+def second_device(url: str = "/dev/ttyUSB0", **settings: object) -> str:
+    """GOOD and a second device (on logger-1's line by default), with `settings` of its own."""
+    lines = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in settings.items())
+    return (
+        GOOD
+        + '\n[[chamber.device]]\nid = "logger-2"\ndriver = "reference-modbus"\n'
+        + f'url = "{url}"\n{lines}'
+    )
+
+
+def test_devices_on_one_line_must_drive_it_alike() -> None:
+    """What `loggerd run` refuses when it builds the devices, said at the second device."""
+    text = second_device(address=4, baudrate=9600)
+    line = text.splitlines().index('id = "logger-2"')  # its [[chamber.device]] header
+    assert error_of(text) == (
+        f"lab.toml:{line}: chamber[0] (id 'c1').device[1] (id 'logger-2'): devices on "
+        "/dev/ttyUSB0 disagree on the line settings (19200 baud 8E1, 0.05 s late-reply guard, "
+        "and 9600 baud 8E1, 0.05 s late-reply guard): devices sharing one line must use the "
+        "same baud rate, parity and stop bits (the first device on it: device 'logger-1' at "
+        "line 7)"
+    )
+    ascii_second = '"logger-2"\ndriver = "reference-ascii"'
+    text = second_device().replace('"logger-2"\ndriver = "reference-modbus"', ascii_second)
+    assert "speak different protocols" in error_of(text)
+    assert error_of(GOOD.replace('"/dev/ttyUSB0"', '"tcp://gateway"')) == (
+        "lab.toml:7: chamber[0] (id 'c1').device[0] (id 'logger-1'): 'tcp://gateway': "
+        "expected tcp://HOST:PORT"
+    )
+
+
+def test_two_devices_with_one_address_on_one_line_are_rejected() -> None:
+    text = second_device(address=3)
+    line = len(text.splitlines())
+    assert error_of(text) == (
+        f"lab.toml:{line}: chamber[0] (id 'c1').device[1] (id 'logger-2').address: device "
+        "'logger-1' at line 7 answers to address 3 on /dev/ttyUSB0 too: two devices on one "
+        "line need two addresses (check the address set on each device)"
+    )
+    # The same address on another line, or another address on this one: two devices.
+    parse_config(second_device(address=4), "lab.toml")
+    parse_config(second_device("/dev/ttyUSB1", address=3), "lab.toml")
+
+
+def test_an_unsupported_or_malformed_store_url_is_rejected() -> None:
+    at = len(GOOD.splitlines()) + 2  # the line after [store]
+    assert error_of(GOOD + '[store]\nurl = "mysql://lab@db-host/loggerd"\n') == (
+        f"lab.toml:{at}: store.url: unsupported store URL 'mysql://lab@db-host/loggerd': use "
+        "sqlite:/// or postgresql://"
+    )
+    assert error_of(GOOD + '[store]\nurl = "db-host/loggerd"\n') == (
+        f"lab.toml:{at}: store.url: 'db-host/loggerd' is not a database URL: write "
+        "sqlite:///FILE or postgresql://USER@HOST/DATABASE"
+    )
+    assert error_of(GOOD + '[store]\nschema = "lab"\n').startswith(
+        f"lab.toml:{at}: store.schema: a schema is for a PostgreSQL store"
+    )
+    # A database that does not answer is no configuration error: it may be restarting.
+    parse_config(GOOD + '[store]\nurl = "postgresql://lab@db-host.invalid/loggerd"\n')
+
+
+def test_a_data_dir_that_is_a_file_is_rejected(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a folder")
+    path = tmp_path / "loggerd.toml"
+    path.write_text(GOOD)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}:2: data_dir: {tmp_path / 'data'} is a file, not a folder: name a folder for "
+        "loggerd's data (it is made when missing)"
+    )

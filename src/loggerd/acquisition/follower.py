@@ -35,7 +35,9 @@ T = TypeVar("T")
 Emit = Callable[[Sequence[LogItem]], Awaitable[None]]
 Sink = Callable[[list[Sample]], Awaitable[None]]
 
-# A download of more records than this is announced (log, event, progress in health).
+# A download of more records than this is announced (log, event, progress in health). Fewer
+# are the daemon following: the records of a tick, or of a short outage, read as they come.
+# A download by hand is announced whatever its length (see MemoryFollower.by_hand).
 ANNOUNCE_RECORDS = 20
 # A download's progress is logged this often (it is always in /api/v1/health).
 PROGRESS_LOG_S = 10.0
@@ -43,6 +45,9 @@ PROGRESS_LOG_S = 10.0
 STALLED_AFTER_STEPS = 10
 # Records asked for per driver call (the driver may return fewer: one window's worth).
 RECORDS_PER_READ = 100
+# A download's pace (records read, and records the logger took, per second) is measured over
+# spans of this long at least: shorter ones say more about one slow read than about the line.
+PACE_SPAN_S = 10.0
 
 
 # A stored record's sequence number is the logger's record number in its low 32 bits and, above
@@ -92,6 +97,7 @@ class MemoryFollower:
         ledger: Ledger,
         now_us: Callable[[], int],
         policy: ClockPolicy | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.chamber_id = chamber_id
         self.device_id = device_id
@@ -102,12 +108,17 @@ class MemoryFollower:
         self.ledger = ledger
         self.now_us = now_us
         self.policy = policy or ClockPolicy()
+        self.monotonic = monotonic  # budgets, clock checks and a download's pace
         self.health = BackfillHealth()
         self._cursor_known = False
         self._clock: OffsetMeasurement | None = None
         self._clock_due = 0.0  # monotonic; 0: at the next step
         self._last_time_us: int | None = None  # corrected time of the cursor's record
         self._download_started = 0.0
+        self._pace_from = (0.0, 0, 0)  # when, records downloaded, the logger's newest record
+        self._by_hand = False
+        # The first record of the last download announced (it stays when the download is done).
+        self.download_first: int | None = None
         self._next_progress_log = 0.0
         self._pending_gap: tuple[int, int] | None = None
         self._epoch = 0  # see EPOCH_SHIFT
@@ -133,6 +144,14 @@ class MemoryFollower:
         """Read from record `first` on, whatever history holds (`loggerd backfill --since`)."""
         self._start_at = first
 
+    def by_hand(self) -> None:
+        """A person's download (`loggerd backfill`, the one before `loggerd clock set`):
+        announced and recorded as a backfill event whatever its length. The daemon's catch-ups
+        of a few records are how it follows a logger (a tick's records, a short outage's) and
+        would drown the events that matter; a person's download is an act in the chamber's
+        record, like a clock set, and three records read by hand are as much one as forty."""
+        self._by_hand = True
+
     def connected(self) -> None:
         """The device was (re)opened: check its clock, and that it is still the same memory,
         before reading records again."""
@@ -144,7 +163,7 @@ class MemoryFollower:
 
         Raises the driver's errors (the poller counts them); a store that cannot say where
         history ends makes the follower wait (the records wait in the logger)."""
-        deadline = time.monotonic() + budget_s
+        deadline = self.monotonic() + budget_s
         h = self.health
         if not self._cursor_known:
             try:
@@ -162,7 +181,7 @@ class MemoryFollower:
             if self._start_at is not None:
                 h.cursor, self._verify = self._start_at - 1, False
             self._cursor_known = True
-        if time.monotonic() >= self._clock_due:
+        if self.monotonic() >= self._clock_due:
             await self._check_clock()
         memory = await self._call(self.driver.memory_range)
         h.logger_oldest, h.logger_newest = memory.oldest, memory.newest
@@ -171,10 +190,11 @@ class MemoryFollower:
         first = await self._first_to_read(memory)
         if first is None or first > memory.newest:
             self._no_progress = 0
-            await self._finish_download()
+            await self.finish_download()
             return
         cursor_before = h.cursor
-        if h.state != "downloading" and memory.newest - first + 1 > ANNOUNCE_RECORDS:
+        announce_over = 0 if self._by_hand else ANNOUNCE_RECORDS
+        if h.download_from is None and memory.newest - first + 1 > announce_over:
             await self._start_download(first, memory.newest)
         # At least one read per step, however little of the tick is left: a download always
         # moves on; then more, while this step's share of the tick lasts.
@@ -193,18 +213,21 @@ class MemoryFollower:
                 break
             await self._hand_on(first, records)
             first = records[-1].sequence + 1
-            if h.state == "downloading" and time.monotonic() >= self._next_progress_log:
-                self._next_progress_log = time.monotonic() + PROGRESS_LOG_S
+            if h.download_from is not None and self.monotonic() >= self._next_progress_log:
+                self._next_progress_log = self.monotonic() + PROGRESS_LOG_S
                 self.log_progress()
-            if time.monotonic() >= deadline:
+            if self.monotonic() >= deadline:
                 break
         if first > memory.newest:
-            await self._finish_download()
+            await self.finish_download()
+        elif h.download_from is not None:
+            self._pace(memory.newest)
         self._no_progress = 0 if h.cursor != cursor_before else self._no_progress + 1
         if not self._no_progress and self._stalled:
             self._stalled = False
             if h.state == "stalled":
                 h.state = "following" if h.download_from is None else "downloading"
+                self._pace_from = (self.monotonic(), h.records_downloaded, memory.newest)
             h.last_error = None
         if self._no_progress >= STALLED_AFTER_STEPS:
             self._stalled = True
@@ -352,21 +375,25 @@ class MemoryFollower:
         h = self.health
         h.state = "downloading"
         h.download_from, h.download_to = first, last
-        self._download_started = time.monotonic()
+        self.download_first = first
+        self._download_started = self.monotonic()
+        self._pace_from = (self._download_started, h.records_downloaded, last)
         self._next_progress_log = self._download_started + PROGRESS_LOG_S
-        message = f"{self.name}: downloading records {first}..{last} from the logger's memory"
+        how = " by hand" if self._by_hand else ""
+        message = f"{self.name}: downloading records {first}..{last} from the logger's memory{how}"
         log.info("%s", message)
-        await self._event(
-            EventKind.BACKFILL_STARTED,
-            Severity.INFO,
-            message,
-            {"first_sequence": first, "last_sequence": last},
-        )
+        details: dict[str, object] = {"first_sequence": first, "last_sequence": last}
+        if self._by_hand:
+            details["by_hand"] = True
+        await self._event(EventKind.BACKFILL_STARTED, Severity.INFO, message, details)
 
-    async def _finish_download(self) -> None:
+    async def finish_download(self) -> None:
+        """The download under way is done: say so (log, event) and follow. A step calls this
+        when it has read up to the newest record; a download by hand ends when the person's
+        command has read what it set out to read, even if the logger has recorded since."""
         h = self.health
-        if h.state == "downloading" and h.download_from is not None:
-            seconds = time.monotonic() - self._download_started
+        if h.download_from is not None:
+            seconds = self.monotonic() - self._download_started
             records = (h.download_to or 0) - h.download_from + 1
             message = f"{self.name}: download done, {records} records in {seconds:.1f} s"
             log.info("%s", message)
@@ -378,18 +405,63 @@ class MemoryFollower:
             )
         h.state = "following"
         h.download_from = h.download_to = None
+        h.read_rate_per_s = h.record_rate_per_s = h.eta_s = None
+
+    def _pace(self, newest: int) -> None:
+        """Follow the logger's newest record with the download's end, and measure, over spans
+        of PACE_SPAN_S, how fast records are read and how fast the logger takes them. A
+        download that reads no faster than the logger records never ends: `behind`, said
+        once in the log with what to do, and in health (with both rates) until it gains."""
+        h = self.health
+        h.download_to = max(h.download_to or newest, newest)
+        since, downloaded, newest_then = self._pace_from
+        now = self.monotonic()
+        span_s = now - since
+        if span_s < PACE_SPAN_S:
+            return
+        self._pace_from = (now, h.records_downloaded, newest)
+        h.read_rate_per_s = (h.records_downloaded - downloaded) / span_s
+        h.record_rate_per_s = (newest - newest_then) / span_s
+        gain = h.read_rate_per_s - h.record_rate_per_s
+        h.eta_s = (newest - (h.cursor or 0)) / gain if gain > 0 else None
+        if gain <= 0 and h.state == "downloading":
+            h.state = "behind"
+            log.warning(
+                "%s: the logger records %.2f records/s and its memory is read at %.2f/s: the "
+                "download (record %s of %s..%s) cannot catch up. Give it more of each tick "
+                "(backfill_duty), poll less often, or let the logger record less often",
+                self.name,
+                h.record_rate_per_s,
+                h.read_rate_per_s,
+                h.cursor,
+                h.download_from,
+                h.download_to,
+            )
+        elif gain > 0 and h.state == "behind":
+            h.state = "downloading"
+            log.info("%s: the download gains on the logger again", self.name)
 
     def log_progress(self) -> None:
         """Log how far a download has come (the poller calls this now and then)."""
-        p = self.health.progress
+        h = self.health
+        p = h.progress
         if p is not None:
+            pace = ""
+            if h.read_rate_per_s is not None and h.record_rate_per_s is not None:
+                pace = (
+                    f", reading {h.read_rate_per_s:.2f} records/s while the logger records "
+                    f"{h.record_rate_per_s:.2f}/s"
+                )
+                if h.eta_s is not None:
+                    pace += f", done in about {h.eta_s:.0f} s"
             log.info(
-                "%s: download %.0f %% (record %s of %s..%s)",
+                "%s: download %.0f %% (record %s of %s..%s%s)",
                 self.name,
                 100 * p,
-                self.health.cursor,
-                self.health.download_from,
-                self.health.download_to,
+                h.cursor,
+                h.download_from,
+                h.download_to,
+                pace,
             )
 
     async def _check_clock(self) -> None:
@@ -408,7 +480,7 @@ class MemoryFollower:
                     stored.utc_us, stored.offset_us, stored.uncertainty_us, stored.rtt_us, 0, True
                 )
         self._clock = m
-        self._clock_due = time.monotonic() + self.policy.check_interval_s
+        self._clock_due = self.monotonic() + self.policy.check_interval_s
         h.clock_offset_s = m.offset_us / 1e6
         h.clock_uncertainty_s = m.uncertainty_us / 1e6
         h.clock_checked_utc_us = m.utc_us

@@ -7,34 +7,72 @@ would store it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from loggerd.acquisition.clock import OffsetMeasurement, measure_offset
 from loggerd.acquisition.follower import Emit, MemoryFollower
-from loggerd.core.errors import LoggerdError
+from loggerd.acquisition.poller import PollPolicy
+from loggerd.core.errors import DeviceException, DriverError, LinkError, LoggerdError
 from loggerd.core.events import ClockCheck, Event, EventKind, Severity
 from loggerd.core.times import utc_now_us
 from loggerd.drivers.base import MemoryDriver
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Progress = Callable[[int, int], None]  # records done, records in all
 
 
-async def first_at_or_after(driver: MemoryDriver, since_us: int) -> int | None:
+async def _retried(
+    name: str,
+    driver: MemoryDriver,
+    policy: PollPolicy,
+    attempt: Callable[[], Awaitable[T]],
+    reconnected: Callable[[], None] | None = None,
+) -> T:
+    """`attempt()`, tried again after a failure as the daemon tries a device again: up to
+    `policy.retries` more times, after a pause when the device was busy, on a link opened
+    afresh after a timeout or a dropped link (then `reconnected()`); the last error is the
+    caller's. `name` names the device in the log."""
+    tried, reopen = 0, False
+    while True:
+        try:
+            if reopen:
+                await asyncio.to_thread(driver.open)
+                if reconnected is not None:
+                    reconnected()
+            return await attempt()
+        except DriverError as exc:
+            if tried >= policy.retries:
+                raise
+            tried += 1
+            log.warning("%s: reading its memory: %s; trying again", name, exc)
+            if isinstance(exc, DeviceException) and exc.busy:
+                await asyncio.sleep(policy.busy_retry_delay_s)
+            reopen = isinstance(exc, LinkError)
+
+
+async def first_at_or_after(
+    driver: MemoryDriver, since_us: int, policy: PollPolicy | None = None
+) -> int | None:
     """The first record the logger took at or after `since_us` (logger time): a binary search
     over its memory, one record per read."""
-    memory = await asyncio.to_thread(driver.memory_range)
+    policy = policy or PollPolicy()
+    name = driver.description
+    memory = await _retried(name, driver, policy, lambda: asyncio.to_thread(driver.memory_range))
     if memory.newest == 0:
         return None
     lo, hi = memory.oldest, memory.newest + 1
     while lo < hi:
         mid = (lo + hi) // 2
-        records = await asyncio.to_thread(driver.read_records, mid, 1)
+        read = functools.partial(asyncio.to_thread, driver.read_records, mid, 1)
+        records = await _retried(name, driver, policy, read)
         if not records or records[0].logger_time_us >= since_us:
             hi = mid
         else:
@@ -42,29 +80,58 @@ async def first_at_or_after(driver: MemoryDriver, since_us: int) -> int | None:
     return lo if lo <= memory.newest else None
 
 
+@dataclass(frozen=True)
+class Downloaded:
+    """What a download by hand read."""
+
+    first: int | None  # the first record read (None: nothing was new)
+    last: int | None  # the last record read: the newest, or later when the logger went on
+    newest: int  # the logger's newest record when the download began (0: its memory is empty)
+
+
 async def follow_to_newest(
-    follower: MemoryFollower, progress: Progress | None
-) -> tuple[int | None, int | None]:
-    memory = await asyncio.to_thread(follower.driver.memory_range)
+    follower: MemoryFollower, progress: Progress | None, policy: PollPolicy | None = None
+) -> Downloaded:
+    """Read a logger's memory, by hand, up to the newest record it holds when we begin (and
+    whatever else the last read brings). Announced and recorded as a backfill whatever its
+    length (see MemoryFollower.by_hand); each read that fails is tried again as the daemon
+    would (`policy`); `progress(done, total)` counts record numbers from the first read."""
+    policy = policy or PollPolicy()
+    follower.by_hand()
     h = follower.health
-    await follower.step(0.0)  # where history ends, the clock, and a first read
+
+    async def step(budget_s: float) -> None:
+        attempt = functools.partial(follower.step, budget_s)
+        await _retried(follower.name, follower.driver, policy, attempt, follower.connected)
+
+    await step(0.0)  # where history ends, the clock, and a first read
     if h.state == "waiting_for_store":
         raise LoggerdError(f"the store cannot say where the history ends: {h.last_error}")
-    if memory.newest == 0:
-        return None, None
-    if h.cursor is None:
-        start = memory.oldest
-    else:
-        start = max(memory.oldest, h.cursor - h.records_downloaded + 1)
-    total = max(0, memory.newest - start + 1)
-    while (h.cursor or 0) < memory.newest:
+    newest = target = h.logger_newest or 0
+    start = follower.download_first
+
+    def report() -> None:
+        if progress is not None and start is not None:
+            last = h.cursor or start - 1
+            progress(last - start + 1, max(target, last) - start + 1)
+
+    report()
+    stuck = 0
+    while start is not None and (h.cursor or 0) < target:
         before = h.cursor
-        await follower.step(1.0)
-        if progress is not None:
-            progress(min(total, max(0, (h.cursor or 0) - start + 1)), total)
-        if h.cursor == before:
-            break  # nothing more to read (the memory moved on under us: the gap is recorded)
-    return start, h.cursor
+        await step(1.0)
+        # A memory that started again under us holds fewer records than we set out to read.
+        target = min(target, h.logger_newest or 0)
+        report()
+        stuck = 0 if h.cursor != before else stuck + 1
+        if stuck > policy.retries:
+            raise LoggerdError(
+                f"{follower.name}: record {(h.cursor or 0) + 1} is in the logger's memory but "
+                f"cannot be read ({h.last_error or 'no record in the reply'}); the records "
+                "from it on wait in the logger: run the backfill again"
+            )
+    await follower.finish_download()
+    return Downloaded(start, None if start is None else h.cursor, newest)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from loggerd.cli.common import flag_time_us
+from loggerd.cli.common import by_hand_logging, flag_time_us, progress_bar
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 def add_parser(sub: Any) -> None:
@@ -15,8 +18,8 @@ def add_parser(sub: Any) -> None:
         "backfill",
         help="download a logger's memory into the store by hand (stop `loggerd run` first)",
     )
-    p.add_argument("--config", type=Path, required=True)
-    p.add_argument("--device", required=True)
+    p.add_argument("--config", type=Path, required=True, help="the daemon's configuration")
+    p.add_argument("--device", required=True, help="the logger's device id")
     p.add_argument("--chamber", help="when the device id is in several chambers")
     p.add_argument(
         "--since",
@@ -27,23 +30,30 @@ def add_parser(sub: Any) -> None:
 
 
 async def _backfill(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from loggerd.service.config import load_config
     from loggerd.service.manual import backfill
 
     config = load_config(args.config)
     since_us = None if args.since is None else flag_time_us("--since", args.since)
-    tqdm.monitor_interval = 0
-    with tqdm(unit="records", desc=args.device) as bar:
+    bar: tqdm[NoReturn] | None = None
 
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:  # made when there is something to count: no empty bar
+            bar = progress_bar(args.device, " records", total)
+        bar.total = total
+        bar.update(done - bar.n)
 
-        report = await backfill(config, args.device, args.chamber, since_us, progress)
-    if report.first is None:
+    with by_hand_logging(args.verbose):
+        try:
+            report = await backfill(config, args.device, args.chamber, since_us, progress)
+        finally:
+            if bar is not None:
+                bar.close()
+    if report.newest == 0:
         print(f"{args.device}: the logger's memory is empty; nothing to backfill")
+    elif report.first is None:
+        print(f"{args.device}: nothing new; the store holds its records up to {report.newest}")
     else:
         print(
             f"{args.device}: records {report.first}..{report.last}: {report.downloaded} "

@@ -11,15 +11,17 @@ from loggerd.core.errors import ConfigError
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("calibration", help="calibration certificates")
+    p = sub.add_parser(
+        "calibration", help="correct stored history with a certificate (calibration apply)"
+    )
     calsub = p.add_subparsers(dest="calibration_command", required=True)
     c = calsub.add_parser(
         "apply",
         help="correct a channel's stored history again with a (new) certificate",
     )
-    c.add_argument("--config", type=Path, required=True)
-    c.add_argument("--chamber", required=True)
-    c.add_argument("--channel", required=True)
+    c.add_argument("--config", type=Path, required=True, help="the daemon's configuration")
+    c.add_argument("--chamber", required=True, help="the chamber's id")
+    c.add_argument("--channel", required=True, help="the channel's id")
     c.add_argument("--certificate", type=Path, required=True, help="the certificate TOML")
     c.add_argument("--start", help="ISO 8601, UTC when no offset (default: the beginning)")
     c.add_argument("--end", help="ISO 8601, UTC when no offset (default: now)")

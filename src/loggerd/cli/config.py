@@ -8,10 +8,10 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("config", help="configuration tools")
+    p = sub.add_parser("config", help="check a configuration file (config check)")
     csub = p.add_subparsers(dest="config_command", required=True)
-    c = csub.add_parser("check", help="validate a configuration file")
-    c.add_argument("file", type=Path)
+    c = csub.add_parser("check", help="validate a configuration file as `loggerd run` would")
+    c.add_argument("file", type=Path, metavar="FILE", help="the configuration (TOML)")
     c.set_defaults(run=_check)
 
 

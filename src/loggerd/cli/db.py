@@ -9,7 +9,7 @@ from loggerd.cli.common import store_flags, store_from_args
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("db", help="the history database")
+    p = sub.add_parser("db", help="the history database's schema (db upgrade, db status)")
     dsub = p.add_subparsers(dest="db_command", required=True)
     store_flags(dsub.add_parser("upgrade", help="create or migrate the schema to the newest"))
     store_flags(dsub.add_parser("status", help="print the schema revision"))

@@ -3,26 +3,77 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from loggerd.cli.common import flag_time_us, store_flags, store_from_args
+from loggerd.cli.common import (
+    file_problem,
+    flag_time_us,
+    progress_bar,
+    store_flags,
+    store_from_args,
+)
 from loggerd.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from loggerd.service.config import DaemonConfig
+    from loggerd.storage.export import Format
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("export", help="export raw history of a time range to a file")
     store_flags(p)
-    p.add_argument("--chamber", required=True)
+    p.add_argument("--chamber", required=True, help="the chamber's id")
     p.add_argument("--channel", action="append", help="repeat for several; all when absent")
     p.add_argument("--start", required=True, help="ISO 8601, UTC when no offset")
     p.add_argument("--end", required=True, help="ISO 8601, UTC when no offset")
-    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
-    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument(
+        "--format",
+        choices=["csv", "parquet"],
+        help="default: from FILE's extension (.csv, .parquet)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p.add_argument("file", type=Path, metavar="FILE", help="the file to write")
     p.set_defaults(run=_export)
+
+
+def _format(args: argparse.Namespace) -> Format:
+    from loggerd.storage.export import SUFFIXES
+
+    if args.format is not None:
+        fmt: Format = args.format
+        return fmt
+    found = SUFFIXES.get(args.file.suffix.lower())
+    if found is None:
+        raise ConfigError(
+            f"{args.file}: cannot tell the format from its name: end it in "
+            f"{' or '.join(SUFFIXES)}, or give --format csv or --format parquet"
+        )
+    return found
+
+
+@contextlib.contextmanager
+def _written(out: Path) -> Iterator[IO[bytes]]:
+    """`out`, written whole or not at all: the export goes to a partial file beside it, which
+    takes its name once complete, so an export cut short (a full disk, Ctrl-C) leaves no file
+    that looks whole, and --force replaces a file only with a complete one. A device or a
+    pipe (not a regular file) is written as it is. A file the machine refuses is one error
+    that says what to do."""
+    direct = out.exists() and not out.is_file()
+    target = out if direct else out.with_name(f".{out.name}.partial")
+    try:
+        with target.open("wb") as f:
+            yield f
+        if not direct:
+            os.replace(target, out)
+    except OSError as exc:
+        raise ConfigError(file_problem(out, exc)) from None
+    finally:
+        if not direct:
+            target.unlink(missing_ok=True)
 
 
 def _past_due(config: DaemonConfig | None, chamber_id: str) -> dict[str, bool] | None:
@@ -37,8 +88,6 @@ def _past_due(config: DaemonConfig | None, chamber_id: str) -> dict[str, bool] |
 
 
 def _export(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from loggerd.service.config import load_config
     from loggerd.storage.export import export_chunks
     from loggerd.storage.store import StoreError
@@ -46,6 +95,10 @@ def _export(args: argparse.Namespace) -> int:
     start_us, end_us = flag_time_us("--start", args.start), flag_time_us("--end", args.end)
     if start_us >= end_us:
         raise ConfigError(f"--start {args.start} must be before --end {args.end}")
+    out: Path = args.file
+    fmt = _format(args)
+    if out.is_file() and not args.force:
+        raise ConfigError(f"{out} exists: give --force to overwrite it, or name another file")
     config = None if args.config is None else load_config(args.config)
     store = store_from_args(args, config)
     try:
@@ -58,12 +111,7 @@ def _export(args: argparse.Namespace) -> int:
         for c in channel_ids:
             store.channel(args.chamber, c)  # a clear error for an unknown channel
         total = store.count(args.chamber, channel_ids, start_us, end_us)
-        out = args.file
-        tqdm.monitor_interval = 0  # no monitor thread: the bar is updated every chunk anyway
-        with (
-            tqdm(total=total, unit="samples", unit_scale=True, desc=out.name) as bar,
-            out.open("wb") as f,
-        ):
+        with _written(out) as f, progress_bar(out.name, "samples", total, scale=True) as bar:
 
             def progress(samples: int) -> None:
                 bar.update(samples)
@@ -74,13 +122,13 @@ def _export(args: argparse.Namespace) -> int:
                 channel_ids,
                 start_us,
                 end_us,
-                args.format,
+                fmt,
                 None,
                 progress,
                 _past_due(config, args.chamber),
             ):
                 f.write(chunk)
-        print(f"{out}: {total} samples of {', '.join(channel_ids)} ({args.format})")
+        print(f"{out}: {total} samples of {', '.join(channel_ids)} ({fmt})")
     finally:
         store.close()
     return 0

@@ -13,12 +13,18 @@ from loggerd.cli.common import setup_logging
 from loggerd.core.errors import LoggerdError
 from loggerd_sim import cli as sim
 
+DESCRIPTION = (
+    "Acquisition for temperature and humidity data loggers beside climatic test chambers: "
+    "polls the loggers, keeps their records and serves them over HTTP."
+)
+EPILOG = "`loggerd COMMAND --help` tells a command's options."
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="loggerd", description=__doc__)
+    parser = argparse.ArgumentParser(prog="loggerd", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"loggerd {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
     demo.add_parser(sub)
     run.add_parsers(sub)
     sim.add_parser(sub)
@@ -38,11 +44,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except LoggerdError as exc:
-        print(f"loggerd: error: {exc}", file=sys.stderr)
+        print(f"loggerd: error: {_said(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # A file or a device the machine refused where no command says it more precisely.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(
+            f"loggerd: error: {where}{exc.strerror or exc}; check the path, its permissions "
+            "and the room on its disk",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def _said(exc: LoggerdError) -> str:
+    """The error's message, with a database's own words in place of SQLAlchemy's wrapping of
+    them (which adds a line of its own, a link to its documentation), and what to do when
+    the database cannot be reached."""
+    from loggerd.storage.store import StoreError
+
+    text = str(exc)
+    cause = exc.__cause__
+    if not isinstance(exc, StoreError) or cause is None:
+        return text
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(cause, DBAPIError) and cause.orig is not None and str(cause) in text:
+        own = "; ".join(line.strip() for line in str(cause.orig).splitlines() if line.strip())
+        text = text.replace(str(cause), own)
+        if isinstance(cause, OperationalError) and "sqlite" in type(cause.orig).__module__:
+            text += "; check that the SQLite file's folder exists and may be written"
+        elif isinstance(cause, OperationalError):
+            text += (
+                "; check the URL's host, port, user and database, and that the server is "
+                "running and reachable"
+            )
+    return text
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loggerd.cli.common import port_number
+
 if TYPE_CHECKING:
     from loggerd.service.config import DaemonConfig
     from loggerd.service.runtime import Service
@@ -24,9 +26,9 @@ def add_parsers(sub: Any) -> None:
 
 
 def _serve_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--config", type=Path, required=True, help="the daemon's configuration")
     p.add_argument("--host", help="override the API address")
-    p.add_argument("--port", type=int, help="override the API port")
+    p.add_argument("--port", type=port_number, help="override the API port (0: any free one)")
 
 
 async def _run(args: argparse.Namespace) -> int:

@@ -42,14 +42,20 @@ class DeviceHealth:
 class BackfillHealth:
     """Where the device's history stands, for /api/v1/health."""
 
-    # starting | waiting_for_store | downloading | following | stalled (records wait in the
-    # logger and reads make no progress: see last_error)
+    # starting | waiting_for_store | downloading | behind (downloading, but the logger records
+    # at least as fast as its memory is read: the download cannot catch up; see the rates) |
+    # following | stalled (records wait in the logger and reads make no progress: see
+    # last_error)
     state: str = "starting"
     cursor: int | None = None  # the newest record handed on to the store
     logger_newest: int | None = None
     logger_oldest: int | None = None
-    download_from: int | None = None  # the current download, when state is downloading
-    download_to: int | None = None
+    download_from: int | None = None  # the current download, when there is one
+    download_to: int | None = None  # its end: the logger's newest record, as it records on
+    # The download's pace, measured over the last span of 10 s or more (None until then):
+    read_rate_per_s: float | None = None  # records read from the logger's memory
+    record_rate_per_s: float | None = None  # records the logger took meanwhile
+    eta_s: float | None = None  # time to catch up at those rates (None: it cannot, or unknown)
     records_downloaded: int = 0  # over the life of this loggerd
     records_lost: int = 0  # in gaps found by this loggerd
     last_error: str | None = None

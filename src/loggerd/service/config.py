@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from loggerd.core.errors import ConfigError, DriverLoadError
+from loggerd.core.errors import ConfigError, DriverLoadError, LoggerdError
 from loggerd.drivers.base import DriverConfig
 from loggerd.drivers.registry import load_driver
 from loggerd.processing.humidity import Formulation
@@ -191,6 +191,12 @@ class StoreConfig(_Strict):
         for tier, days in self.rollup_retention_days.items():
             if days <= 0:
                 raise ValueError(f"rollup_retention_days.{tier} must be > 0 (got {days})")
+        if self.schema_ is not None and self.url is None:
+            raise LocatedValueError(
+                ("schema",),
+                "a schema is for a PostgreSQL store, and without url the store is SQLite: "
+                'set url = "postgresql://USER@HOST/DATABASE" or remove schema',
+            )
         return self
 
 
@@ -272,16 +278,106 @@ def _validated(doc: TomlDocument, base_dir: Path | None, devices: bool) -> Daemo
     if base_dir is not None and devices:
         _resolve_driver_paths(doc.data, base_dir)
     config = doc.validate(DaemonConfig, unknown_key=UNKNOWN_KEY)
+    problems = _store_problems(doc, config.store)
     if devices:
-        problems = [
+        problems += [
             problem
             for ci, chamber in enumerate(config.chambers)
             for di, device in enumerate(chamber.devices)
             for problem in _device_problems(doc, ("chamber", ci, "device", di), device)
         ]
-        if problems:
-            raise TomlDocumentError(problems)
+        problems = problems or _line_problems(doc, config)
+    if problems:
+        raise TomlDocumentError(problems)
     return config
+
+
+def _store_problems(doc: TomlDocument, store: StoreConfig) -> list[Problem]:
+    if store.url is None:
+        return []
+    problem = store_url_problem(store.url, store.schema_)
+    return [] if problem is None else [doc.problem(("store", "url"), problem)]
+
+
+def store_url_problem(url: str, schema: str | None = None) -> str | None:
+    """What keeps the store from taking this URL (and schema), as the store itself judges it
+    (an engine is made and dropped; nothing is connected, so a database that is down is no
+    problem here); None when it takes them."""
+    from sqlalchemy.exc import ArgumentError
+
+    from loggerd.storage.store import Store, StoreError
+
+    try:
+        Store(url, schema=schema).close()
+    except StoreError as exc:
+        return str(exc)
+    except ArgumentError:
+        return (
+            f"{url!r} is not a database URL: write sqlite:///FILE or "
+            "postgresql://USER@HOST/DATABASE"
+        )
+    return None
+
+
+def _line_problems(doc: TomlDocument, config: DaemonConfig) -> list[Problem]:
+    """What `loggerd run` would refuse when it builds the devices: every driver is built on
+    one line pool, as the daemon builds them (nothing is opened), so devices sharing a line
+    must speak one protocol and drive it alike; and no two of them may answer to one
+    address there. Each problem is at the later device, naming the earlier one."""
+    # Here, not at the top: a process that polls nothing (an API replica) loads no line code.
+    from loggerd.link.lines import LinePool
+
+    lines = LinePool()
+    first_on: dict[str, KeyPath] = {}  # line -> the first device on it
+    first_at: dict[tuple[str, int | None], KeyPath] = {}  # (line, address) -> that device
+    problems = []
+    try:
+        for ci, chamber in enumerate(config.chambers):
+            for di, device in enumerate(chamber.devices):
+                at: KeyPath = ("chamber", ci, "device", di)
+                settings = driver_settings(device)
+                url = getattr(settings, "url", None)
+                if not isinstance(url, str):
+                    continue  # not on a line (a simulated logger)
+                address = getattr(settings, "address", None)
+                earlier = first_at.get((url, address))
+                if earlier is not None:
+                    key: KeyPath = (*at, "address") if address is not None else (*at, "url")
+                    problems.append(doc.problem(key, _same_address(doc, earlier, url, address)))
+                    continue
+                try:
+                    load_driver(device.driver)(settings, lines)
+                except (LoggerdError, ValueError) as exc:
+                    first = first_on.get(url)
+                    also = (
+                        "" if first is None else f" (the first device on it: {_named(doc, first)})"
+                    )
+                    problems.append(doc.problem(at, f"{exc}{also}"))
+                    continue
+                first_on.setdefault(url, at)
+                first_at[(url, address)] = at
+    finally:
+        lines.close()
+    return problems
+
+
+def _named(doc: TomlDocument, at: KeyPath) -> str:
+    """A device as a person finds it in the file: `device 'a' at line 12`."""
+    line = doc.line(at)
+    name = f"device {doc.get((*at, 'id'))!r}"
+    return f"{name} at line {line}" if line else name
+
+
+def _same_address(doc: TomlDocument, earlier: KeyPath, url: str, address: int | None) -> str:
+    if address is None:
+        return (
+            f"{_named(doc, earlier)} is on {url} too: this driver's line carries one device "
+            "(give each device its own port)"
+        )
+    return (
+        f"{_named(doc, earlier)} answers to address {address} on {url} too: two devices on "
+        "one line need two addresses (check the address set on each device)"
+    )
 
 
 def _device_problems(doc: TomlDocument, at: KeyPath, device: DeviceConfig) -> list[Problem]:
@@ -322,10 +418,11 @@ def load_config(path: str | Path, devices: bool = True) -> DaemonConfig:
     try:
         doc = TomlDocument.read(p, "the configuration file")
         config = _relative_to(_validated(doc, p.parent, devices), p.parent)
+        problems = _data_dir_problems(doc, config)
         if devices:
-            problems = _certificate_problems(doc, config)
-            if problems:
-                raise TomlDocumentError(problems)
+            problems += _certificate_problems(doc, config)
+        if problems:
+            raise TomlDocumentError(problems)
     except TomlDocumentError as exc:
         raise ConfigError(str(exc)) from None
     return config
@@ -347,6 +444,21 @@ def _relative_to(config: DaemonConfig, folder: Path) -> DaemonConfig:
             device_configs.append(device.model_copy(update={"channels": channels}))
         chambers.append(chamber.model_copy(update={"devices": device_configs}))
     return config.model_copy(update={"chambers": chambers})
+
+
+def _data_dir_problems(doc: TomlDocument, config: DaemonConfig) -> list[Problem]:
+    """The data folder is a folder, or can become one (it is made at the first start)."""
+    folder = config.data_dir
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or existing.is_dir():
+        return []
+    return [
+        doc.problem(
+            ("data_dir",),
+            f"{existing} is a file, not a folder: name a folder for loggerd's data (it is made "
+            "when missing)",
+        )
+    ]
 
 
 def _certificate_problems(doc: TomlDocument, config: DaemonConfig) -> list[Problem]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from loggerd.acquisition.follower import MemoryFollower
 from loggerd.acquisition.manual import (
     ClockSetReport,
     Progress,
@@ -26,8 +27,9 @@ from loggerd.service.daemon import Daemon
 
 @dataclass(frozen=True)
 class BackfillReport:
-    first: int | None  # the first record asked for (None: nothing to read)
+    first: int | None  # the first record read (None: none was new)
     last: int | None  # the last record read (a logger that goes on recording: later ones)
+    newest: int  # the logger's newest record when the download began (0: its memory is empty)
     downloaded: int
     lost: int  # records in gaps found
     stored: int  # samples the store took (new ones and ones it had)
@@ -62,6 +64,27 @@ def _memory_driver(poller: DevicePoller) -> MemoryDriver:
     return poller.driver
 
 
+def _follower(poller: DevicePoller) -> MemoryFollower:
+    if poller.follower is None and not poller.bindings:
+        raise ConfigError(
+            f"device {poller.device_id!r} has no channels: give it one ([[chamber.device."
+            "channel]]) for its records to be stored"
+        )
+    if poller.follower is None:
+        raise ConfigError(
+            f'device {poller.device_id!r} takes its history from live polls (history = "polls"):'
+            ' set history = "memory" to keep its records'
+        )
+    return poller.follower
+
+
+async def _open_store(daemon: Daemon) -> None:
+    """The store, now: by hand nothing waits for a store that is down (the daemon acquires
+    into its spool meanwhile), and where the device's history ends must be known."""
+    await asyncio.to_thread(daemon.store.prepare_schema)
+    await daemon.open_history()
+
+
 async def backfill(
     config: DaemonConfig,
     device_id: str,
@@ -73,28 +96,24 @@ async def backfill(
     first record at or after `since_us` (logger time; records stored already are kept)."""
     # Only this device: the others are not opened, nor their lines.
     daemon = Daemon(config)
-    poller = _poller(daemon, chamber_id, device_id)
-    driver = _memory_driver(poller)
-    follower = poller.follower
-    if follower is None:
-        raise ConfigError(
-            f'device {device_id!r} takes its history from live polls (history = "polls"): '
-            'set history = "memory" to keep its records'
-        )
-    await daemon.open_history()
     try:
+        poller = _poller(daemon, chamber_id, device_id)
+        driver = _memory_driver(poller)
+        follower = _follower(poller)
+        await _open_store(daemon)
         poller.health.info = await asyncio.to_thread(driver.open)
         if since_us is not None:
-            first = await first_at_or_after(driver, since_us)
+            first = await first_at_or_after(driver, since_us, poller.policy)
             if first is not None:
                 follower.start_at(first)
-        report = await follow_to_newest(follower, progress)
+        read = await follow_to_newest(follower, progress, poller.policy)
     finally:
         await daemon.stop()
     w = daemon.writer
     return BackfillReport(
-        report[0],
-        report[1],
+        read.first,
+        read.last,
+        read.newest,
         follower.health.records_downloaded,
         follower.health.records_lost,
         w.written,
@@ -111,15 +130,15 @@ async def set_clock(
     """Set a logger's clock (see acquisition.manual.set_logger_clock); the records it took
     before are downloaded first."""
     daemon = Daemon(config)
-    poller = _poller(daemon, chamber_id, device_id)
-    driver = _memory_driver(poller)
-    await daemon.open_history()
     try:
+        poller = _poller(daemon, chamber_id, device_id)
+        driver = _memory_driver(poller)
+        await _open_store(daemon)
         await asyncio.to_thread(driver.open)
         if poller.follower is not None:
             # Records taken before the step are read now, corrected by the offset they were
             # taken under: read after it, they would be corrected by the new one.
-            await follow_to_newest(poller.follower, None)
+            await follow_to_newest(poller.follower, None, poller.policy)
         return await set_logger_clock(
             driver, poller.chamber_id, poller.device_id, daemon.writer.submit_log, to_utc_s
         )

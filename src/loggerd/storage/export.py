@@ -1,5 +1,8 @@
 """Raw exports of a time range, CSV or Parquet, streamed: memory stays flat however long the
-range, because rows come from the database in batches and leave as encoded chunks."""
+range, because rows come from the database in batches and leave as encoded chunks.
+
+Both formats carry what raw history in JSON carries of each sample (its provenance too: time
+source, record number, the logger's own time, calibration version, uncertainty, method)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from loggerd.storage.store import Store, StoredSample
 
 Format = Literal["csv", "parquet"]
 MEDIA_TYPES: dict[str, str] = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+# A file's extension says its format, when nothing else does.
+SUFFIXES: dict[str, Format] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 COLUMNS = [
     "timestamp",
     "channel",
@@ -22,6 +27,7 @@ COLUMNS = [
     "quality",
     "time_source",
     "sequence",
+    "logger_time",
     "calibration_version",
     "calibration_past_due",
     "uncertainty",
@@ -71,6 +77,7 @@ def csv_chunks(
                 s.quality.value,
                 s.time_source.value,
                 "" if s.sequence is None else s.sequence,
+                "" if s.logger_time_us is None else iso(s.logger_time_us),
                 "" if s.calibration_version is None else s.calibration_version,
                 {True: "true", False: "false", None: ""}[_flag(due, s.channel_id)],
                 "" if s.uncertainty is None else repr(s.uncertainty),
@@ -141,6 +148,7 @@ def parquet_chunks(
             pa.field("quality", pa.string(), nullable=False),
             pa.field("time_source", pa.string(), nullable=False),
             pa.field("sequence", pa.int64()),
+            pa.field("logger_time", pa.timestamp("us", tz="UTC")),
             pa.field("calibration_version", pa.int32()),
             pa.field("calibration_past_due", pa.bool_()),
             pa.field("uncertainty", pa.float64()),
@@ -161,6 +169,7 @@ def parquet_chunks(
                     "quality": [s.quality.value for s in batch],
                     "time_source": [s.time_source.value for s in batch],
                     "sequence": [s.sequence for s in batch],
+                    "logger_time": [s.logger_time_us for s in batch],
                     "calibration_version": [s.calibration_version for s in batch],
                     "calibration_past_due": [_flag(due, s.channel_id) for s in batch],
                     "uncertainty": [s.uncertainty for s in batch],
