@@ -10,8 +10,9 @@ import itertools
 import threading
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from loggerd.core.errors import DeviceException
 from loggerd.core.samples import Reading
@@ -26,15 +27,19 @@ from loggerd.drivers.base import (
 from loggerd.link.lines import LinePool
 from loggerd_drivers.rl1600 import CLOCK_RANGE_S, readings
 from loggerd_protocol.definition import reference_logger
+from loggerd_protocol.toml_document import LocatedValueError
 
 from .chamber import Chamber
 from .logger import ILLEGAL_VALUE, LoggerSettings, RegisterError, SimClock, SimulatedLogger
-from .profile import builtin_profile, load_profile
+from .profile import ProfileError, builtin_profile, load_profile
 
 _DEFN = reference_logger()
 
 
 class SimulatedLoggerConfig(DriverConfig):
+    # A relative profile path is taken from the configuration file's folder.
+    path_fields: ClassVar[tuple[str, ...]] = ("profile",)
+
     profile: Path | None = Field(default=None, description="chamber profile TOML")
     speed: float = Field(default=1.0, gt=0)
     seed: int = 0
@@ -52,6 +57,17 @@ class SimulatedLoggerConfig(DriverConfig):
     clock_drift_ppm: float = Field(
         default=0.0, gt=-1e6, lt=1e6, description="how much faster the logger's clock runs"
     )
+
+    @field_validator("profile")
+    @classmethod
+    def _profile_loads(cls, value: Path | None) -> Path | None:
+        """Checked with the configuration: a bad profile stops `config check`, not a run."""
+        if value is not None:
+            try:
+                load_profile(value)
+            except ProfileError as exc:
+                raise LocatedValueError((), str(exc)) from None
+        return value
 
 
 class SimulatedLoggerDriver(MemoryDriver):

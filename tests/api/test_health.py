@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from loggerd.api.ports import DeviceReport
+from loggerd.core.health import BackfillHealth, DeviceHealth
+
 from .fakes import HealthyHealth, client
 
 
@@ -31,3 +34,21 @@ async def test_the_openapi_says_when_ready_answers_503() -> None:
     assert responses["200"]["content"]["application/json"]["schema"] == ok
     assert responses["503"]["content"]["application/json"]["schema"] == ok
     assert "degraded" in responses["503"]["description"]
+
+
+class BehindHealth(HealthyHealth):
+    def devices(self) -> list[DeviceReport]:
+        behind = BackfillHealth(state="behind", read_rate_per_s=30.0, record_rate_per_s=50.0)
+        return [DeviceReport("c1", "d1", "reference-modbus", DeviceHealth(state="ok"), behind)]
+
+
+async def test_a_download_that_cannot_catch_up_makes_loggerd_not_ready() -> None:
+    """Records are being lost to the logger's ring while loggerd looks on: that is degraded."""
+    async with client(health=BehindHealth()) as http:
+        ready = await http.get("/api/v1/health/ready")
+    assert ready.status_code == 503
+    (reason,) = ready.json()["reasons"]
+    assert reason.startswith(
+        "c1/d1: its memory is read at 30 records/s while it records 50/s: the download cannot "
+        "catch up"
+    )

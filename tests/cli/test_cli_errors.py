@@ -88,9 +88,10 @@ def test_an_unsupported_store_url_is_refused(tmp_path: Path, command: list[str])
 @pytest.mark.parametrize("command", CHECKS, ids=["config check", "run"])
 def test_a_tcp_url_without_a_port_is_refused(tmp_path: Path, command: list[str]) -> None:
     path = lab(tmp_path, {"id": "a", "url": "tcp://gateway"})
+    line = path.read_text().splitlines().index('url = "tcp://gateway"') + 1
     assert fails(*command, str(path)) == (
-        f"{path}:6: chamber[0] (id 'c1').device[0] (id 'a'): 'tcp://gateway': expected "
-        "tcp://HOST:PORT"
+        f"{path}:{line}: chamber[0] (id 'c1').device[0] (id 'a').url: 'tcp://gateway' names "
+        "no host and port: write tcp://HOST:PORT, e.g. tcp://10.0.0.5:502"
     )
 
 
@@ -158,17 +159,20 @@ def test_a_port_that_is_not_a_serial_device(tmp_path: Path) -> None:
     assert message.startswith("cannot open serial /dev/null (19200 8E1): ")
 
 
-def test_an_api_port_out_of_range(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["run", "demo"])
+def test_an_api_port_out_of_range(tmp_path: Path, command: str) -> None:
     path = lab(tmp_path, {"id": "a"})
+    args = ["--config", str(path)] if command == "run" else ["--data-dir", str(tmp_path / "d")]
     result = subprocess.run(
-        loggerd("run", "--config", str(path), "--port", "99999"),
+        loggerd(command, *args, "--port", "99999"),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    usage, error = result.stderr.splitlines()  # argparse's: the usage, then the error
-    assert usage.startswith("usage: loggerd run ")
+    usage, *_, error = result.stderr.splitlines()  # argparse's: the usage, then the error
+    assert usage.startswith(f"usage: loggerd {command} ")
     assert error == (
-        "loggerd run: error: argument --port: '99999' is not a port: 0 to 65535 (0: any free port)"
+        f"loggerd {command}: error: argument --port: '99999' is not a port: 0 to 65535 (0: "
+        "any free port)"
     )

@@ -43,7 +43,11 @@ def test_one_line_carries_one_protocol() -> None:
     try:
         serial = SerialSettings(baudrate=9600, parity="N")
         pool.transport("/dev/ttyS0", serial)
-        with pytest.raises(ConfigError, match=r"speak different protocols"):
+        with pytest.raises(ConfigError) as info:
             modbus_master(pool, "/dev/ttyS0", LineSettings(serial))
+        assert str(info.value) == (
+            "devices on /dev/ttyS0 speak different protocols (a protocol of one device's own "
+            "(ASCII) and Modbus): one line carries one protocol"
+        )
     finally:
         pool.close()

@@ -342,3 +342,21 @@ async def test_a_long_download_leaves_the_line_to_the_other_devices(
         assert other.health.state == "ok" and other.health.reads_failed == 0
     finally:
         await daemon.stop()
+
+
+async def test_a_clock_time_out_of_range_is_refused_before_anything_is_read(
+    tmp_path: Path,
+    sim: SimulatorHost,
+    manual_clock: ManualClock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`loggerd clock set --to 1999-…`: refused at once, no download, nothing stored."""
+    assert sim.tcp is not None
+    manual_clock.advance(300)  # records wait in the logger
+    config = tmp_path / "loggerd.toml"
+    config.write_text(config_text(tmp_path, sim.tcp.url), "utf-8")
+    args = ["clock", "set", "--config", str(config), "--device", "logger"]
+    status = await asyncio.to_thread(main, [*args, "--to", "1999-12-31T23:59:59Z"])
+    assert status == 2
+    assert "its clock cannot be set to 1999-12-31T23:59:59Z" in capsys.readouterr().err
+    assert not (tmp_path / "loggerd.db").exists()  # not even the store was opened

@@ -208,8 +208,8 @@ def test_devices_on_one_line_must_drive_it_alike() -> None:
     text = second_device().replace('"logger-2"\ndriver = "reference-modbus"', ascii_second)
     assert "speak different protocols" in error_of(text)
     assert error_of(GOOD.replace('"/dev/ttyUSB0"', '"tcp://gateway"')) == (
-        "lab.toml:7: chamber[0] (id 'c1').device[0] (id 'logger-1'): 'tcp://gateway': "
-        "expected tcp://HOST:PORT"
+        "lab.toml:10: chamber[0] (id 'c1').device[0] (id 'logger-1').url: 'tcp://gateway' "
+        "names no host and port: write tcp://HOST:PORT, e.g. tcp://10.0.0.5:502"
     )
 
 

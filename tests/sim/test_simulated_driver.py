@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -129,3 +130,27 @@ def test_config_errors_name_the_field() -> None:
         SimulatedLoggerConfig.model_validate({"capacity": 0})
     with pytest.raises(ValidationError, match="clock_drift_ppm"):
         SimulatedLoggerConfig.model_validate({"clock_drift_ppm": 1e6})
+
+
+def test_a_bad_chamber_profile_stops_config_check_at_its_line(tmp_path: Path) -> None:
+    """The simulated driver's profile is found beside the configuration and checked with it."""
+    from loggerd.core.errors import ConfigError
+    from loggerd.service.config import load_config
+
+    (tmp_path / "programmes").mkdir()
+    (tmp_path / "programmes" / "soak.toml").write_text(
+        'name = "soak"\nstart_temperature_c = 20\nstart_frost_point_c = 5\n'
+        '[[step]]\nkind = "soak"\nduration_min = -1\n'
+    )
+    config = tmp_path / "lab.toml"
+    config.write_text(
+        '[[chamber]]\nid = "c"\n[[chamber.device]]\nid = "sim"\ndriver = "simulated"\n'
+        'profile = "programmes/soak.toml"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    assert str(info.value) == (
+        f"{config}:6: chamber[0] (id 'c').device[0] (id 'sim').profile: "
+        f"{tmp_path / 'programmes' / 'soak.toml'}:6: step[0].duration_min: must be a finite "
+        "number >= 0 min, got -1.0"
+    )

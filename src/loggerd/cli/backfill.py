@@ -44,7 +44,7 @@ async def _backfill(args: argparse.Namespace) -> int:
         bar.total = total
         bar.update(done - bar.n)
 
-    with by_hand_logging(args.verbose):
+    with by_hand_logging():
         try:
             report = await backfill(config, args.device, args.chamber, since_us, progress)
         finally:

@@ -29,7 +29,7 @@ async def _clock_set(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     to_s = None if args.to is None else flag_time_us("--to", args.to) // 1_000_000
-    with by_hand_logging(args.verbose):
+    with by_hand_logging():
         r = await set_clock(config, args.device, args.chamber, to_s)
     print(
         f"{args.device}: clock set to {r.set_to_utc_s} (UTC epoch s); offset "

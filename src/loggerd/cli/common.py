@@ -33,23 +33,13 @@ def setup_logging(verbose: bool) -> None:
 
 
 @contextlib.contextmanager
-def by_hand_logging(verbose: bool) -> Iterator[None]:
+def by_hand_logging() -> Iterator[None]:
     """Logging for a command that runs the daemon's parts by hand (backfill, clock set): log
-    lines go above a progress bar, never into it, and the daemon's narration of its own start
-    and stop ("acquisition stopped; N samples written") is left out, as no daemon ran; the
-    command says what it did itself. -v shows everything."""
+    lines go above a progress bar, never into it."""
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from loggerd.service.daemon import log as daemon
-
-    level = daemon.level
-    if not verbose:
-        daemon.setLevel(logging.WARNING)
-    try:
-        with logging_redirect_tqdm():
-            yield
-    finally:
-        daemon.setLevel(level)
+    with logging_redirect_tqdm():
+        yield
 
 
 def progress_bar(

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from loggerd.cli.common import port_number
 from loggerd.core.errors import ConfigError
 from loggerd_sim import cli as sim_cli
 
@@ -109,7 +110,7 @@ poll_interval_s = 1.0
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("demo", help="simulated chambers + loggers, the daemon and the API")
     p.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="API port (default 8080; 0: any)")
+    p.add_argument("--port", type=port_number, default=8080, help="API port (default 8080; 0: any)")
     p.add_argument(
         "--data-dir",
         type=Path,

@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except LoggerdError as exc:
-        print(f"loggerd: error: {_said(exc)}", file=sys.stderr)
+        print(f"loggerd: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         # A file or a device the machine refused where no command says it more precisely.
@@ -58,31 +58,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
-
-
-def _said(exc: LoggerdError) -> str:
-    """The error's message, with a database's own words in place of SQLAlchemy's wrapping of
-    them (which adds a line of its own, a link to its documentation), and what to do when
-    the database cannot be reached."""
-    from loggerd.storage.store import StoreError
-
-    text = str(exc)
-    cause = exc.__cause__
-    if not isinstance(exc, StoreError) or cause is None:
-        return text
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
-    if isinstance(cause, DBAPIError) and cause.orig is not None and str(cause) in text:
-        own = "; ".join(line.strip() for line in str(cause.orig).splitlines() if line.strip())
-        text = text.replace(str(cause), own)
-        if isinstance(cause, OperationalError) and "sqlite" in type(cause.orig).__module__:
-            text += "; check that the SQLite file's folder exists and may be written"
-        elif isinstance(cause, OperationalError):
-            text += (
-                "; check the URL's host, port, user and database, and that the server is "
-                "running and reachable"
-            )
-    return text
 
 
 if __name__ == "__main__":

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from loggerd.core.errors import DeviceException
 from loggerd.drivers.base import DriverConfig
 from loggerd.link.transport import SerialSettings
 from loggerd.modbus.lines import LineSettings
+from loggerd_protocol.toml_document import LocatedValueError
 
 
 class ModbusDeviceConfig(DriverConfig):
@@ -30,6 +32,22 @@ class ModbusDeviceConfig(DriverConfig):
     late_reply_guard_s: float = Field(
         default=0.05, ge=0, le=5, description="quiet time on the line after a timeout (RTU)"
     )
+
+    @field_validator("url")
+    @classmethod
+    def _tcp_has_a_port(cls, url: str) -> str:
+        if url.startswith("tcp://"):
+            try:
+                parts = urlsplit(url)
+                port = parts.port
+            except ValueError:
+                port = None
+            if not parts.hostname or port is None:
+                raise LocatedValueError(
+                    (),
+                    f"{url!r} names no host and port: write tcp://HOST:PORT, e.g. tcp://10.0.0.5:502",
+                )
+        return url
 
     def line_settings(self) -> LineSettings:
         serial = SerialSettings(baudrate=self.baudrate, parity=self.parity, stopbits=self.stopbits)

@@ -21,6 +21,12 @@ class Closeable(Protocol):
 T = TypeVar("T", bound=Closeable)
 
 
+def _protocol(owner: type) -> str:
+    """What a line's owner speaks, in a person's words: its `protocol`, else its class."""
+    name = getattr(owner, "protocol", None)
+    return name if isinstance(name, str) else owner.__name__
+
+
 class LinePool:
     """Hands out one shared object per line URL; drivers get their line from here."""
 
@@ -38,8 +44,8 @@ class LinePool:
         known, line = found
         if not isinstance(line, kind):
             raise ConfigError(
-                f"devices on {url} speak different protocols ({type(line).__name__} and "
-                f"{kind.__name__}): one line carries one protocol"
+                f"devices on {url} speak different protocols ({_protocol(type(line))} and "
+                f"{_protocol(kind)}): one line carries one protocol"
             )
         if known != settings:
             raise ConfigError(

@@ -35,6 +35,8 @@ def is_pseudo_terminal(path: str) -> bool:
 class Transport(ABC):
     """A byte pipe. Reads take an absolute deadline on time.monotonic()."""
 
+    # A line one device uses alone, with its own protocol (an RS-232 ASCII logger).
+    protocol = "a protocol of one device's own (ASCII)"
     description: str
 
     @abstractmethod
@@ -120,8 +122,7 @@ class SerialTransport(Transport):
                 )
         except (serial.SerialException, ValueError, OSError, termios.error) as exc:
             raise LinkError(
-                f"cannot open {self.description}: {exc}. Check that the adapter is plugged in, "
-                "the path exists and no other program holds the port"
+                f"cannot open {self.description}: {exc}. {_open_hint(self.url)}"
             ) from exc
         self._port = port
 
@@ -177,6 +178,26 @@ class SerialTransport(Transport):
         except (serial.SerialException, OSError, termios.error) as exc:
             self.close()
             raise LinkError(f"{self.description} failed: {exc}") from exc
+
+
+def _open_hint(url: str) -> str:
+    """What to check when a serial port will not open, from what the path is."""
+    if "://" in url:
+        return "Check the URL and that the device behind it answers"
+    try:
+        mode = os.stat(url).st_mode
+    except FileNotFoundError:
+        return (
+            "No such port: check that the adapter is plugged in, and name it by its "
+            "/dev/serial/by-id/… link"
+        )
+    except OSError:
+        return "Check the path and its permissions"
+    if not stat.S_ISCHR(mode):
+        return "It is not a serial device: name the adapter's port, e.g. /dev/serial/by-id/…"
+    if not os.access(url, os.R_OK | os.W_OK):
+        return "loggerd may not use it: add its user to the port's group (dialout)"
+    return "Check that no other program holds the port"
 
 
 def _fileno(port: Any) -> int | None:

@@ -79,6 +79,8 @@ def _expected_reply_length(pdu: bytes) -> int:
 class ModbusMaster:
     """Sends a request and returns the reply that belongs to it, or raises."""
 
+    protocol = "Modbus"  # what the line speaks, as errors name it
+
     def __init__(
         self,
         transport: Transport,

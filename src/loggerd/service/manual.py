@@ -133,6 +133,8 @@ async def set_clock(
     try:
         poller = _poller(daemon, chamber_id, device_id)
         driver = _memory_driver(poller)
+        if to_utc_s is not None:
+            driver.check_clock_value(to_utc_s)  # before anything is opened or downloaded
         await _open_store(daemon)
         await asyncio.to_thread(driver.open)
         if poller.follower is not None:

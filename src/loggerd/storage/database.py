@@ -17,13 +17,31 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from loggerd.storage.model import Retention, StoreError
 
-__all__ = ["Database"]
+__all__ = ["Database", "said"]
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def said(exc: BaseException) -> str:
+    """A database error in one line: the database's own words (not SQLAlchemy's wrapping of
+    them, which adds the statement and a link to its documentation), and, when the database
+    could not be reached, what to check."""
+    orig = getattr(exc, "orig", None)
+    own = exc if orig is None else orig
+    text = "; ".join(line.strip() for line in str(own).splitlines() if line.strip())
+    if isinstance(exc, OperationalError) and orig is not None:
+        if "sqlite" in type(orig).__module__:
+            text += "; check that the SQLite file's folder exists and may be written"
+        else:
+            text += (
+                "; check the URL's host, port, user and database, and that the server is "
+                "running and reachable"
+            )
+    return text
 
 
 class Database:
@@ -86,7 +104,7 @@ class Database:
         try:
             yield
         except SQLAlchemyError as exc:
-            raise StoreError(f"{what}: {exc}") from exc
+            raise StoreError(f"{what}: {said(exc)}") from exc
 
     def reading(self) -> AbstractContextManager[None]:
         """failing_as() for a read, the commonest case."""

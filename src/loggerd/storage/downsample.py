@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from loggerd.storage.database import said
 from loggerd.storage.schema import TIERS, Tier
 from loggerd.storage.store import ChannelMeta, Store, StoreError
 
@@ -160,7 +161,7 @@ def downsample(
     except (ValueError, StoreError):
         raise  # the store's errors already say "history query on ... failed"
     except Exception as exc:
-        raise StoreError(f"history query on {store.url} failed: {exc}") from exc
+        raise StoreError(f"history query on {store.url} failed: {said(exc)}") from exc
     return _reduce(meta.channel_id, tier.name if tier else "raw_buckets", width, origin, parts)
 
 

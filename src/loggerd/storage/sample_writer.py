@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from loggerd.core.samples import Sample
 from loggerd.storage import rollups
 from loggerd.storage.catalog import Catalog
-from loggerd.storage.database import Database
+from loggerd.storage.database import Database, said
 from loggerd.storage.model import Conflict, StoreError, WriteResult
 from loggerd.storage.schema import Tier
 
@@ -135,7 +135,7 @@ class SampleWriter(ABC):
         try:
             fairy = engine.raw_connection()
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot connect to the store at {self._db.url}: {exc}") from exc
+            raise StoreError(f"cannot connect to the store at {self._db.url}: {said(exc)}") from exc
         conflicts: list[tuple[Row, Row]] = []
         try:
             kept, inserted = self._write(fairy.driver_connection, batch, cutoff_us, conflicts)
@@ -144,7 +144,7 @@ class SampleWriter(ABC):
             with contextlib.suppress(dbapi.Error):
                 fairy.rollback()
             raise StoreError(
-                f"write of {len(batch)} samples to {self._db.url} failed: {exc}"
+                f"write of {len(batch)} samples to {self._db.url} failed: {said(exc)}"
             ) from exc
         finally:
             fairy.close()

@@ -64,14 +64,26 @@ def _device(report: DeviceReport) -> DeviceHealthOut:
 def _reasons(report: DeviceReport) -> list[str]:
     name = f"{report.chamber_id}/{report.device_id}"
     out = []
-    if report.backfill is not None and report.backfill.state == "stalled":
+    b = report.backfill
+    if b is not None and b.state == "stalled":
         out.append(
-            f"{name}: reading its memory makes no progress ({report.backfill.last_error}); "
-            "its records wait in the logger"
+            f"{name}: reading its memory makes no progress ({b.last_error}); its records wait "
+            "in the logger"
+        )
+    if b is not None and b.state == "behind":
+        out.append(
+            f"{name}: its memory is read at {_rate(b.read_rate_per_s)} records/s while it "
+            f"records {_rate(b.record_rate_per_s)}/s: the download cannot catch up, and records "
+            "will be overwritten before they are read; give the download a larger share "
+            "(backfill_duty) or the line a higher baud rate, or lengthen the logging interval"
         )
     if report.health.state in ("error", "offline"):
         out.append(f"{name} is {report.health.state}: {report.health.last_error}")
     return out
+
+
+def _rate(per_s: float | None) -> str:
+    return "?" if per_s is None else f"{per_s:.3g}"
 
 
 def _writer(w: WriterHealth) -> WriterHealthOut:
