@@ -85,6 +85,27 @@ Response = RegistersResponse | WriteResponse | ExceptionResponse
 # --- CRC ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RtuTiming:
+    """Wire timing of an RTU line (Modbus over serial line V1.02, §2.5.1.1): a character is
+    start + data + parity + stop bits (11 for 8E1 or 8N2, 10 for 8N1), frames are separated by
+    3.5 characters of silence, fixed at 1.75 ms above 19200 baud."""
+
+    baudrate: int
+    bits_per_character: int = 11
+
+    @property
+    def character_s(self) -> float:
+        return self.bits_per_character / self.baudrate
+
+    @property
+    def silence_s(self) -> float:
+        return 3.5 * self.character_s if self.baudrate <= 19200 else 1.75e-3
+
+    def frame_s(self, n_bytes: int) -> float:
+        return n_bytes * self.character_s
+
+
 def _crc_table() -> tuple[int, ...]:
     table = []
     for byte in range(256):

@@ -116,6 +116,8 @@ class SimulatorHost:
                 emulate_timing=self.options.emulate_timing,
                 faults=self.faults,
                 link=self.options.rtu_link,
+                # start + 8 data + parity + stop, as loggerd's master counts them
+                bits_per_character=1 + 8 + (self.options.parity != "N") + self.options.stopbits,
             )
             await self.rtu.start()
 

@@ -164,9 +164,10 @@ class ModbusRtuPtyServer:
 
     Several devices with different addresses share the line (multi-drop). A pty moves bytes
     instantly, so the wire is emulated: a reply leaves when the request would have finished
-    arriving at `baudrate` (11-bit characters), plus the 3.5-character silence, the device's
-    turnaround and the reply's own transmission time. The server runs in its own thread so
-    that this timing does not depend on an event loop's timer resolution.
+    arriving at `baudrate` (characters of `bits_per_character`: 11 for 8E1), plus the
+    3.5-character silence, the device's turnaround and the reply's own transmission time. The
+    server runs in its own thread so that this timing does not depend on an event loop's timer
+    resolution.
 
     `link` names a symlink to the pty, as /dev/serial/by-id/… names a USB adapter: vanish()
     closes the pty and removes the link (the adapter was unplugged), reappear() makes a new
@@ -182,6 +183,7 @@ class ModbusRtuPtyServer:
         emulate_timing: bool = True,
         faults: FaultPlan | None = None,
         link: str | os.PathLike[str] | None = None,
+        bits_per_character: int = 11,
     ) -> None:
         self.devices = dict(devices)
         self.baudrate = baudrate
@@ -189,9 +191,9 @@ class ModbusRtuPtyServer:
         self.emulate_timing = emulate_timing
         self.faults = faults
         self.link = os.fspath(link) if link is not None else None
-        self.character_s = 11 / baudrate
-        # 3.5 characters; fixed 1.75 ms above 19200 baud (Modbus over serial line §2.5.1.1)
-        self.silence_s = 3.5 * self.character_s if baudrate <= 19200 else 1.75e-3
+        timing = mb.RtuTiming(baudrate, bits_per_character)
+        self.character_s = timing.character_s
+        self.silence_s = timing.silence_s
         self.path = ""
         self.requests = 0
         self._master_fd = -1

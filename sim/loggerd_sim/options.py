@@ -52,6 +52,18 @@ def _devices(specs: list[str]) -> dict[int, str]:
     return devices
 
 
+def _parity(text: str) -> str:
+    if text.upper() not in ("E", "O", "N"):
+        raise ValueError(f"--parity {text!r}: expected E, O or N")
+    return text.upper()
+
+
+def _stopbits(text: str) -> int:
+    if text not in ("1", "2"):
+        raise ValueError(f"--stopbits {text!r}: expected 1 or 2")
+    return int(text)
+
+
 def _faults(text: str) -> FaultRates | None:
     from .faults import FaultRates
 
@@ -128,6 +140,13 @@ class SimOptions:
         default=0, metadata=_flag("--tcp-port", "Modbus TCP port (0: any)", parse=int)
     )
     baudrate: int = field(default=19200, metadata=_flag("--baud", "RTU line speed", parse=int))
+    parity: str = field(
+        default="E",
+        metadata=_flag("--parity", "RTU parity: E, O or N (a character's time)", parse=_parity),
+    )
+    stopbits: int = field(
+        default=1, metadata=_flag("--stopbits", "RTU stop bits: 1 or 2", parse=_stopbits)
+    )
     turnaround_s: float = field(
         default=0.002,
         metadata=_flag(

@@ -77,6 +77,11 @@ class SerialSettings:
     stopbits: int = 1
     bytesize: int = 8
 
+    @property
+    def bits_per_character(self) -> int:
+        """Start, data, parity and stop bits: the time a byte takes on the wire."""
+        return 1 + self.bytesize + (0 if self.parity == "N" else 1) + self.stopbits
+
     def __str__(self) -> str:
         """As a line is named on a label: 19200 baud 8E1."""
         return f"{self.baudrate} baud {self.bytesize}{self.parity}{self.stopbits}"

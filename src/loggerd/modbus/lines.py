@@ -29,6 +29,7 @@ def modbus_master(pool: LinePool, url: str, settings: LineSettings) -> ModbusMas
             "tcp" if url.startswith("tcp://") else "rtu",
             baudrate=settings.serial.baudrate,
             late_reply_guard_s=settings.late_reply_guard_s,
+            bits_per_character=settings.serial.bits_per_character,
         )
 
     return pool.shared(url, settings, ModbusMaster, make)

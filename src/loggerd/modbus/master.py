@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Literal
 
 from loggerd.core.errors import DeviceException, LinkError, NoReply, ProtocolError
@@ -30,27 +29,6 @@ EXCEPTION_NAMES = {
     6: "server device busy",
     11: "gateway target device failed to respond",
 }
-
-BITS_PER_CHARACTER = 11  # start + 8 data + parity (or a second stop bit) + stop
-
-
-@dataclass(frozen=True)
-class RtuTiming:
-    """Wire timing of an RTU line at a given baud rate (Modbus over serial line, §2.5.1.1)."""
-
-    baudrate: int
-
-    @property
-    def character_s(self) -> float:
-        return BITS_PER_CHARACTER / self.baudrate
-
-    @property
-    def silence_s(self) -> float:
-        """The 3.5-character inter-frame silence; fixed at 1.75 ms above 19200 baud."""
-        return 3.5 * self.character_s if self.baudrate <= 19200 else 1.75e-3
-
-    def frame_s(self, n_bytes: int) -> float:
-        return n_bytes * self.character_s
 
 
 def _registers(address: int, count: int) -> str:
@@ -88,11 +66,12 @@ class ModbusMaster:
         timeout_s: float = 0.5,
         baudrate: int = 19200,
         late_reply_guard_s: float = 0.05,
+        bits_per_character: int = 11,
     ) -> None:
         self.transport = transport
         self.framing = framing
         self.timeout_s = timeout_s
-        self.timing = RtuTiming(baudrate)
+        self.timing = mb.RtuTiming(baudrate, bits_per_character)
         self.late_reply_guard_s = late_reply_guard_s
         self.lock = threading.Lock()
         self.closed = False
