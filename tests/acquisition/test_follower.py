@@ -3,7 +3,9 @@ download that cannot catch up from one that will."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+import pytest
 
 from loggerd.acquisition.follower import (
     EPOCH_SHIFT,
@@ -18,6 +20,7 @@ from loggerd.core.events import ClockCheck, Event, EventKind
 from loggerd.core.samples import Sample
 from loggerd.core.times import utc_now_us
 from loggerd.link.lines import LinePool
+from loggerd.link.worker import LineWorker
 from loggerd_sim.driver import SimulatedLoggerConfig, SimulatedLoggerDriver
 from loggerd_sim.logger import ManualClock
 
@@ -41,6 +44,23 @@ class Monotonic:
 
     def __call__(self) -> float:
         return self.s
+
+
+_WORKERS: list[LineWorker] = []
+
+
+def line_worker() -> LineWorker:
+    """A line thread for one test's follower, stopped when the test ends."""
+    worker = LineWorker("test")
+    _WORKERS.append(worker)
+    return worker
+
+
+@pytest.fixture(autouse=True)
+def stop_line_workers() -> Iterator[None]:
+    yield
+    while _WORKERS:
+        _WORKERS.pop().stop()
 
 
 class Follow:
@@ -68,6 +88,7 @@ class Follow:
             Ledger(end),
             utc_now_us,
             monotonic=self.monotonic,
+            worker=line_worker(),
         )
 
     async def _sink(self, batch: list[Sample]) -> None:

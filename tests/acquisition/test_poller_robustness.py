@@ -44,10 +44,10 @@ async def test_a_driver_bug_is_a_bad_read_and_polling_goes_on() -> None:
         got.extend(samples)
 
     driver = BrokenDriver()
-    poller = DevicePoller("c", "d", driver, [ChannelBinding("t", "t")], 1.0, sink)
-    for _ in range(4):
-        await poller.poll_once()
-    assert [s.quality for s in got] == [Quality.GOOD, Quality.INVALID] * 2
-    assert math.isnan(got[1].value) and got[0].value == 21.5
-    assert poller.health.errors_by_kind == {"ProtocolError": 2}
-    assert "a bug in a third-party driver" in (poller.health.last_error or "")
+    async with DevicePoller("c", "d", driver, [ChannelBinding("t", "t")], 1.0, sink) as poller:
+        for _ in range(4):
+            await poller.poll_once()
+        assert [s.quality for s in got] == [Quality.GOOD, Quality.INVALID] * 2
+        assert math.isnan(got[1].value) and got[0].value == 21.5
+        assert poller.health.errors_by_kind == {"ProtocolError": 2}
+        assert "a bug in a third-party driver" in (poller.health.last_error or "")

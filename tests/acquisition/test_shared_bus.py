@@ -151,11 +151,13 @@ async def test_busy_device_is_retried(line: SimulatorHost, lines: LinePool) -> N
     async def sink(samples: list[Sample]) -> None:
         got.extend(samples)
 
-    poller = DevicePoller("c", "d", d, BINDINGS, 1.0, sink, policy=PollPolicy(retries=1))
-    line.faults.script = ["busy"]
-    await poller.poll_once()
-    assert [s.quality for s in got] == [Quality.GOOD, Quality.GOOD]
-    assert poller.health.retries == 1
+    async with DevicePoller(
+        "c", "d", d, BINDINGS, 1.0, sink, policy=PollPolicy(retries=1)
+    ) as poller:
+        line.faults.script = ["busy"]
+        await poller.poll_once()
+        assert [s.quality for s in got] == [Quality.GOOD, Quality.GOOD]
+        assert poller.health.retries == 1
 
 
 async def test_quarantined_device_costs_no_line_time(line: SimulatorHost, lines: LinePool) -> None:
@@ -167,17 +169,17 @@ async def test_quarantined_device_costs_no_line_time(line: SimulatorHost, lines:
         got.extend(samples)
 
     policy = PollPolicy(retries=0, quarantine_after=2, backoff_initial_s=3600)
-    poller = DevicePoller("c", "dead", dead, BINDINGS, 1.0, sink, policy=policy)
-    for _ in range(2):
-        await poller.poll_once()
-    assert poller.health.quarantined
-    transactions = dead.master.transactions
-    for _ in range(5):
-        await poller.poll_once()  # quarantined: missing samples, and not a byte on the line
-    assert dead.master.transactions == transactions
-    assert {s.quality for s in got} == {Quality.MISSING}
-    assert all(math.isnan(s.value) for s in got)
-    assert len(got) == 7 * len(BINDINGS)
+    async with DevicePoller("c", "dead", dead, BINDINGS, 1.0, sink, policy=policy) as poller:
+        for _ in range(2):
+            await poller.poll_once()
+        assert poller.health.quarantined
+        transactions = dead.master.transactions
+        for _ in range(5):
+            await poller.poll_once()  # quarantined: missing samples, and not a byte on the line
+        assert dead.master.transactions == transactions
+        assert {s.quality for s in got} == {Quality.MISSING}
+        assert all(math.isnan(s.value) for s in got)
+        assert len(got) == 7 * len(BINDINGS)
 
 
 async def test_unplugged_adapter_is_picked_up_again(line: SimulatorHost, lines: LinePool) -> None:
@@ -189,23 +191,23 @@ async def test_unplugged_adapter_is_picked_up_again(line: SimulatorHost, lines: 
         got.extend(samples)
 
     policy = PollPolicy(retries=0, quarantine_after=100)
-    poller = DevicePoller("c", "d", d, BINDINGS, 1.0, sink, policy=policy)
-    await poller.poll_once()
-    old_tty = line.rtu.path
-    line.rtu.vanish()
-    assert not line.options.rtu_link.exists()
-    await poller.poll_once()
-    await poller.poll_once()
-    assert poller.health.state == "offline"
-    assert "cannot open serial" in (poller.health.last_error or "")
-    line.rtu.reappear()
-    assert line.rtu.path and line.options.rtu_link.exists()
-    await poller.poll_once()
-    assert poller.health.state == "ok"
-    assert [s.quality for s in got] == [Quality.GOOD] * 2 + [Quality.MISSING] * 4 + [
-        Quality.GOOD
-    ] * 2
-    assert old_tty  # a new tty may or may not reuse the number; the link is what counts
+    async with DevicePoller("c", "d", d, BINDINGS, 1.0, sink, policy=policy) as poller:
+        await poller.poll_once()
+        old_tty = line.rtu.path
+        line.rtu.vanish()
+        assert not line.options.rtu_link.exists()
+        await poller.poll_once()
+        await poller.poll_once()
+        assert poller.health.state == "offline"
+        assert "cannot open serial" in (poller.health.last_error or "")
+        line.rtu.reappear()
+        assert line.rtu.path and line.options.rtu_link.exists()
+        await poller.poll_once()
+        assert poller.health.state == "ok"
+        assert [s.quality for s in got] == [Quality.GOOD] * 2 + [Quality.MISSING] * 4 + [
+            Quality.GOOD
+        ] * 2
+        assert old_tty  # a new tty may or may not reuse the number; the link is what counts
 
 
 async def test_tcp_gateway_reboot_is_reconnected(manual_clock: ManualClock) -> None:
@@ -220,16 +222,16 @@ async def test_tcp_gateway_reboot_is_reconnected(manual_clock: ManualClock) -> N
         async def sink(samples: list[Sample]) -> None:
             got.extend(samples)
 
-        poller = DevicePoller(
+        async with DevicePoller(
             "c", "d", d, BINDINGS, 1.0, sink, policy=PollPolicy(retries=0, quarantine_after=100)
-        )
-        await poller.poll_once()
-        await host.tcp.reboot()
-        await poller.poll_once()  # the old connection is gone: missing, and reconnect next
-        await poller.poll_once()
-        qualities = [s.quality for s in got]
-        assert qualities[:2] == [Quality.GOOD] * 2 and qualities[-2:] == [Quality.GOOD] * 2
-        assert poller.health.state == "ok"
+        ) as poller:
+            await poller.poll_once()
+            await host.tcp.reboot()
+            await poller.poll_once()  # the old connection is gone: missing, and reconnect next
+            await poller.poll_once()
+            qualities = [s.quality for s in got]
+            assert qualities[:2] == [Quality.GOOD] * 2 and qualities[-2:] == [Quality.GOOD] * 2
+            assert poller.health.state == "ok"
     finally:
         pool.close()
         await host.stop()

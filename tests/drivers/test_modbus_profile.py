@@ -332,14 +332,14 @@ async def test_a_slow_group_is_read_only_on_its_ticks(
 
         bindings = [ChannelBinding("rh", "rh"), ChannelBinding("a", "absolute_humidity")]
         # Polled every 20 s, the 60 s "derived" group is due on every third tick.
-        poller = DevicePoller("c", "hmt", driver, bindings, 20.0, sink)
-        for _ in range(7):
-            reads = len(device.reads)
-            await poller.poll_once()
-            tick = len(got) - 1
-            # registers 22-31 (pw … ΔT) belong to "derived" alone; "live" ends at 21
-            derived_read = any(a < 512 and a + n > 22 for _, a, n in device.reads[reads:])
-            assert derived_read == (tick % 3 == 0), tick
+        async with DevicePoller("c", "hmt", driver, bindings, 20.0, sink) as poller:
+            for _ in range(7):
+                reads = len(device.reads)
+                await poller.poll_once()
+                tick = len(got) - 1
+                # registers 22-31 (pw … ΔT) belong to "derived" alone; "live" ends at 21
+                derived_read = any(a < 512 and a + n > 22 for _, a, n in device.reads[reads:])
+                assert derived_read == (tick % 3 == 0), tick
     assert [[s.channel_id for s in samples] for samples in got] == [
         ["rh", "a"] if tick % 3 == 0 else ["rh"] for tick in range(7)
     ]

@@ -384,7 +384,7 @@ async def test_busy_logger_is_retried_by_acquisition(
     async def sink(samples: list[Sample]) -> None:
         got.extend(samples)
 
-    poller = DevicePoller(
+    async with DevicePoller(
         "c",
         "d",
         driver,
@@ -392,12 +392,12 @@ async def test_busy_logger_is_retried_by_acquisition(
         1.0,
         sink,
         policy=PollPolicy(retries=1, busy_retry_delay_s=0.001),
-    )
-    await poller.poll_once()  # opens the device (IDN?, CONT 0)
-    ascii_server.busy_replies = 1  # the next command is answered ERR 4 busy
-    await poller.poll_once()
-    assert [s.quality for s in got] == [Quality.GOOD, Quality.GOOD]
-    assert poller.health.retries == 1
+    ) as poller:
+        await poller.poll_once()  # opens the device (IDN?, CONT 0)
+        ascii_server.busy_replies = 1  # the next command is answered ERR 4 busy
+        await poller.poll_once()
+        assert [s.quality for s in got] == [Quality.GOOD, Quality.GOOD]
+        assert poller.health.retries == 1
 
 
 async def test_simulator_host_serves_ascii_per_logger(manual_clock: ManualClock) -> None:

@@ -112,7 +112,10 @@ async def test_dead_device_gives_missing_samples_and_others_carry_on(
             assert all(r["value"] is None for r in latest)  # missing is missing, never 0
             history = (await http.get("/api/v1/chambers/c2/history")).json()["points"]
             assert len(history) >= 3 * len(CHANNELS)
-            assert {p["quality"] for p in history} == {"missing"}
+            # Its polls time out (0.1 s) past its ticks (0.05 s): the ticks they cover are
+            # history too, as polls that could not run, never silent holes.
+            assert "missing" in {p["quality"] for p in history}
+            assert {p["quality"] for p in history} <= {"missing", "skipped"}
             assert {p["value"] for p in history} == {None}
 
             good = (await http.get("/api/v1/chambers/c1/latest")).json()["readings"]

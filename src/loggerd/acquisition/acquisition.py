@@ -12,6 +12,7 @@ from loggerd.acquisition.poller import ChannelBinding, DevicePoller, PollPolicy
 from loggerd.core.times import utc_now_us
 from loggerd.drivers.base import Driver, MemoryDriver
 from loggerd.link.lines import LinePool
+from loggerd.link.worker import LineWorker
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,11 @@ class DeviceSpec:
 
 
 class Acquisition:
-    """Builds a poller per device and starts them; `lines` is the pool their drivers share."""
+    """Builds a poller per device and starts them; `lines` is the pool their drivers share.
+
+    Each line (the devices naming one serial port or TCP endpoint) gets one thread, where its
+    devices' requests run one at a time, live polls first; a device on no shared line gets a
+    thread of its own."""
 
     def __init__(
         self,
@@ -45,8 +50,13 @@ class Acquisition:
         ledger: Ledger | None = None,
     ) -> None:
         self.lines = lines
+        self.workers: dict[str, LineWorker] = {}
         self.pollers: list[DevicePoller] = []
+        followers: dict[str, list[MemoryFollower]] = {}
         for d in devices:
+            line = d.driver.line or f"{d.chamber_id}/{d.device_id}"
+            worker = self.workers.setdefault(line, LineWorker(line))
+            on_line = followers.setdefault(line, [])
             follower = None
             if (
                 isinstance(d.driver, MemoryDriver)
@@ -65,7 +75,9 @@ class Acquisition:
                     ledger,
                     utc_now_us,
                     d.clock,
+                    worker=worker,
                 )
+                on_line.append(follower)
             self.pollers.append(
                 DevicePoller(
                     d.chamber_id,
@@ -78,6 +90,8 @@ class Acquisition:
                     follower=follower,
                     live_sink=live_sink if follower is not None else None,
                     backfill_duty=d.backfill_duty,
+                    worker=worker,
+                    line_followers=on_line,
                 )
             )
 
@@ -85,5 +99,7 @@ class Acquisition:
         return [asyncio.create_task(p.run(), name=f"poll-{p.device_id}") for p in self.pollers]
 
     def close(self) -> None:
-        """Close every line (call after the pollers have stopped)."""
+        """Stop the lines' threads and close the lines (call after the pollers have stopped)."""
+        for worker in self.workers.values():
+            worker.stop()
         self.lines.close()

@@ -28,6 +28,7 @@ from loggerd.core.events import ClockCheck, Event, EventKind, Gap, LogItem, Seve
 from loggerd.core.health import BackfillHealth
 from loggerd.core.samples import Quality, Reading, Sample, TimeSource
 from loggerd.drivers.base import LoggedRecord, MemoryDriver, MemoryRange
+from loggerd.link.worker import LineWorker, Priority
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,6 +99,8 @@ class MemoryFollower:
         now_us: Callable[[], int],
         policy: ClockPolicy | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        *,
+        worker: LineWorker,
     ) -> None:
         self.chamber_id = chamber_id
         self.device_id = device_id
@@ -127,12 +130,17 @@ class MemoryFollower:
         self._start_at: int | None = None
         self._no_progress = 0  # steps in a row that read nothing while records wait
         self._stalled = False
-        # The driver call under way in its worker thread: one stopping must let it finish
-        # before the line is closed under it (see DevicePoller.run).
+        # The thread of the device's line, where its requests queue with the live polls'.
+        self.worker = worker
+        # The driver call under way on the line: one stopping must let it finish before the
+        # line is closed under it (see DevicePoller.aclose).
         self.inflight: asyncio.Future[object] | None = None
 
-    async def _call(self, fn: Callable[..., T], *args: object) -> T:
-        future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    async def _call(self, fn: Callable[..., T], *args: object, clock: bool = False) -> T:
+        """A request to the logger, queued on its line behind live polls (a clock read goes
+        before memory windows)."""
+        priority = Priority.CLOCK if clock else Priority.BACKFILL
+        future = asyncio.ensure_future(self.worker.call(priority, fn, *args))
         self.inflight = future  # type: ignore[assignment]
         return await asyncio.shield(future)
 
@@ -467,7 +475,11 @@ class MemoryFollower:
     async def _check_clock(self) -> None:
         h = self.health
         m = await self._call(
-            measure_offset, self.driver.read_clock, self.now_us, self.driver.clock_resolution_s
+            measure_offset,
+            self.driver.read_clock,
+            self.now_us,
+            self.driver.clock_resolution_s,
+            clock=True,
         )
         previous = self._clock
         if previous is None:

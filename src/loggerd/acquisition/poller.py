@@ -7,6 +7,8 @@ import contextlib
 import logging
 import math
 import time
+import zlib
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,8 +19,12 @@ from loggerd.core.health import DeviceHealth
 from loggerd.core.samples import Quality, Reading, Sample, TimeSource
 from loggerd.core.times import utc_now_us
 from loggerd.drivers.base import Driver
+from loggerd.link.worker import LineWorker, Priority
 
 log = logging.getLogger(__name__)
+
+LATE_S = 0.25  # a poll that starts later than this after its tick is late
+LATENESS_WINDOW = 600  # polls the lateness figures in health are taken over
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,8 @@ class DevicePoller:
         follower: MemoryFollower | None = None,
         live_sink: Sink | None = None,
         backfill_duty: float = 0.5,
+        worker: LineWorker | None = None,
+        line_followers: Sequence[MemoryFollower] | None = None,
     ) -> None:
         self.chamber_id = chamber_id
         self.device_id = device_id
@@ -94,32 +102,89 @@ class DevicePoller:
         self._tick = 0
         self._inflight: asyncio.Future[tuple[int, list[Reading]]] | None = None
         self.polls = 0
+        # The thread of the device's line (its own when none is given: a test's lone poller).
+        self._own_worker = worker is None
+        self.worker = worker or LineWorker(f"{chamber_id}/{device_id}")
+        # The memory followers of every device on this line: downloads share the line's
+        # backfill budget, not one budget each.
+        if line_followers is None:
+            line_followers = [follower] if follower is not None else []
+        self.line_followers = line_followers
+        self._lateness_s: deque[float] = deque(maxlen=LATENESS_WINDOW)
+
+    @property
+    def phase_s(self) -> float:
+        """Where in the interval this device's ticks fall: fixed by its name, so polls of many
+        devices spread over the interval, and a restart keeps each where it was."""
+        key = f"{self.chamber_id}/{self.device_id}".encode()
+        return zlib.crc32(key) / 2**32 * self.interval_s
 
     async def run(self) -> None:
+        """Poll at the device's ticks until cancelled, then close it (see aclose).
+
+        Ticks fall at t0 + k * interval on the event loop's monotonic clock, t0 at the device's
+        phase of the interval, so a slow read never shifts later ones. A read that overruns
+        the ticks after it cannot be undone: each tick it covered is recorded as a poll that
+        could not run, never lost in silence: counted in health, and where the device's
+        history is its polls, stored as samples of quality `skipped` at the tick's time (a
+        logger with a memory keeps its own records whatever the polls do)."""
         loop = asyncio.get_running_loop()
-        t0 = loop.time()
+        wall_minus_loop_s = time.time() - loop.time()
+        first = loop.time() + (self.phase_s - (loop.time() + wall_minus_loop_s)) % self.interval_s
         k = 0
         try:
             while True:
+                due = first + k * self.interval_s
+                if due > loop.time():
+                    await asyncio.sleep(due - loop.time())
+                self._started_late(loop.time() - due)
                 await self.poll_once()
                 k += 1
-                now = loop.time()
-                due = t0 + k * self.interval_s
-                if due < now:
-                    skipped = math.ceil((now - due) / self.interval_s)
+                behind = loop.time() - (first + k * self.interval_s)
+                if behind > 0:
+                    skipped = math.ceil(behind / self.interval_s)
+                    if self.live_sink is None:  # the device's history is its polls
+                        first_us = round((first + wall_minus_loop_s) * 1e6)
+                        interval_us = round(self.interval_s * 1e6)
+                        for j in range(k, k + skipped):
+                            tick_us = first_us + j * interval_us
+                            await self.sink(self._missing(tick_us, Quality.SKIPPED))
                     self.health.missed_ticks += skipped
                     k += skipped
-                    due = t0 + k * self.interval_s
-                await asyncio.sleep(due - now)
         finally:
-            # A read in its worker thread does not stop when we are cancelled: let it finish
-            # (it is bounded by the device timeout) before the line is closed under it.
-            follower_call = self.follower.inflight if self.follower is not None else None
-            for inflight in (self._inflight, follower_call):
-                if inflight is not None and not inflight.done():
-                    with contextlib.suppress(Exception):
-                        await inflight
-            await asyncio.to_thread(self._close)
+            await self.aclose()
+
+    async def __aenter__(self) -> DevicePoller:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Let the request under way end (it is bounded by the device's timeout: a half-sent
+        frame would leave the line out of step), then close the device on its line."""
+        follower_call = self.follower.inflight if self.follower is not None else None
+        for inflight in (self._inflight, follower_call):
+            if inflight is not None and not inflight.done():
+                with contextlib.suppress(Exception):
+                    await inflight
+        with contextlib.suppress(RuntimeError):  # the line already stopped: nothing to close
+            await self.worker.call(Priority.LIVE, self._close)
+        if self._own_worker:
+            self.worker.stop()
+
+    def _started_late(self, late_s: float) -> None:
+        h = self.health
+        self._lateness_s.append(late_s)
+        if late_s > LATE_S:
+            h.late_polls += 1
+        if self.polls < LATENESS_WINDOW or self.polls % 20 == 0:
+            ordered = sorted(self._lateness_s)
+            h.poll_lateness_ms_p50 = round(1e3 * ordered[len(ordered) // 2], 1)
+            h.poll_lateness_ms_p99 = round(1e3 * ordered[int(0.99 * (len(ordered) - 1))], 1)
+
+    async def _emit(self, samples: list[Sample]) -> None:
+        await (self.live_sink or self.sink)(samples)
 
     def _close(self) -> None:
         with contextlib.suppress(DriverError):
@@ -169,7 +234,7 @@ class DevicePoller:
         else:
             try:
                 self._inflight = asyncio.ensure_future(
-                    asyncio.to_thread(self._read_blocking, groups)
+                    self.worker.call(Priority.LIVE, self._read_blocking, groups)
                 )
                 timestamp_us, readings = await asyncio.shield(self._inflight)
             except DriverError as exc:
@@ -181,7 +246,7 @@ class DevicePoller:
                 samples = self._failed(started, ProtocolError(f"driver error: {exc!r}"))
             else:
                 samples = self._succeeded(timestamp_us, readings, groups)
-        await (self.live_sink or self.sink)(samples)
+        await self._emit(samples)
         if self.follower is not None and self.health.state == "ok":
             await self._follow(started)
         self.polls += 1  # completed polls: their samples have been handed on
@@ -194,7 +259,10 @@ class DevicePoller:
             self._reopened = False
             self.follower.connected()
         used_s = (self.now_us() - started_us) / 1e6
-        budget_s = max(0.0, self.interval_s * self.backfill_duty - used_s)
+        # The line's share of the interval, split between the downloads under way on it.
+        downloading = sum(f.health.state in ("downloading", "behind") for f in self.line_followers)
+        share_s = self.interval_s * self.backfill_duty / max(1, downloading)
+        budget_s = max(0.0, share_s - used_s)
         try:
             await self.follower.step(budget_s)
         except DriverError as exc:

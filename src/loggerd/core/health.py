@@ -30,7 +30,10 @@ class DeviceHealth:
     reads_ok: int = 0
     reads_failed: int = 0
     retries: int = 0
-    missed_ticks: int = 0
+    missed_ticks: int = 0  # ticks a poll overran: recorded as samples of quality `skipped`
+    late_polls: int = 0  # polls started more than 250 ms after their tick
+    poll_lateness_ms_p50: float | None = None  # of the last 600 polls' starts after their tick
+    poll_lateness_ms_p99: float | None = None
     quarantined: bool = False  # left alone (no I/O) until quarantine_until_utc_us
     quarantines: int = 0
     quarantine_until_utc_us: int | None = None

@@ -100,6 +100,13 @@ class Driver(ABC):
     def points(self) -> Sequence[PointInfo]:
         return self.points_for(self.config)
 
+    @property
+    def line(self) -> str | None:
+        """The line the device is on (its `url`: a serial port or a TCP endpoint); devices
+        naming one line share its thread and take turns. None: a device on no shared line."""
+        url = getattr(self.config, "url", None)
+        return url if isinstance(url, str) else None
+
     @abstractmethod
     def open(self) -> DeviceInfo:
         """Connect and identify the device."""

@@ -12,7 +12,7 @@ from loggerd.api.ports import Ports
 from loggerd.core.backoff import Backoff
 from loggerd.core.channels import Channel
 from loggerd.core.events import ClockCheck
-from loggerd.core.samples import Sample, TimeSource
+from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.link.lines import LinePool
 from loggerd.live.ring import RingBuffer
 from loggerd.live.view import LiveView
@@ -92,9 +92,9 @@ class Daemon:
     async def _accept(self, samples: list[Sample], store: bool = True) -> None:
         samples = self.processing.process(samples)
         # The live view is fed by live reads; a record downloaded from a logger's memory is
-        # history only.
-        if not samples or samples[0].time_source is not TimeSource.LOGGER:
-            self.live.accept(samples)
+        # history only, and so is the note that a tick's poll could not run.
+        if samples and samples[0].time_source is not TimeSource.LOGGER:
+            self.live.accept([s for s in samples if s.quality is not Quality.SKIPPED])
         if store:
             await self.writer.submit(samples)
         self.accepted += len(samples)
