@@ -67,3 +67,35 @@ def test_drift_in_ppm() -> None:
     assert drift_ppm(0, 5_000, 1_000_000_000, 4_000) == pytest.approx(-1.0)
     with pytest.raises(ValueError, match="later"):
         drift_ppm(10, 0, 10, 0)
+
+
+async def test_each_read_of_a_clock_check_is_a_request_of_its_own_on_the_line() -> None:
+    """A clock check reads back to back for up to a second and a half; on a shared line the
+    other devices' live polls take their turns between its reads, not after all of them."""
+    import asyncio
+
+    from loggerd.acquisition.clock import measure_offset_queued
+    from loggerd.link.worker import LineWorker, Priority
+
+    line = FakeLine(1_780_000_000_000_000, 250_000, 1000)
+    worker = LineWorker("rs485")
+    order: list[str] = []
+
+    def read_clock() -> float:
+        order.append("clock")
+        return line.read_clock()
+
+    try:
+        check = asyncio.ensure_future(
+            measure_offset_queued(
+                lambda: worker.call(Priority.CLOCK, read_clock), line.now_us, pause_s=0
+            )
+        )
+        while len(order) < 3:  # the check is under way
+            await asyncio.sleep(0)  # sync-ok: let the check queue its reads
+        await worker.call(Priority.LIVE, order.append, "live poll")
+        m = await check
+    finally:
+        worker.stop()
+    assert m.edge and abs(m.offset_us - 250_000) <= m.uncertainty_us
+    assert order.index("live poll") < len(order) - 1  # it ran between two of the clock's reads

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from loggerd.acquisition.clock import OffsetMeasurement, drift_ppm, measure_offset
+from loggerd.acquisition.clock import OffsetMeasurement, drift_ppm, measure_offset_queued
 from loggerd.core.errors import DeviceException, LoggerdError
 from loggerd.core.events import ClockCheck, Event, EventKind, Gap, LogItem, Severity
 from loggerd.core.health import BackfillHealth
@@ -474,12 +474,10 @@ class MemoryFollower:
 
     async def _check_clock(self) -> None:
         h = self.health
-        m = await self._call(
-            measure_offset,
-            self.driver.read_clock,
+        m = await measure_offset_queued(
+            lambda: self._call(self.driver.read_clock, clock=True),
             self.now_us,
             self.driver.clock_resolution_s,
-            clock=True,
         )
         previous = self._clock
         if previous is None:
