@@ -1,13 +1,17 @@
 """How fully does loggerd use an RS-485 line, and does it stay correct when the line misbehaves?
 
-Runs on the simulator's emulated wire (a pty whose replies are paced as 11-bit characters at
-the line's baud, with the 3.5-character silences and a device turnaround). The simulator runs
-in a separate process, as a device would, so that its timing does not share our GIL.
+Runs on the simulator's emulated wire (a pty whose replies are paced as characters of the
+line's framing at its baud, with the 3.5-character silences and a device turnaround). The
+simulator runs in a separate process, as a device would, so that its timing does not share
+our GIL.
 
 1. wire_limit_ratio: FC03 reads of 2, 10 and 60 registers at 9600, 19200 and 115200 baud,
-   back to back through loggerd's Modbus master; achieved transactions per second divided by
-   the line's theoretical limit: (request + reply bytes) * 11 bits / baud + two 3.5-character
-   silences + the configured turnaround. The minimum over the nine cases is reported.
+   on 8E1 (11-bit characters) and 8N1 (10-bit), back to back through loggerd's Modbus master;
+   achieved transactions per second divided by the line's theoretical limit, computed here
+   from the Modbus serial-line spec (V1.02, section 2.5.1.1) and not from loggerd's code:
+   (request + reply bytes) * bits per character / baud + two 3.5-character silences (1.75 ms
+   each above 19200 baud) + the simulated device's turnaround. The minimum over the cases is
+   reported, overall and per framing.
 2. dead_peer_schedule_ratio: 8 reference loggers on one line, one of them dead; the fraction
    of the 7 healthy devices' scheduled polls that completed before their next tick.
 3. fault_corrupt_values: 4 loggers with 5 % corrupted CRCs, 2 % dropped and 1 % late
@@ -37,7 +41,7 @@ from loggerd.core.samples import Quality, Sample
 from loggerd.link.lines import LinePool
 from loggerd.link.transport import SerialSettings
 from loggerd.modbus.lines import LineSettings, modbus_master
-from loggerd.modbus.master import BITS_PER_CHARACTER, ModbusMaster, RtuTiming
+from loggerd.modbus.master import ModbusMaster
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.definition import reference_logger
@@ -57,7 +61,10 @@ def _serve(kind: str, options: dict[str, Any], conn: Connection) -> None:
     async def main() -> None:
         if kind == "bank":
             server = ModbusRtuPtyServer(
-                {1: RegisterBank()}, options["baudrate"], turnaround_s=TURNAROUND_S
+                {1: RegisterBank()},
+                options["baudrate"],
+                turnaround_s=TURNAROUND_S,
+                bits_per_character=options["bits_per_character"],
             )
             await server.start()
             conn.send(server.url)
@@ -97,19 +104,29 @@ class SimProcess:
 # --- 1. wire limit ------------------------------------------------------------------------
 
 
-def limit_tps(baudrate: int, count: int) -> float:
-    timing = RtuTiming(baudrate)
-    request, reply = 8, 5 + 2 * count
-    period = (request + reply) * BITS_PER_CHARACTER / baudrate + 2 * timing.silence_s
+FRAMINGS = {"8e1": ("E", 1), "8n1": ("N", 1)}
+
+
+def limit_tps(baudrate: int, count: int, parity: str, stopbits: int) -> float:
+    """The most FC03 transactions a second the line can carry (Modbus serial line V1.02)."""
+    bits = 1 + 8 + (parity != "N") + stopbits  # start, data, parity, stop
+    silence_s = 3.5 * bits / baudrate if baudrate <= 19200 else 1.75e-3
+    request, reply = 8, 5 + 2 * count  # addr fc start count crc; addr fc n data crc
+    period = (request + reply) * bits / baudrate + 2 * silence_s
     return 1.0 / (period + TURNAROUND_S)
 
 
-def wire_case(baudrate: int, count: int, seconds: float) -> dict[str, float]:
-    sim = SimProcess("bank", baudrate=baudrate)
+def wire_case(framing: str, baudrate: int, count: int, seconds: float) -> dict[str, Any]:
+    parity, stopbits = FRAMINGS[framing]
+    sim = SimProcess(
+        "bank", baudrate=baudrate, bits_per_character=1 + 8 + (parity != "N") + stopbits
+    )
     pool = LinePool()
     try:
         master: ModbusMaster = modbus_master(
-            pool, sim.url, LineSettings(SerialSettings(baudrate=baudrate, parity="N"))
+            pool,
+            sim.url,
+            LineSettings(SerialSettings(baudrate=baudrate, parity=parity, stopbits=stopbits)),
         )
         master.read_registers(1, mb.READ_HOLDING, 0, count, 1.0)  # open the port, warm up
         n = 0
@@ -123,8 +140,9 @@ def wire_case(baudrate: int, count: int, seconds: float) -> dict[str, float]:
         pool.close()
         sim.stop_quiet()
     achieved = n / elapsed
-    limit = limit_tps(baudrate, count)
+    limit = limit_tps(baudrate, count, parity, stopbits)
     return {
+        "framing": framing,
         "baudrate": baudrate,
         "registers": count,
         "transactions": n,
@@ -199,7 +217,13 @@ def dead_peer(seconds: float) -> dict[str, float]:
     baudrate, interval_s = 38400, 1.0
     healthy = [1, 2, 3, 4, 5, 6, 7]
     sim = SimProcess(
-        "host", addresses=tuple(healthy), tcp=False, baudrate=baudrate, interval_s=10, speed=1.0
+        "host",
+        addresses=tuple(healthy),
+        tcp=False,
+        baudrate=baudrate,
+        parity="N",
+        interval_s=10,
+        speed=1.0,
     )
     try:
         got, pollers = asyncio.run(
@@ -235,7 +259,7 @@ def dead_peer(seconds: float) -> dict[str, float]:
     }
 
 
-def faults(seconds: float) -> dict[str, float]:
+def faults(seconds: float) -> dict[str, Any]:
     baudrate = 115200
     addresses = [1, 2, 3, 4]
     rates = FaultRates(crc=0.05, drop=0.02, late=0.01, late_delay_s=0.25)
@@ -244,6 +268,7 @@ def faults(seconds: float) -> dict[str, float]:
         addresses=tuple(addresses),
         tcp=False,
         baudrate=baudrate,
+        parity="N",
         interval_s=10,
         speed=100.0,
         faults=rates,
@@ -255,17 +280,15 @@ def faults(seconds: float) -> dict[str, float]:
         answers = sim.stop()
     t1 = DEFN.field("temperature_1")
     live0 = DEFN.field("temperature_1").address
-    truthful: dict[int, set[float]] = defaultdict(set)
+    # float32 bit patterns: loggerd keeps a float32 as its shortest decimal, the same float32
+    truthful: dict[int, set[bytes]] = defaultdict(set)
     by_fault: dict[str, int] = defaultdict(int)
     for unit, pdu, fault in answers:
         by_fault[str(fault)] += 1
         if fault not in (None, "garbage") or pdu[0] != mb.READ_INPUT or pdu[1] < 4 * 2:
             continue
         words = struct.unpack(f">{pdu[1] // 2}H", pdu[2:])
-        value = struct.unpack(
-            ">f", struct.pack(">HH", *words[t1.address - live0 : t1.address - live0 + 2])
-        )[0]
-        truthful[unit].add(value)
+        truthful[unit].add(struct.pack(">HH", *words[t1.address - live0 : t1.address - live0 + 2]))
     good = corrupt = missing = 0
     for address, polls in got.items():
         for _, _, samples in polls:
@@ -274,7 +297,7 @@ def faults(seconds: float) -> dict[str, float]:
                     continue
                 if s.quality is Quality.GOOD:
                     good += 1
-                    if s.value not in truthful[address]:
+                    if struct.pack(">f", s.value) not in truthful[address]:
                         corrupt += 1
                 else:
                     assert math.isnan(s.value)
@@ -296,10 +319,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter runs (for a smoke test)")
     args = parser.parse_args()
     seconds = 1.0 if args.quick else 3.0
-    cases = [wire_case(b, c, seconds) for b in (9600, 19200, 115200) for c in (2, 10, 60)]
+    cases = [
+        wire_case(f, b, c, seconds)
+        for f in FRAMINGS
+        for b in (9600, 19200, 115200)
+        for c in (2, 10, 60)
+    ]
     for c in cases:
         print(
-            f"FC03 x{c['registers']:>2} @ {c['baudrate']:>6} baud: {c['achieved_tps']:>6} tx/s "
+            f"FC03 x{c['registers']:>2} @ {c['baudrate']:>6} baud {c['framing'].upper()}: "
+            f"{c['achieved_tps']:>6} tx/s "
             f"of {c['limit_tps']:>6} possible ({c['ratio']:.3f})",
             flush=True,
         )
@@ -318,6 +347,10 @@ def main() -> None:
         json.dumps(
             {
                 "wire_limit_ratio": min(c["ratio"] for c in cases),
+                **{
+                    f"wire_limit_ratio_{f}": min(c["ratio"] for c in cases if c["framing"] == f)
+                    for f in FRAMINGS
+                },
                 "wire_cases": cases,
                 "dead_peer_schedule_ratio": dead["dead_peer_schedule_ratio"],
                 "dead_peer": dead,
