@@ -83,3 +83,13 @@ def test_an_api_replica_builds_no_daemon_and_loads_no_driver(tmp_path: Path) -> 
     assert "loggerd.service.daemon" not in modules
     # The configuration's models know the driver interface; no driver is loaded.
     assert not [m for m in modules if m.startswith("loggerd.drivers.") and m not in INTERFACE]
+
+
+def test_the_api_process_loads_no_acquisition_or_hardware_module() -> None:
+    """The API's own process (beside acquisition's) imports what it serves and nothing that
+    polls: its entry point, as acquisition's process starts it."""
+    modules = loaded_after("import loggerd.service.api_worker")
+    assert "uvicorn" in modules and "loggerd.live.view" in modules
+    assert hardware(modules) == []
+    assert "loggerd.service.daemon" not in modules
+    assert not [m for m in modules if m.startswith("loggerd.drivers.") and m not in INTERFACE]

@@ -68,7 +68,7 @@ point = "frost_point"
         masters = daemon.acquisition.lines.lines()
         assert list(masters) == [host.rtu.url]  # one line, one master for both devices
         assert isinstance(masters[host.rtu.url], ModbusMaster)
-        ring = {c: daemon.ring.channel("c1", c).latest() for c in ("air", "rh", "tdf")}
+        ring = {c: daemon.live.ring("c1", c).latest() for c in ("air", "rh", "tdf")}
         assert {w.quality[0].value for w in ring.values()} == {"good"}
         chamber = host.devices[240].chamber
         state = chamber.state

@@ -130,9 +130,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     for channel in CHANNELS:
         store.write(_samples(channel))
     store.write_log(EVENTS, [Gap("chamber-1", "logger-1", 5, 9, T0_US, None, T0_US + STEP_US)])
-    live = LiveView(ring_size=16)
-    for channel in CHANNELS[:3]:  # chamber-1 is polled here; chamber-2 comes from the store
-        live.add_channel(channel)
+    # chamber-1 is polled here; chamber-2 comes from the store
+    live = LiveView.create(CHANNELS[:3], ring_size=16)
+    for channel in CHANNELS[:3]:
         live.accept(_samples(channel)[-3:])
     ports = Ports(
         live, DegradedHealth(store), store, StoreHistory(store), store, FakeCertificates()
@@ -140,6 +140,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     try:
         yield create_app(ports)
     finally:
+        live.close()
         store.close()
 
 

@@ -19,6 +19,7 @@ from loggerd.service.runtime import EXIT_AT_ONCE
 from loggerd.storage.payloads import decode as _decode
 from loggerd.storage.spool import SPOOL_FILE, Spool
 from tests.cli.test_cli import Proc, loggerd, wait_until
+from tests.processes import children, ended
 from tests.service.daemons import device_toml
 
 Key = tuple[str, str, int]  # chamber, channel, UTC µs
@@ -103,6 +104,7 @@ def test_a_second_sigterm_exits_at_once_and_the_next_start_loses_nothing(
         try:
             blocker.execute("BEGIN EXCLUSIVE")
             assert wait_until(lambda: health(url)["writer"]["spooled"] >= 20), "nothing spooled"
+            (api,) = children(proc.p.pid, "api_worker")  # the API's process
             proc.p.send_signal(signal.SIGTERM)
             wait_for_text(proc, "SIGTERM: stopping")  # the clean stop is under way
             second_s = time.monotonic()
@@ -112,6 +114,7 @@ def test_a_second_sigterm_exits_at_once_and_the_next_start_loses_nothing(
             assert proc.p.returncode == EXIT_AT_ONCE, "".join(proc.lines) + out
             assert exited_s < 5, f"took {exited_s:.1f} s to exit after the second signal"
             assert "SIGTERM again: exiting at once" in out
+            assert wait_until(lambda: ended(api)), "the API's process outlived acquisition's"
             in_store = stored(blocker)  # what the first run had written, under our lock
         finally:
             if blocker.in_transaction:

@@ -1,4 +1,4 @@
-"""What several commands share: logging, naming a store, reading a time from a flag, saying
+"""What several commands share: naming a store, reading a time from a flag, saying
 what the machine refused.
 
 Commands import what they need when they run, so `loggerd --help` stays quick."""
@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -20,16 +19,6 @@ if TYPE_CHECKING:
 
     from loggerd.service.config import DaemonConfig
     from loggerd.storage.store import Store
-
-
-def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not verbose:
-        # Alembic narrates every migration step at INFO; loggerd says what matters itself.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @contextlib.contextmanager

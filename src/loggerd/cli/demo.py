@@ -1,4 +1,4 @@
-"""`loggerd demo`: the simulated rack, the daemon and the API, in one process."""
+"""`loggerd demo`: the simulated rack and the daemon in one process, the API in another."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def add_parser(sub: Any) -> None:
 async def _demo(args: argparse.Namespace) -> int:
     from loggerd.service.config import parse_config
     from loggerd.service.daemon import Daemon
-    from loggerd.service.runtime import install_stop_signals, serve
+    from loggerd.service.runtime import install_stop_signals, serve_apart
     from loggerd_sim.host import SimulatorHost
 
     stop = asyncio.Event()
@@ -172,7 +172,7 @@ async def _demo(args: argparse.Namespace) -> int:
             print(f"  curl {url}/api/v1/chambers/chamber-1/latest", flush=True)
             print("Press Ctrl-C to stop.", flush=True)
 
-        await serve(daemon, config.api.host, config.api.port, stop, ready)
+        await serve_apart(daemon, config.api.host, config.api.port, stop, ready)
     finally:
         await sim.stop()
     print(f"stopped; {daemon.writer.written} samples stored in {data_dir}", flush=True)

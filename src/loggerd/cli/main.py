@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from loggerd import __version__
 from loggerd.cli import backfill, calibration, clock, config, db, demo, drivers, export, run
-from loggerd.cli.common import setup_logging
 from loggerd.core.errors import LoggerdError
+from loggerd.service.logs import setup_logging
 from loggerd_sim import cli as sim
 
 DESCRIPTION = (

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from loggerd.cli.common import port_number
 
 if TYPE_CHECKING:
     from loggerd.service.config import DaemonConfig
-    from loggerd.service.runtime import Service
+    from loggerd.service.runtime import Acquiring, Service
 
 
 def add_parsers(sub: Any) -> None:
@@ -36,7 +36,7 @@ async def _run(args: argparse.Namespace) -> int:
     from loggerd.service.daemon import Daemon
 
     config = load_config(args.config)
-    return await _serve(args, config, Daemon(config), "loggerd")
+    return await _serve(args, config, Daemon(config), "loggerd", apart=True)
 
 
 async def _api(args: argparse.Namespace) -> int:
@@ -49,9 +49,15 @@ async def _api(args: argparse.Namespace) -> int:
 
 
 async def _serve(
-    args: argparse.Namespace, config: DaemonConfig, service: Service, what: str
+    args: argparse.Namespace,
+    config: DaemonConfig,
+    service: Service,
+    what: str,
+    apart: bool = False,
 ) -> int:
-    from loggerd.service.runtime import install_stop_signals, serve
+    """Serve until stopped; `apart`: the service acquires, and the API runs in a process of its
+    own so that nothing it does can delay a poll."""
+    from loggerd.service.runtime import install_stop_signals, serve, serve_apart
 
     stop = asyncio.Event()
     install_stop_signals(stop)
@@ -59,11 +65,10 @@ async def _serve(
     def ready(url: str) -> None:
         print(f"{what} is running: {url}/api/v1/chambers  (API docs: {url}/docs)", flush=True)
 
-    await serve(
-        service,
-        args.host or config.api.host,
-        config.api.port if args.port is None else args.port,
-        stop,
-        ready,
-    )
+    host = args.host or config.api.host
+    port = config.api.port if args.port is None else args.port
+    if apart:
+        await serve_apart(cast("Acquiring", service), host, port, stop, ready)
+    else:
+        await serve(service, host, port, stop, ready)
     return 0

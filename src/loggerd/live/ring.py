@@ -3,12 +3,22 @@
 17 bytes a sample: the timestamp (int64 µs), value and raw value as float32, and quality and
 time source packed in one byte, so 100 channels x 24 h at 1 Hz fit in ~140 MiB. float32 keeps
 7 significant digits, finer than any chamber sensor resolves; the store keeps full float64.
+
+A ring's arrays may live in memory shared with other processes (live/shared.py): one process
+writes, the others read. Readers never lock: a writer makes the ring's sequence number odd
+while it writes and even again after, and a reader that saw it change (or odd) reads again, so
+a window is never half old and half new and a reader can never hold the writer up (a seqlock).
+The seqlock counts on the writer's stores reaching other cores in the order they were made,
+as x86-64 guarantees; on a weakly ordered CPU (ARM) Python gives no fence to ask for it, and a
+torn read there, though it needs a reader to race the writer within nanoseconds, is possible.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +32,59 @@ _SOURCE_SHIFT = 4  # flags byte: quality in the low 4 bits, time source above
 _FLAGS = {
     (q, s): _QUALITY_CODE[q] | (i << _SOURCE_SHIFT) for q in Quality for i, s in enumerate(_SOURCES)
 }
+NO_TIME = np.iinfo(np.int64).min  # the newest timestamp of a ring that holds nothing yet
+# A ring's state words: its sequence number (odd while written), samples appended ever, the
+# newest timestamp held.
+SEQ, COUNT, NEWEST = 0, 1, 2
+STATE_WORDS = 4  # one spare, so a ring's state is 32 bytes
+
+T = TypeVar("T")
+
+
+def flags_of(quality: Quality, time_source: TimeSource) -> int:
+    return _FLAGS[(quality, time_source)]
+
+
+def quality_of(flags: int) -> Quality:
+    return _QUALITIES[flags & 0x0F]
+
+
+def time_source_of(flags: int) -> TimeSource:
+    return _SOURCES[flags >> _SOURCE_SHIFT]
+
+
+def read_consistent(seq: npt.NDArray[np.int64], read: Callable[[], T]) -> T:
+    """read() again until no write overlapped it: seq[0] even and unchanged around it."""
+    while True:
+        before = int(seq[0])
+        if not before & 1:
+            result = read()
+            if int(seq[0]) == before:
+                return result
+        time.sleep(0)  # a writer in another process is half-way: let it finish
+
+
+class RingArrays(NamedTuple):
+    """Where a ring keeps its samples and its state: its own arrays, or views of shared
+    memory."""
+
+    timestamp_us: npt.NDArray[np.int64]
+    value: npt.NDArray[np.float32]
+    raw_value: npt.NDArray[np.float32]
+    flags: npt.NDArray[np.uint8]
+    state: npt.NDArray[np.int64]  # STATE_WORDS
+
+    @classmethod
+    def allocate(cls, size: int) -> RingArrays:
+        arrays = cls(
+            np.zeros(size, dtype=np.int64),
+            np.full(size, np.nan, dtype=np.float32),
+            np.full(size, np.nan, dtype=np.float32),
+            np.zeros(size, dtype=np.uint8),
+            np.zeros(STATE_WORDS, dtype=np.int64),
+        )
+        arrays.state[NEWEST] = NO_TIME
+        return arrays
 
 
 @dataclass(frozen=True)
@@ -38,11 +101,11 @@ class Window:
 
     @property
     def quality(self) -> list[Quality]:
-        return [_QUALITIES[f & 0x0F] for f in self.flags.tolist()]
+        return [quality_of(f) for f in self.flags.tolist()]
 
     @property
     def time_source(self) -> list[TimeSource]:
-        return [_SOURCES[f >> _SOURCE_SHIFT] for f in self.flags.tolist()]
+        return [time_source_of(f) for f in self.flags.tolist()]
 
 
 class ChannelRing:
@@ -50,31 +113,42 @@ class ChannelRing:
 
     A sample not newer than the newest held (a backfill of the logger's memory) is not kept:
     it belongs to history, and the ring stays sorted so that time windows are a binary search.
+    One writer at a time; readers in any thread or process (see the module's docstring).
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, arrays: RingArrays | None = None) -> None:
         if size < 1:
             raise ValueError(f"ring size must be >= 1, got {size}")
         self.size = size
-        self._ts = np.zeros(size, dtype=np.int64)
-        self._value = np.full(size, np.nan, dtype=np.float32)
-        self._raw = np.full(size, np.nan, dtype=np.float32)
-        self._flags = np.zeros(size, dtype=np.uint8)
-        self._count = 0  # total appended, ever
-        self._newest_us: int | None = None
+        a = RingArrays.allocate(size) if arrays is None else arrays
+        self._ts, self._value, self._raw, self._flags, self._state = a
+
+    @property
+    def _count(self) -> int:
+        """Samples appended, ever."""
+        return int(self._state[COUNT])
+
+    @property
+    def _newest_us(self) -> int | None:
+        newest = int(self._state[NEWEST])
+        return None if newest == NO_TIME else newest
 
     def append(self, sample: Sample) -> bool:
         """Keep a sample; False (and not kept) when it is not newer than the newest."""
         ts = sample.timestamp_us
-        if self._newest_us is not None and ts <= self._newest_us:
+        state = self._state
+        if ts <= state[NEWEST]:
             return False
-        i = self._count % self.size
+        count = int(state[COUNT])
+        i = count % self.size
+        state[SEQ] += 1
         self._ts[i] = ts
         self._value[i] = sample.value
         self._raw[i] = sample.raw_value
         self._flags[i] = _FLAGS[(sample.quality, sample.time_source)]
-        self._count += 1
-        self._newest_us = ts
+        state[COUNT] = count + 1
+        state[NEWEST] = ts
+        state[SEQ] += 1
         return True
 
     def extend(
@@ -92,38 +166,42 @@ class ChannelRing:
         ts = np.asarray(timestamp_us, dtype=np.int64)
         v = np.asarray(value, dtype=np.float32)
         raw = v if raw_value is None else np.asarray(raw_value, dtype=np.float32)
-        if self._newest_us is not None:
-            first = int(np.searchsorted(ts, self._newest_us, side="right"))
+        newest = self._newest_us
+        if newest is not None:
+            first = int(np.searchsorted(ts, newest, side="right"))
             ts, v, raw = ts[first:], v[first:], raw[first:]
         n = len(ts)
         if n == 0:
             return 0
+        count = self._count
         if n > self.size:
             ts, v, raw = ts[-self.size :], v[-self.size :], raw[-self.size :]
-            self._count += n - self.size
+            count += n - self.size
             n = self.size
-        idx = (self._count + np.arange(n)) % self.size
+        idx = (count + np.arange(n)) % self.size
+        self._state[SEQ] += 1
         self._ts[idx] = ts
         self._value[idx] = v
         self._raw[idx] = raw
         self._flags[idx] = _FLAGS[(quality, time_source)]
-        self._count += n
-        self._newest_us = int(ts[-1])
+        self._state[COUNT] = count + n
+        self._state[NEWEST] = int(ts[-1])
+        self._state[SEQ] += 1
         return n
 
     def __len__(self) -> int:
         return min(self._count, self.size)
 
-    def _slices(self, n: int) -> Sequence[slice]:
+    def _slices(self, count: int, n: int) -> Sequence[slice]:
         """Slices of the newest n samples, oldest first (one or two pieces of the arrays)."""
-        end = self._count % self.size if self._count >= self.size else self._count
+        end = count % self.size if count >= self.size else count
         start = end - n
         if start >= 0:
             return (slice(start, end),)
         return (slice(self.size + start, self.size), slice(0, end))
 
-    def _window(self, n: int) -> Window:
-        parts = self._slices(n)
+    def _window(self, count: int, n: int) -> Window:
+        parts = self._slices(count, n)
         if len(parts) == 1:
             (s,) = parts
             return Window(
@@ -141,30 +219,47 @@ class ChannelRing:
 
     def last(self, n: int | None = None) -> Window:
         """The newest n samples (all when None), oldest first."""
-        n = len(self) if n is None else max(0, min(n, len(self)))
-        return self._window(n)
+
+        def read() -> Window:
+            count = self._count
+            held = min(count, self.size)
+            return self._window(count, held if n is None else max(0, min(n, held)))
+
+        return read_consistent(self._state, read)
 
     def since(self, start_us: int) -> Window:
         """Samples with timestamp >= start_us."""
-        held = len(self)
-        parts = self._slices(held)
+        return read_consistent(self._state, lambda: self._since(start_us))
+
+    def _since(self, start_us: int) -> Window:
+        count = self._count
+        held = min(count, self.size)
         older = 0  # samples held that are older than start_us, found by binary search
-        for s in parts:
+        for s in self._slices(count, held):
             seg = self._ts[s]
             k = int(np.searchsorted(seg, start_us, side="left"))
             older += k
             if k < len(seg):
                 break
-        return self._window(held - older)
+        return self._window(count, held - older)
 
     def last_seconds(self, seconds: float) -> Window:
         """Samples of the last `seconds` before the newest one (inclusive of both ends)."""
-        if self._newest_us is None:
-            return self._window(0)
-        return self.since(self._newest_us - int(seconds * 1e6))
+
+        def read() -> Window:
+            newest = self._newest_us
+            if newest is None:
+                return self._window(0, 0)
+            return self._since(newest - int(seconds * 1e6))
+
+        return read_consistent(self._state, read)
 
     def latest(self) -> Window:
         return self.last(1)
+
+    @property
+    def nbytes(self) -> int:
+        return self._ts.nbytes + self._value.nbytes + self._raw.nbytes + self._flags.nbytes
 
 
 class RingBuffer:
@@ -190,7 +285,4 @@ class RingBuffer:
     @property
     def nbytes(self) -> int:
         """Bytes held by the rings' arrays."""
-        return sum(
-            r._ts.nbytes + r._value.nbytes + r._raw.nbytes + r._flags.nbytes
-            for r in self._rings.values()
-        )
+        return sum(r.nbytes for r in self._rings.values())

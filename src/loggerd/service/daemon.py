@@ -14,12 +14,11 @@ from loggerd.core.channels import Channel
 from loggerd.core.events import ClockCheck
 from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.link.lines import LinePool
-from loggerd.live.ring import RingBuffer
 from loggerd.live.view import LiveView
 from loggerd.processing.pipeline import Processing
 from loggerd.service import wiring
 from loggerd.service.config import DaemonConfig
-from loggerd.service.ports import ServedHealth, store_ports
+from loggerd.service.ports import ServedHealth, ServedSnapshot, served_snapshot, store_ports
 from loggerd.service.stores import open_store
 from loggerd.service.wiring import DERIVED_DEVICE
 from loggerd.storage.spool import SPOOL_FILE, Spool
@@ -71,19 +70,20 @@ class Daemon:
         self.processing = Processing(self.processors, records)
         # Every channel: measured and derived, as the store's catalog registers them.
         self.channels: list[Channel] = wiring.channels(config.chambers, devices)
-        self.live = LiveView(config.ring_size)
-        for channel in self.channels:
-            self.live.add_channel(channel)
-
-    @property
-    def ring(self) -> RingBuffer:
-        return self.live.ring
+        # In memory shared with the API's process, which maps it read-only.
+        self.live = LiveView.create(self.channels, config.ring_size)
 
     def ports(self) -> Ports:
-        """What the API reads of this loggerd."""
+        """What the API reads of this loggerd, when it runs in this process."""
+        return store_ports(self.store, self.live, self._health(), self.processors)
+
+    def snapshot(self) -> ServedSnapshot:
+        """What the API's process is told of this one (see ServedSnapshot)."""
+        return served_snapshot(self._health(), self.processors)
+
+    def _health(self) -> ServedHealth:
         drivers = {(c.id, d.id): d.driver for c in self.config.chambers for d in c.devices}
-        health = ServedHealth(self.store, self.pollers, drivers, self.writer.health)
-        return store_ports(self.store, self.live, health, self.processors)
+        return ServedHealth(self.store, self.pollers, drivers, self.writer.health)
 
     async def _accept_live(self, samples: list[Sample]) -> None:
         """A live read of a logger whose history comes from its memory: live view only."""
@@ -188,6 +188,7 @@ class Daemon:
         await self.writer.stop()
         self.spool.close()
         await asyncio.to_thread(self.store.close)
+        self.live.close()
         if self._acquiring:
             log.info("acquisition stopped; %d samples written", self.writer.written)
         else:  # its parts ran for a person's command (backfill, clock set): it says the rest

@@ -91,6 +91,48 @@ class ServedHealth:
         return StoreInfo(self.store_.engine_name, self.store_.url, self.store_.schema)
 
 
+@dataclass(frozen=True)
+class ServedSnapshot:
+    """What acquisition's process tells the API's process, every half second: its devices' and
+    writer's health and its chambers' certificates (everything else the API reads from the
+    store and the shared live view)."""
+
+    devices: list[DeviceReport]
+    writer: WriterHealth | None
+    certificates: dict[tuple[str, str], CertificateInfo]
+    past_due: dict[str, dict[str, bool]]
+
+
+class SnapshotHealth:
+    """Health as the last snapshot from acquisition's process said it; the store's own."""
+
+    def __init__(self, store: Store) -> None:
+        self.store_ = store
+        self.snapshot = ServedSnapshot([], None, {}, {})
+
+    def devices(self) -> list[DeviceReport]:
+        return self.snapshot.devices
+
+    def writer(self) -> WriterHealth | None:
+        return self.snapshot.writer
+
+    def store(self) -> StoreInfo:
+        return StoreInfo(self.store_.engine_name, self.store_.url, self.store_.schema)
+
+
+class SnapshotCertificates:
+    """Certificates as the last snapshot said them."""
+
+    def __init__(self, health: SnapshotHealth) -> None:
+        self.health = health
+
+    def certificate(self, chamber_id: str, channel_id: str) -> CertificateInfo | None:
+        return self.health.snapshot.certificates.get((chamber_id, channel_id))
+
+    def past_due(self, chamber_id: str) -> dict[str, bool] | None:
+        return self.health.snapshot.past_due.get(chamber_id)
+
+
 class NoLiveReadings:
     """A process that polls nothing: every chamber's latest comes from the store."""
 
@@ -124,6 +166,27 @@ class ProcessorCertificates:
         if processor is None:
             return None
         return {c: processor.past_due(c) for c in processor.calibrations}
+
+
+def served_snapshot(
+    health: ServedHealth, processors: Mapping[str, ChamberProcessor]
+) -> ServedSnapshot:
+    certificates = ProcessorCertificates(processors)
+    return ServedSnapshot(
+        health.devices(),
+        health.writer(),
+        {
+            (chamber_id, channel_id): info
+            for chamber_id, processor in processors.items()
+            for channel_id in processor.calibrations
+            if (info := certificates.certificate(chamber_id, channel_id)) is not None
+        },
+        {
+            chamber_id: past_due
+            for chamber_id in processors
+            if (past_due := certificates.past_due(chamber_id)) is not None
+        },
+    )
 
 
 def store_ports(

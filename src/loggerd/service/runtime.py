@@ -1,4 +1,5 @@
-"""Runs the daemon (or an API replica) and the API server in one event loop until asked to stop."""
+"""Runs loggerd until asked to stop: acquisition with the API in a process of its own (`loggerd
+run`, `loggerd demo`), or an API replica with the API in its own event loop (`loggerd api`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ import uvicorn
 from loggerd.api.app import create_app
 from loggerd.api.ports import Ports
 from loggerd.core.errors import LoggerdError
+from loggerd.live.view import LiveView
+from loggerd.service.api_process import ApiProcess, listening_socket
+from loggerd.service.config import DaemonConfig
+from loggerd.service.ports import ServedSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,15 @@ class Service(Protocol):
 
     async def stop(self) -> None:
         """Stop; for the daemon: after every accepted sample is written."""
+
+
+class Acquiring(Service, Protocol):
+    """What serve_apart() runs: the daemon."""
+
+    config: DaemonConfig
+    live: LiveView
+
+    def snapshot(self) -> ServedSnapshot: ...
 
 
 class _ApiServer(uvicorn.Server):
@@ -112,3 +126,42 @@ async def serve(
         with contextlib.suppress(Exception):
             await api
         await service.stop()  # always: every accepted sample is written before we return
+
+
+async def serve_apart(
+    service: Acquiring,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Start acquisition here and the API in a process of its own, serving on host:port; on
+    `stop`, stop the API, then acquisition (which writes every accepted sample first). The API's
+    process is started again if it dies; acquisition does not notice."""
+    sock = listening_socket(host, port)
+    api = ApiProcess(service.config, service.live, sock, service.snapshot())
+    api.start()
+    try:
+        await service.start()
+    except BaseException:
+        await api.stop()
+        sock.close()
+        raise
+    publisher = asyncio.create_task(_publish(api, service), name="loggerd-api-snapshots")
+    try:
+        await api.ready()
+        if on_ready is not None:
+            bound = sock.getsockname()
+            on_ready(f"http://{host}:{bound[1]}")
+        await stop.wait()
+    finally:
+        publisher.cancel()
+        await api.stop()
+        sock.close()
+        await service.stop()  # always: every accepted sample is written before we return
+
+
+async def _publish(api: ApiProcess, service: Acquiring) -> None:
+    while True:
+        await asyncio.sleep(0.5)
+        api.publish(service.snapshot())
