@@ -43,8 +43,10 @@ store, opened read-only, is compared with the loggers' memories record by record
 
 lost and mismatched count samples (record × channel; lost_records counts records). With
 `--wrap` the loggers' memories are small (60 records) and overwrite records while loggerd is
-down: those must be exactly the gaps stored, and every other record stored; without it there
-must be no gap at all.
+down. The simulator logs, apart from anything loggerd says, when its memory overwrote each
+record and which records it served: a record may be in a gap only if the logger had
+overwritten it when loggerd declared the gap, none may be both in a gap and stored, and every
+other record must be stored. Without --wrap there must be no gap at all.
 
     python -m benchmarks.crash --kills 10 [--store postgresql] [--faults drop=0.02,late=0.01]
 

@@ -22,7 +22,7 @@ from benchmarks.crash.daemon import (
     downloading,
     wait_health,
 )
-from benchmarks.crash.oracle import CHANNELS, Verdict, judge
+from benchmarks.crash.oracle import CHANNELS, SimLog, Verdict, judge
 from benchmarks.crash.simulator import RecordingMemory, SimThread
 from benchmarks.crash.store import StoreTarget
 
@@ -103,7 +103,12 @@ class Harness:
             note(f"loggerd's last health: {dump}")
         final_code = d.terminate(90)
         self.runs.exit_codes[final_code] += 1
-        verdict = judge(self.target, truth, self.args.wrap, self.attribute)
+        log = (
+            SimLog(dict(self.recording.overwritten), dict(self.recording.served))
+            if self.args.wrap
+            else None
+        )
+        verdict = judge(self.target, truth, log, self.attribute)
         return self.report(verdict, settled, settle_s, final_code, last)
 
     def attribute(self, address: int, sequence: int) -> dict[str, Any]:
@@ -128,9 +133,7 @@ class Harness:
             and final_code == 0
             and settled
             # Without --wrap no record is ever overwritten: any gap would be a false alarm.
-            and (
-                v.gap_check.get("gaps_match_unread", False) if self.args.wrap else not v.stored_gaps
-            )
+            and (v.gap_check.get("gaps_ok", False) if self.args.wrap else not v.stored_gaps)
             and (
                 self.args.store != "postgresql"
                 or all(p["recovered"] for p in self.aims.postgres_restarts)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 
 from loggerd_protocol.values import Record
 from loggerd_sim.host import SimOptions, SimulatorHost
@@ -55,26 +57,51 @@ class SimThread:
 
 
 class _RecordingDeque(deque[Record]):
-    """A logger's ring memory that also keeps every record appended to it in `kept`."""
+    """A logger's ring memory that keeps every record appended to it in `kept`, and when each
+    one it overwrote went (host time, µs)."""
 
-    def __init__(self, records: deque[Record], kept: list[Record]) -> None:
+    def __init__(
+        self, records: deque[Record], kept: list[Record], overwritten: dict[int, int]
+    ) -> None:
         super().__init__(records, records.maxlen)
         self.kept = kept
+        self.overwritten = overwritten
 
     def append(self, record: Record) -> None:
+        if self.maxlen is not None and len(self) == self.maxlen:
+            self.overwritten[self[0].sequence] = time.time_ns() // 1000
         self.kept.append(record)
         super().append(record)
 
 
 class RecordingMemory:
-    """Every record a logger ever took (--wrap: its ring memory overwrites the oldest)."""
+    """The simulator's own log, kept apart from anything loggerd says: every record a logger
+    ever took, when its ring memory overwrote each one (--wrap), and which records it served
+    (sent to a reader in a memory window)."""
 
     def __init__(self) -> None:
         self.records: dict[int, list[Record]] = defaultdict(list)
+        self.overwritten: dict[int, dict[int, int]] = defaultdict(dict)
+        self.served: dict[int, set[int]] = defaultdict(set)
 
     def attach(self, sim: SimThread) -> None:
         with DEVICE_LOCK:
             for address, logger in sim.host.loggers.items():
                 kept = self.records[address]
                 kept.extend(logger.memory)
-                logger.memory = _RecordingDeque(logger.memory, kept)
+                logger.memory = _RecordingDeque(logger.memory, kept, self.overwritten[address])
+                logger._window_record = self._serving(  # type: ignore[method-assign, assignment]
+                    logger._window_record, self.served[address]
+                )
+
+    @staticmethod
+    def _serving(
+        window_record: Callable[[int], Record | None], served: set[int]
+    ) -> Callable[[int], Record | None]:
+        def record(index: int) -> Record | None:
+            r = window_record(index)
+            if r is not None:
+                served.add(r.sequence)
+            return r
+
+        return record

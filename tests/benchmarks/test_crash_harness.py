@@ -19,11 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from benchmarks.crash.oracle import CHANNELS, check_rollups, compare_samples, wire_values
+from benchmarks.crash.oracle import (
+    CHANNELS,
+    SimLog,
+    check_gaps,
+    check_rollups,
+    compare_samples,
+    wire_values,
+)
 from benchmarks.crash.store import StoreTarget
 from loggerd.core.channels import Channel
+from loggerd.core.events import Gap
 from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.storage.schema import gaps
 from loggerd.storage.store import Store, sqlite_url
 from loggerd_protocol.values import Record
 
@@ -168,3 +178,51 @@ def test_the_comparison_sees_a_lost_an_altered_and_an_extra_sample(tmp_path: Pat
     assert damaged.duplicates == 1, damaged.examples
     # The deleted and inserted samples are not in the rollups the store kept.
     assert rollups["1m"] >= 1
+
+
+def test_a_gap_is_checked_against_what_the_simulator_overwrote(tmp_path: Path) -> None:
+    """With --wrap a gap excuses missing records only if the simulator's own log shows them
+    overwritten before loggerd declared the gap: a gap over a record the logger still held (a
+    loss covered by a gap), or over a record that is also stored, is caught."""
+    detected_us = 1_790_000_100_000_000
+    store = Store(sqlite_url(tmp_path))
+    try:
+        store.open(
+            {"chamber-1": None},
+            [Channel("chamber-1", c, "logger-1", p, "temperature", "degC") for c, p in CHANNELS],
+        )
+        store.write(
+            [
+                Sample(
+                    "chamber-1",
+                    "t1",
+                    (1_790_000_000 + n) * 10**6,
+                    1.0,
+                    1.0,
+                    Quality.GOOD,
+                    TimeSource.LOGGER,
+                    sequence=n,
+                )
+                for n in (1, 4, 5)
+            ]
+        )
+        store.write_log([], [Gap("chamber-1", "logger-1", 2, 3, None, None, detected_us)])
+    finally:
+        store.close()
+    engine = StoreTarget("sqlite", tmp_path).read_only_engine()
+    truth = {1: [Record(n, 1_790_000_000 + n, 0, {}) for n in range(1, 6)]}
+    try:
+        with engine.connect() as conn:
+            stored_gaps = list(conn.execute(select(gaps)).all())
+        before = detected_us - 1
+        honest = check_gaps(engine, truth, stored_gaps, SimLog({1: {2: before, 3: before}}, {}))
+        assert honest["gaps_ok"] and honest["unread_records"] == 2
+        # record 3 was still in the logger's memory when loggerd called it gone
+        covered = check_gaps(engine, truth, stored_gaps, SimLog({1: {2: before}}, {}))
+        assert not covered["gaps_ok"] and covered["gap_records_not_overwritten"] == 1
+        late = check_gaps(
+            engine, truth, stored_gaps, SimLog({1: {2: before, 3: detected_us + 1}}, {1: {3}})
+        )
+        assert not late["gaps_ok"] and late["gap_examples"][0]["sequence"] == 3
+    finally:
+        engine.dispose()
