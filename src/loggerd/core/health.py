@@ -42,6 +42,19 @@ class DeviceHealth:
 
 
 @dataclass
+class LineHealth:
+    """A line shared by two or more devices (a serial port, a TCP endpoint), quarantined as a
+    whole when none of its devices answers: none of them is polled until
+    quarantine_until_utc_us, then one is probed (docs/serial-lines.md)."""
+
+    name: str  # the line's url, as the devices' configuration names it
+    devices: list[str]  # chamber/device of each device on it, in configuration order
+    quarantined: bool = False
+    quarantines: int = 0  # back-off periods it was quarantined for (a failed probe starts one)
+    quarantine_until_utc_us: int | None = None
+
+
+@dataclass
 class BackfillHealth:
     """Where the device's history stands, for /api/v1/health."""
 
