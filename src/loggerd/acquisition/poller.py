@@ -401,6 +401,8 @@ class DevicePoller:
         if self.line_gate is None:
             return False
         if not isinstance(exc, LinkError):
-            self.line_gate.answered(self.name)  # a reply came, if not one to use
+            # A reply came, if not one to use (or the driver failed in its own code): no sign
+            # that the line is down.
+            self.line_gate.answered(self.name)
             return False
         return self.line_gate.silent(self.name, str(exc), give_up)
