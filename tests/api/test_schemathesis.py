@@ -24,7 +24,7 @@ from loggerd.api.app import create_app
 from loggerd.api.ports import DeviceReport, Ports, StoreInfo
 from loggerd.core.channels import Channel
 from loggerd.core.events import Event, EventKind, Gap, Severity
-from loggerd.core.health import BackfillHealth, DeviceHealth, DeviceInfo, WriterHealth
+from loggerd.core.health import BackfillHealth, DeviceHealth, DeviceInfo, LineHealth, WriterHealth
 from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.core.times import parse_utc_us
 from loggerd.live.view import LiveView
@@ -102,7 +102,8 @@ EVENTS = [
 
 
 class DegradedHealth:
-    """One logger offline with its memory download stalled, and a writer catching up."""
+    """One logger offline with its memory download stalled, two on a line where neither
+    answers, and a writer catching up."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -111,7 +112,20 @@ class DegradedHealth:
         info = DeviceInfo("RL-1", "SN-1", "1.2.0", 8, "2026-01-15")
         dead = DeviceHealth(state="offline", last_error="no reply from device 1", info=info)
         stalled = BackfillHealth(state="stalled", cursor=1029, last_error="record 1030 unread")
-        return [DeviceReport("chamber-1", "logger-1", "reference-modbus", dead, stalled)]
+        line = LineHealth(
+            "/dev/ttyUSB1", ["chamber-2/logger-2", "chamber-2/logger-3"], True, 2, T0_US
+        )
+        held = DeviceHealth(
+            state="offline",
+            quarantined=True,
+            quarantine_reason="line",
+            quarantine_until_utc_us=T0_US,
+        )
+        return [
+            DeviceReport("chamber-1", "logger-1", "reference-modbus", dead, stalled),
+            DeviceReport("chamber-2", "logger-2", "reference-modbus", held, None, line),
+            DeviceReport("chamber-2", "logger-3", "reference-modbus", held, None, line),
+        ]
 
     def writer(self) -> WriterHealth | None:
         return WriterHealth(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from loggerd.service.daemon import Daemon
+from loggerd_sim.faults import FaultPlan, FaultRates
 from loggerd_sim.host import SimulatorHost
 
 from .daemons import CHANNELS, client, device_toml, make_daemon, settle
@@ -131,6 +132,52 @@ async def test_dead_device_gives_missing_samples_and_others_carry_on(
         # After three failed polls in a row the dead device is left alone for a back-off.
         assert dead.health.quarantined and dead.health.quarantines == 1
         assert dead.health.quarantine_until_utc_us is not None
+    finally:
+        await daemon.stop()
+
+
+async def test_a_line_where_no_device_answers_is_one_line_in_health_until_it_is_back(
+    tmp_path: Path, sim: SimulatorHost
+) -> None:
+    assert sim.rtu is not None
+    quick = "timeout_s = 0.05\nbackoff_initial_s = 0.2\nbackoff_max_s = 0.2"
+    daemon = make_daemon(
+        tmp_path,
+        device_toml("c1", "logger-1", sim.rtu.path, 1, extra=quick)
+        + device_toml("c2", "logger-2", sim.rtu.path, 2, extra=quick),
+    )
+    gate = daemon.acquisition.gates[sim.rtu.path]
+    await daemon.start()
+    try:
+        await settle(daemon, 2 * 2 * len(CHANNELS))
+        sim.rtu.faults = FaultPlan(FaultRates(drop=1.0))  # the cable is cut
+        async with asyncio.timeout(20):
+            while not all(p.health.line_quarantined_ticks for p in daemon.pollers):
+                await daemon.wait_accepted(daemon.accepted + 1)
+        await daemon.writer.flushed()
+        async with client(daemon) as http:
+            health = (await http.get("/api/v1/health")).json()
+            history = (await http.get("/api/v1/chambers/c2/history")).json()["points"]
+        assert health["status"] == "degraded"
+        (reason,) = health["reasons"]  # the line, not each device on it
+        assert reason.startswith(f"line {sim.rtu.path} (2 devices): no device on it answers")
+        (line,) = health["lines"]
+        assert line["name"] == sim.rtu.path and line["quarantined"]
+        assert line["devices"] == ["c1/logger-1", "c2/logger-2"]
+        assert {d["quarantine_reason"] for d in health["devices"]} == {"line"}
+        # The ticks the line's quarantine held back are in history, as polls that did not run.
+        assert "skipped" in {p["quality"] for p in history}
+        assert {p["value"] for p in history if p["quality"] != "good"} == {None}
+
+        sim.rtu.faults = None  # mended: the next probe finds the line
+        async with asyncio.timeout(20):
+            while gate.quarantined or not all(p.health.state == "ok" for p in daemon.pollers):
+                await daemon.wait_accepted(daemon.accepted + 1)
+        async with client(daemon) as http:
+            health = (await http.get("/api/v1/health")).json()
+        assert (health["status"], health["reasons"]) == ("ok", [])
+        assert not health["lines"][0]["quarantined"]
+        assert {d["quarantine_reason"] for d in health["devices"]} == {None}
     finally:
         await daemon.stop()
 

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from loggerd.acquisition.follower import ClockPolicy, Emit, Ledger, MemoryFollower, Sink
+from loggerd.acquisition.line_gate import LineGate
 from loggerd.acquisition.poller import ChannelBinding, DevicePoller, PollPolicy
+from loggerd.core.backoff import Backoff
 from loggerd.core.times import utc_now_us
 from loggerd.drivers.base import Driver, MemoryDriver
 from loggerd.link.lines import LinePool
@@ -38,7 +40,8 @@ class Acquisition:
 
     Each line (the devices naming one serial port or TCP endpoint) gets one thread, where its
     devices' requests run one at a time, live polls first; a device on no shared line gets a
-    thread of its own."""
+    thread of its own. A line of two or more devices also gets a LineGate, which quarantines
+    it as a whole when none of them answers; its back-off is its first device's policy's."""
 
     def __init__(
         self,
@@ -52,9 +55,19 @@ class Acquisition:
         self.lines = lines
         self.workers: dict[str, LineWorker] = {}
         self.pollers: list[DevicePoller] = []
+        self.gates: dict[str, LineGate] = {}
         followers: dict[str, list[MemoryFollower]] = {}
+        on_lines: dict[str, list[DeviceSpec]] = {}
         for d in devices:
-            line = d.driver.line or f"{d.chamber_id}/{d.device_id}"
+            on_lines.setdefault(_line(d), []).append(d)
+        for line, specs in on_lines.items():
+            if len(specs) > 1:
+                p = specs[0].policy
+                backoff = Backoff(p.backoff_initial_s, p.backoff_max_s, p.backoff_jitter)
+                names = [f"{s.chamber_id}/{s.device_id}" for s in specs]
+                self.gates[line] = LineGate(line, names, backoff)
+        for d in devices:
+            line = _line(d)
             worker = self.workers.setdefault(line, LineWorker(line))
             on_line = followers.setdefault(line, [])
             follower = None
@@ -92,6 +105,7 @@ class Acquisition:
                     backfill_duty=d.backfill_duty,
                     worker=worker,
                     line_followers=on_line,
+                    line_gate=self.gates.get(line),
                 )
             )
 
@@ -103,3 +117,8 @@ class Acquisition:
         for worker in self.workers.values():
             worker.stop()
         self.lines.close()
+
+
+def _line(d: DeviceSpec) -> str:
+    """The line a device is on: its url, or a line of its own."""
+    return d.driver.line or f"{d.chamber_id}/{d.device_id}"

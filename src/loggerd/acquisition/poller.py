@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from loggerd.acquisition.follower import MemoryFollower, Sink
+from loggerd.acquisition.line_gate import LineGate, Turn
 from loggerd.core.backoff import Backoff
 from loggerd.core.errors import DeviceException, DriverError, LinkError, NoReply, ProtocolError
 from loggerd.core.health import DeviceHealth
@@ -58,6 +59,9 @@ class DevicePoller:
     `quarantine_after` failed polls in a row the device is left alone for a back-off period
     (doubling up to backoff_max_s), with missing samples and no I/O, and then probed once:
     a dead device costs the others on its line at most one timeout per back-off period.
+    On a line shared with other devices, `line_gate` may quarantine the line as a whole when
+    none of them answers (see line_gate): then no device on it sends, one probe a period
+    excepted, and each of their ticks is recorded as a sample of quality `skipped`.
     """
 
     def __init__(
@@ -75,9 +79,11 @@ class DevicePoller:
         backfill_duty: float = 0.5,
         worker: LineWorker | None = None,
         line_followers: Sequence[MemoryFollower] | None = None,
+        line_gate: LineGate | None = None,
     ) -> None:
         self.chamber_id = chamber_id
         self.device_id = device_id
+        self.name = f"{chamber_id}/{device_id}"
         self.driver = driver
         self.bindings = list(bindings)
         self.interval_s = interval_s
@@ -110,6 +116,8 @@ class DevicePoller:
         if line_followers is None:
             line_followers = [follower] if follower is not None else []
         self.line_followers = line_followers
+        # Shared by the devices of a line of two or more (None: a line of its own).
+        self.line_gate = line_gate
         self._lateness_s: deque[float] = deque(maxlen=LATENESS_WINDOW)
 
     @property
@@ -229,6 +237,16 @@ class DevicePoller:
         started = self.now_us()
         groups = self._due_groups()
         self._tick += 1
+        turn = Turn.POLL if self.line_gate is None else self.line_gate.turn(self.name)
+        if turn is not Turn.POLL:
+            self._quarantine_until = 0.0  # the line's quarantine stands in for the device's
+        if turn is Turn.HOLD:
+            # Its line is quarantined: no request, and no memory download either.
+            samples = self._held_by_line(started)
+            if self.live_sink is None:  # the device's history is its polls
+                await self.sink(samples)
+            self.polls += 1
+            return samples
         if time.monotonic() < self._quarantine_until:
             samples = self._missing(started, Quality.MISSING)
         else:
@@ -251,6 +269,19 @@ class DevicePoller:
             await self._follow(started)
         self.polls += 1  # completed polls: their samples have been handed on
         return samples
+
+    def _held_by_line(self, tick_us: int) -> list[Sample]:
+        """A tick not polled because the device's line is quarantined: recorded, with why."""
+        self.health.line_quarantined_ticks += 1
+        self._quarantined_with_line()
+        return self._missing(tick_us, Quality.SKIPPED)
+
+    def _quarantined_with_line(self) -> None:
+        assert self.line_gate is not None
+        h = self.health
+        h.quarantined = True
+        h.quarantine_reason = "line"
+        h.quarantine_until_utc_us = self.line_gate.health.quarantine_until_utc_us
 
     async def _follow(self, started_us: int) -> None:
         """Read what is new in the logger's memory, in what is left of this tick's share."""
@@ -280,7 +311,10 @@ class DevicePoller:
         self, timestamp_us: int, readings: list[Reading], groups: frozenset[str] | None
     ) -> list[Sample]:
         h = self.health
-        if h.state in ("offline", "error"):
+        if self.line_gate is not None:
+            self.line_gate.answered(self.name)
+        # A device back with its line was announced with the line, with all the others.
+        if h.state in ("offline", "error") and h.quarantine_reason != "line":
             log.info("%s/%s: answering again", self.chamber_id, self.device_id)
         h.state = "ok"
         h.last_ok_utc_us = timestamp_us
@@ -288,6 +322,7 @@ class DevicePoller:
         h.reads_ok += 1
         h.quarantine_until_utc_us = None
         h.quarantined = False
+        h.quarantine_reason = None
         self._backoff.reset()
         by_point = {r.point: r for r in readings}
         samples = []
@@ -336,12 +371,16 @@ class DevicePoller:
         h.state = "offline" if isinstance(exc, LinkError) else "error"
         if isinstance(exc, LinkError):
             self._opened = False  # identify it again when it is back (it may have rebooted)
-        if h.consecutive_failures >= self.policy.quarantine_after:
+        give_up = h.consecutive_failures >= self.policy.quarantine_after
+        if self._line_is_down(exc, give_up):
+            self._quarantined_with_line()  # its line said so once, for every device on it
+        elif give_up:
             backoff_s = self._backoff.next()
             self._quarantine_until = time.monotonic() + backoff_s
             h.quarantine_until_utc_us = timestamp_us + int(backoff_s * 1e6)
             h.quarantines += 1
             h.quarantined = True
+            h.quarantine_reason = "device"
             log.warning(
                 "%s/%s: %s (%d failures in a row); quarantined for %.0f s",
                 self.chamber_id,
@@ -350,6 +389,20 @@ class DevicePoller:
                 h.consecutive_failures,
                 backoff_s,
             )
-        elif h.consecutive_failures == 1:
-            log.warning("%s/%s: %s", self.chamber_id, self.device_id, exc)
+        else:
+            # Below its threshold (again, when its line is back): not left alone.
+            h.quarantined, h.quarantine_until_utc_us, h.quarantine_reason = False, None, None
+            if h.consecutive_failures == 1:
+                log.warning("%s/%s: %s", self.chamber_id, self.device_id, exc)
         return self._missing(timestamp_us, quality)
+
+    def _line_is_down(self, exc: DriverError, give_up: bool) -> bool:
+        """Tell the line how the poll went: is the line quarantined now?"""
+        if self.line_gate is None:
+            return False
+        if not isinstance(exc, LinkError):
+            # A reply came, if not one to use (or the driver failed in its own code): no sign
+            # that the line is down.
+            self.line_gate.answered(self.name)
+            return False
+        return self.line_gate.silent(self.name, str(exc), give_up)

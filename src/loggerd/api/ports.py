@@ -12,7 +12,7 @@ from datetime import date
 from typing import Protocol
 
 from loggerd.core.events import Event, Gap
-from loggerd.core.health import BackfillHealth, DeviceHealth, WriterHealth
+from loggerd.core.health import BackfillHealth, DeviceHealth, LineHealth, WriterHealth
 from loggerd.live.view import LiveReading
 from loggerd.storage.downsample import Series
 from loggerd.storage.export import Format
@@ -31,6 +31,7 @@ class DeviceReport:
     driver: str
     health: DeviceHealth
     backfill: BackfillHealth | None  # for a logger whose history is its memory
+    line: LineHealth | None = None  # the line it shares with other devices, if it does
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,21 @@ class DeviceHealthOut(BaseModel):
     state: str
 
 
+class LineHealthOut(BaseModel):
+    """A line shared by two or more devices; every field of the acquisition's LineHealth."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(description="The serial port or TCP endpoint, as configured")
+    devices: list[str] = Field(description="chamber/device of each device on the line")
+    quarantined: bool = Field(
+        description="No device on it answered: none is polled until quarantine_until_utc, "
+        "then one probes the line"
+    )
+    quarantines: int = Field(description="Back-off periods it was quarantined for")
+    quarantine_until_utc: str | None = Field(description="ISO 8601, UTC")
+
+
 class WriterHealthOut(BaseModel):
     state: Literal["ok", "degraded"]
     reason: str | None = Field(description="Why degraded, and what to do")
@@ -191,6 +206,10 @@ class HealthOut(BaseModel):
     reasons: list[str] = Field(description="Why degraded: one line per cause")
     version: str
     devices: list[DeviceHealthOut]
+    lines: list[LineHealthOut] = Field(
+        description="Lines shared by two or more devices (a device alone on its line is "
+        "quarantined as a device)"
+    )
     writer: WriterHealthOut | None = Field(
         description="The writer's state; null on an API replica, which writes nothing"
     )

@@ -31,14 +31,33 @@ class DeviceHealth:
     reads_failed: int = 0
     retries: int = 0
     missed_ticks: int = 0  # ticks a poll overran: recorded as samples of quality `skipped`
+    # Ticks not polled because the device's line was quarantined (no device on it answered):
+    # recorded as samples of quality `skipped` too.
+    line_quarantined_ticks: int = 0
     late_polls: int = 0  # polls started more than 250 ms after their tick
     poll_lateness_ms_p50: float | None = None  # of the last 600 polls' starts after their tick
     poll_lateness_ms_p99: float | None = None
     quarantined: bool = False  # left alone (no I/O) until quarantine_until_utc_us
-    quarantines: int = 0
+    quarantines: int = 0  # back-off periods it was left alone for on its own account
     quarantine_until_utc_us: int | None = None
+    # Why it is left alone: `device` (its own failed polls) or `line` (no device on its line
+    # answered: the line is quarantined, see LineHealth). None when it is not.
+    quarantine_reason: str | None = None
     info: DeviceInfo | None = None
     errors_by_kind: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class LineHealth:
+    """A line shared by two or more devices (a serial port, a TCP endpoint), quarantined as a
+    whole when none of its devices answers: none of them is polled until
+    quarantine_until_utc_us, then one is probed (docs/serial-lines.md)."""
+
+    name: str  # the line's url, as the devices' configuration names it
+    devices: list[str]  # chamber/device of each device on it, in configuration order
+    quarantined: bool = False
+    quarantines: int = 0  # back-off periods it was quarantined for (a failed probe starts one)
+    quarantine_until_utc_us: int | None = None
 
 
 @dataclass

@@ -26,8 +26,9 @@ class Quality(StrEnum):
     SUPERSATURATED = "supersaturated"  # RH over ice above 100 %: frost forming or a wet probe
     INCONSISTENT = "inconsistent"  # the device's own value disagrees with ours beyond the limit
     NOT_FITTED = "not_fitted"  # the device has no sensor on this channel
-    # No poll ran at this tick: the one before it overran (a slow or dead line, a loaded host).
-    # Said in history, so a hole there has a reason.
+    # No poll ran at this tick: the one before it overran (a slow or dead line, a loaded host),
+    # or the device's line was quarantined (no device on it answered). Said in history, so a
+    # hole there has a reason.
     SKIPPED = "skipped"
 
 

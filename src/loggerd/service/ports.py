@@ -80,6 +80,7 @@ class ServedHealth:
                 self.drivers[(p.chamber_id, p.device_id)],
                 p.health,
                 None if p.follower is None else p.follower.health,
+                None if p.line_gate is None else p.line_gate.health,
             )
             for p in self.pollers
         ]

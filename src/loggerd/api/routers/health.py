@@ -1,5 +1,6 @@
-"""GET /api/v1/health: each device's state, the writer's, the store's, and why degraded; GET
-/api/v1/health/ready: the same, answered with 503 when degraded, for monitors."""
+"""GET /api/v1/health: each device's state, each shared line's, the writer's, the store's, and
+why degraded; GET /api/v1/health/ready: the same, answered with 503 when degraded, for
+monitors."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ from fastapi import APIRouter, Response
 from loggerd import __version__
 from loggerd.api.deps import HealthDep
 from loggerd.api.ports import DeviceReport
-from loggerd.api.schemas import DeviceHealthOut, HealthOut, StoreHealthOut, WriterHealthOut
-from loggerd.core.health import WriterHealth
+from loggerd.api.schemas import (
+    DeviceHealthOut,
+    HealthOut,
+    LineHealthOut,
+    StoreHealthOut,
+    WriterHealthOut,
+)
+from loggerd.core.health import LineHealth, WriterHealth
 from loggerd.core.times import iso
 
 router = APIRouter(tags=["health"])
@@ -77,9 +84,26 @@ def _reasons(report: DeviceReport) -> list[str]:
             "will be overwritten before they are read; give the download a larger share "
             "(backfill_duty) or the line a higher baud rate, or lengthen the logging interval"
         )
-    if report.health.state in ("error", "offline"):
+    # A device held back with its line is said once, in the line's reason.
+    line_down = report.line is not None and report.line.quarantined
+    if report.health.state in ("error", "offline") and not line_down:
         out.append(f"{name} is {report.health.state}: {report.health.last_error}")
     return out
+
+
+def _lines(reports: list[DeviceReport]) -> list[LineHealth]:
+    """Each shared line once, in the order of its first device."""
+    lines = {r.line.name: r.line for r in reports if r.line is not None}
+    return list(lines.values())
+
+
+def _line_reason(line: LineHealth) -> str:
+    until = "?" if line.quarantine_until_utc_us is None else iso(line.quarantine_until_utc_us)
+    return (
+        f"line {line.name} ({len(line.devices)} devices): no device on it answers; it is "
+        f"quarantined until {until}, then probed through one device at a time; check the "
+        "cable, the adapter and the devices' power"
+    )
 
 
 def _rate(per_s: float | None) -> str:
@@ -109,7 +133,9 @@ def _writer(w: WriterHealth) -> WriterHealthOut:
 
 def _report(source: HealthDep) -> HealthOut:
     reports = source.devices()
-    reasons = [r for report in reports for r in _reasons(report)]
+    lines = _lines(reports)
+    reasons = [_line_reason(line) for line in lines if line.quarantined]
+    reasons += [r for report in reports for r in _reasons(report)]
     writer = source.writer()
     if writer is not None and writer.reason is not None:
         reasons.append(writer.reason)
@@ -119,6 +145,7 @@ def _report(source: HealthDep) -> HealthOut:
         reasons=reasons,
         version=__version__,
         devices=[_device(r) for r in reports],
+        lines=[LineHealthOut.model_validate(_fields(line)) for line in lines],
         writer=None if writer is None else _writer(writer),
         store=StoreHealthOut.model_validate(
             {"engine": store.engine, "url": store.url, "schema": store.schema}
@@ -139,8 +166,9 @@ async def health(source: HealthDep) -> HealthOut:
         200: {"description": "status ok"},
         503: {
             "model": HealthOut,
-            "description": "status degraded: a device offline or in error, a stalled memory "
-            "download, or a writer that cannot keep up; `reasons` says which",
+            "description": "status degraded: a device offline or in error, a line on which no "
+            "device answers, a stalled memory download, or a writer that cannot keep up; "
+            "`reasons` says which",
         },
     },
 )
