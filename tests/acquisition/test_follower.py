@@ -3,6 +3,7 @@ download that cannot catch up from one that will."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -97,6 +98,14 @@ class Follow:
     async def _emit(self, items: Sequence[LogItem]) -> None:
         self.items.extend(items)
 
+    async def step(self, budget_s: float) -> None:
+        """One step of the follower as the poller takes it, and, when that step only started
+        the clock check that records wait for (it runs beside the polls), the step after it."""
+        await self.follower.step(budget_s)
+        if self.follower.clock_check_under_way:
+            await self.follower.clock_checked()
+            await self.follower.step(budget_s)
+
     def events(self, kind: EventKind) -> list[Event]:
         return [i for i in self.items if isinstance(i, Event) and i.kind is kind]
 
@@ -109,7 +118,7 @@ async def test_the_same_memory_goes_on_from_the_stored_record() -> None:
     f = Follow(None, 115)  # records 1..12
     time_5 = f.logger_time_us(5)
     f.follower.ledger = Ledger(HistoryEnd(5, time_5, time_5))
-    await f.follower.step(5)
+    await f.step(5)
     assert [s.sequence for s in f.samples] == list(range(6, 13))
     assert not f.events(EventKind.MEMORY_RESET)
 
@@ -118,7 +127,7 @@ async def test_a_memory_that_started_again_and_recorded_past_the_cursor_is_read_
     """Stored through record 5 of the old memory; the new one holds 1..12, so nothing in the
     numbers alone gives it away: record 5's time does."""
     f = Follow(HistoryEnd(5, 1_700_000_000_000_000, 1_700_000_000_000_000), 115)
-    await f.follower.step(5)
+    await f.step(5)
     (event,) = f.events(EventKind.MEMORY_RESET)
     assert event.details["epoch"] == 1 and "started again" in event.message
     # Stored as new records, in epoch 1: never taken for the old records 1..5.
@@ -128,7 +137,7 @@ async def test_a_memory_that_started_again_and_recorded_past_the_cursor_is_read_
 
 async def test_a_memory_behind_the_cursor_started_again() -> None:
     f = Follow(HistoryEnd((2 << EPOCH_SHIFT) | 40, 0, 0), 25)  # epoch 2, record 40; now 1..3
-    await f.follower.step(5)
+    await f.step(5)
     (event,) = f.events(EventKind.MEMORY_RESET)
     assert event.details["epoch"] == 3
     assert [s.sequence for s in f.samples] == [(3 << EPOCH_SHIFT) | n for n in (1, 2, 3)]
@@ -139,12 +148,12 @@ async def test_reads_that_make_no_progress_are_reported_as_stalled() -> None:
     f.driver.read_records = lambda first, count: []  # type: ignore[method-assign]
     h = f.follower.health
     for _ in range(STALLED_AFTER_STEPS - 1):
-        await f.follower.step(0)
+        await f.step(0)
     assert h.state != "stalled"
-    await f.follower.step(0)
+    await f.step(0)
     assert h.state == "stalled" and h.last_error is not None and "record 1" in h.last_error
     del f.driver.read_records  # readable again: the download goes on, and health says so
-    await f.follower.step(5)
+    await f.step(5)
     assert h.state == "following" and h.cursor == 12 and h.last_error is None
 
 
@@ -154,12 +163,12 @@ async def test_a_download_slower_than_the_logger_records_says_it_is_behind() -> 
     says so with both rates, not a progress of 1.0 at a cursor far behind the newest."""
     f = Follow(None, 1000, interval_s=1)  # records 1..1001
     h = f.follower.health
-    await f.follower.step(0)
+    await f.step(0)
     assert h.state == "downloading" and (h.download_from, h.download_to) == (1, 1001)
     for _ in range(int(PACE_SPAN_S)):
         f.monotonic.s += 1
         f.clock.advance(150)
-        await f.follower.step(0)
+        await f.step(0)
     assert h.state == "behind"
     # 11 windows read (the first at the start) and 1500 records taken in 10 s.
     assert h.read_rate_per_s == 11 * RECORDS_PER_READ / PACE_SPAN_S
@@ -173,12 +182,38 @@ async def test_a_download_slower_than_the_logger_records_says_it_is_behind() -> 
     for _ in range(int(PACE_SPAN_S)):
         f.monotonic.s += 1
         f.clock.advance(50)
-        await f.follower.step(0)
+        await f.step(0)
     assert h.state == "downloading" and h.record_rate_per_s == 50
     assert h.read_rate_per_s == RECORDS_PER_READ
     assert h.eta_s == (h.logger_newest - h.cursor) / (RECORDS_PER_READ - 50)
     while h.state != "following":
-        await f.follower.step(0)
+        await f.step(0)
     assert h.cursor == h.logger_newest and h.eta_s is None and h.read_rate_per_s is None
     (done,) = f.events(EventKind.BACKFILL_DONE)
     assert done.details["records"] == h.cursor  # every record it read, not the first 1001
+
+
+async def test_a_clock_check_runs_beside_the_steps_and_records_wait_for_it() -> None:
+    """The clock check's reads are spaced over up to a few seconds of the logger's clock: a step
+    starts it and returns (the poller's next poll is not held), and records are read only once
+    the offset that corrects their times has been measured."""
+    f = Follow(None, 115)  # records 1..12
+    gate = threading.Event()
+    read_clock = f.driver.read_clock
+
+    def held_clock() -> float:
+        gate.wait(timeout=30)  # bounded: a failing test still lets the line's thread stop
+        return read_clock()
+
+    f.driver.read_clock = held_clock  # type: ignore[method-assign]
+    await f.follower.step(5)  # returns while the first clock read is still held on the line
+    assert f.follower.clock_check_under_way and f.samples == []
+    await f.follower.step(5)
+    assert f.samples == []  # still no offset: still no records
+    gate.set()
+    await f.follower.clock_checked()
+    await f.follower.step(5)
+    assert not f.follower.clock_check_under_way
+    assert [s.sequence for s in f.samples] == list(range(1, 13))
+    (check,) = [i for i in f.items if isinstance(i, ClockCheck)]
+    assert f.follower.health.clock_checked_utc_us == check.utc_us

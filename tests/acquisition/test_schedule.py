@@ -129,6 +129,9 @@ class Downloading:
     async def step(self, budget_s: float) -> None:
         self.budgets.append(budget_s)
 
+    async def aclose(self) -> None:
+        pass
+
 
 async def test_downloads_on_one_line_share_its_backfill_budget() -> None:
     """Three loggers downloading on one line get a third of its share each, not a share

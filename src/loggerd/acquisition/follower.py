@@ -15,6 +15,7 @@ Knows no SQL: where history ends, and the last clock check, come from a Ledger.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -22,7 +23,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from loggerd.acquisition.clock import OffsetMeasurement, drift_ppm, measure_offset_queued
+from loggerd.acquisition.clock import (
+    OffsetMeasurement,
+    drift_ppm,
+    measure_offset_queued,
+    timed_read,
+)
 from loggerd.core.errors import DeviceException, LoggerdError
 from loggerd.core.events import ClockCheck, Event, EventKind, Gap, LogItem, Severity
 from loggerd.core.health import BackfillHealth
@@ -116,6 +122,10 @@ class MemoryFollower:
         self._cursor_known = False
         self._clock: OffsetMeasurement | None = None
         self._clock_due = 0.0  # monotonic; 0: at the next step
+        # Records wait for an offset measured since the device was (re)opened.
+        self._clock_fresh = False
+        # A clock check under way beside the polls (see _clock_in_background).
+        self._clock_task: asyncio.Task[OffsetMeasurement] | None = None
         self._last_time_us: int | None = None  # corrected time of the cursor's record
         self._download_started = 0.0
         self._pace_from = (0.0, 0, 0)  # when, records downloaded, the logger's newest record
@@ -164,6 +174,9 @@ class MemoryFollower:
         """The device was (re)opened: check its clock, and that it is still the same memory,
         before reading records again."""
         self._clock_due = 0.0
+        self._clock_fresh = False
+        if self._clock_task is not None:
+            self._clock_task.cancel()  # its reads went to the connection that failed
         self._verify = self.health.cursor is not None
 
     async def step(self, budget_s: float) -> None:
@@ -189,8 +202,11 @@ class MemoryFollower:
             if self._start_at is not None:
                 h.cursor, self._verify = self._start_at - 1, False
             self._cursor_known = True
-        if self.monotonic() >= self._clock_due:
-            await self._check_clock()
+        if self._by_hand:
+            if self.monotonic() >= self._clock_due:  # a person waits: nothing else to serve
+                await self._record_clock(await self._measure_clock())
+        elif not await self._clock_in_background():
+            return  # records wait for the offset that corrects their times
         memory = await self._call(self.driver.memory_range)
         h.logger_oldest, h.logger_newest = memory.oldest, memory.newest
         if self._verify and h.cursor is not None:
@@ -472,13 +488,58 @@ class MemoryFollower:
                 pace,
             )
 
-    async def _check_clock(self) -> None:
-        h = self.health
-        m = await measure_offset_queued(
-            lambda: self._call(self.driver.read_clock, clock=True),
+    async def aclose(self) -> None:
+        """Stop a clock check under way (its read on the line, if any, runs to its end)."""
+        task, self._clock_task = self._clock_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    @property
+    def clock_check_under_way(self) -> bool:
+        """A clock check was started and its result is not yet taken."""
+        return self._clock_task is not None
+
+    async def clock_checked(self) -> None:
+        """Wait until the clock check under way, if any, has ended (its result is taken at the
+        next step)."""
+        task = self._clock_task
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.shield(task)
+
+    async def _clock_in_background(self) -> bool:
+        """Start a clock check when one is due, or take the one under way once it is done; it
+        runs beside the polls (a tick of the logger's clock is up to a few seconds away, and no
+        poll waits for it). True when records may be read: the offset is fresh since the device
+        was opened (a periodic check under way leaves the last offset in use meanwhile)."""
+        task = self._clock_task
+        if task is None:
+            if self.monotonic() >= self._clock_due:
+                self._clock_task = asyncio.create_task(
+                    self._measure_clock(), name=f"clock-{self.name}"
+                )
+            return self._clock_fresh
+        if not task.done():
+            return self._clock_fresh
+        self._clock_task = None
+        if task.cancelled():  # by connected(): a new check at the next step
+            return False
+        await self._record_clock(task.result())  # the driver's error, if any, is raised here
+        return True
+
+    async def _measure_clock(self) -> OffsetMeasurement:
+        """A bounded number of clock reads, each a request of its own on the line, timed on
+        the line's thread (waiting in its queue is no round trip)."""
+        return await measure_offset_queued(
+            lambda: self._call(timed_read, self.driver.read_clock, self.now_us, clock=True),
             self.now_us,
             self.driver.clock_resolution_s,
         )
+
+    async def _record_clock(self, m: OffsetMeasurement) -> None:
+        h = self.health
         previous = self._clock
         if previous is None:
             try:
@@ -490,6 +551,7 @@ class MemoryFollower:
                     stored.utc_us, stored.offset_us, stored.uncertainty_us, stored.rtt_us, 0, True
                 )
         self._clock = m
+        self._clock_fresh = True
         self._clock_due = self.monotonic() + self.policy.check_interval_s
         h.clock_offset_s = m.offset_us / 1e6
         h.clock_uncertainty_s = m.uncertainty_us / 1e6

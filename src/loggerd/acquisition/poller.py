@@ -171,6 +171,8 @@ class DevicePoller:
     async def aclose(self) -> None:
         """Let the request under way end (it is bounded by the device's timeout: a half-sent
         frame would leave the line out of step), then close the device on its line."""
+        if self.follower is not None:
+            await self.follower.aclose()
         follower_call = self.follower.inflight if self.follower is not None else None
         for inflight in (self._inflight, follower_call):
             if inflight is not None and not inflight.done():
