@@ -15,9 +15,11 @@ from loggerd.api.ports import CertificateInfo, DeviceReport, Ports, StoreInfo
 from loggerd.core.channels import Channel
 from loggerd.core.events import Event, EventKind, Gap, Severity
 from loggerd.core.health import BackfillHealth, DeviceHealth, WriterHealth
+from loggerd.core.profiles import Run
 from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.live.view import LiveReading
 from loggerd.storage.downsample import Series
+from loggerd.storage.runs import UnknownRun
 from loggerd.storage.store import ChannelMeta, StoredSample, StoreError
 
 T0_US = 1_780_000_000_000_000
@@ -113,6 +115,24 @@ class FakeCertificates:
         return {"air": True}
 
 
+class NoRuns:
+    """A run book with no runs; the routes of runs are tested on a real store (test_runs.py)."""
+
+    def create(self, *args: Any, **kwargs: Any) -> Run:
+        raise AssertionError("these tests create no runs")
+
+    def close(self, run_id: int, end_us: int) -> Run:
+        raise UnknownRun(f"no run {run_id}")
+
+    def get(self, run_id: int) -> Run | None:
+        return None
+
+    def list(
+        self, chamber_id: str | None = None, open_only: bool = False, limit: int = 1000
+    ) -> list[Run]:
+        return []
+
+
 class HealthyHealth(FakeHealth):
     def devices(self) -> list[DeviceReport]:
         return [DeviceReport("c1", "d1", "reference-modbus", DeviceHealth(state="ok"), None)]
@@ -126,6 +146,7 @@ def ports(history: FakeHistory | None = None, health: FakeHealth | None = None) 
         history or FakeHistory(),
         FakeEvents(),
         FakeCertificates(),
+        NoRuns(),
     )
 
 

@@ -7,11 +7,12 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loggerd import __version__
-from loggerd.api.errors import invalid_request, store_unavailable
+from loggerd.api.errors import http_error, invalid_request, store_unavailable
 from loggerd.api.ports import Ports
-from loggerd.api.routers import chambers, events, gaps, health, history, latest
+from loggerd.api.routers import chambers, events, gaps, health, history, latest, runs
 from loggerd.storage.store import StoreError
 
 PREFIX = "/api/v1"
@@ -28,8 +29,9 @@ def create_app(ports: Ports) -> FastAPI:
     )
     app.state.ports = ports
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(StoreError, store_unavailable)
     app.add_exception_handler(SQLAlchemyError, store_unavailable)
-    for module in (health, events, gaps, chambers, latest, history):
+    for module in (health, events, gaps, chambers, latest, history, runs):
         app.include_router(module.router, prefix=PREFIX)
     return app

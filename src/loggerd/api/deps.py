@@ -9,7 +9,16 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request
 from pydantic import WithJsonSchema
 
-from loggerd.api.ports import Catalog, Certificates, EventLog, Health, History, LiveReadings, Ports
+from loggerd.api.ports import (
+    Catalog,
+    Certificates,
+    EventLog,
+    Health,
+    History,
+    LiveReadings,
+    Ports,
+    Runs,
+)
 from loggerd.core.times import TimeFormatError, iso, parse_utc_us, to_us
 from loggerd.storage.store import ChannelMeta
 
@@ -43,12 +52,17 @@ def _certificates(request: Request) -> Certificates:
     return _ports(request).certificates
 
 
+def _runs(request: Request) -> Runs:
+    return _ports(request).runs
+
+
 LiveDep = Annotated[LiveReadings, Depends(_live)]
 HealthDep = Annotated[Health, Depends(_health)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
 HistoryDep = Annotated[History, Depends(_history)]
 EventsDep = Annotated[EventLog, Depends(_events)]
 CertificatesDep = Annotated[Certificates, Depends(_certificates)]
+RunsDep = Annotated[Runs, Depends(_runs)]
 
 
 def channels_or_404(

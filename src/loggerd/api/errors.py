@@ -8,8 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from loggerd.api.schemas import ErrorOut
 
@@ -65,3 +68,26 @@ async def store_unavailable(_request: Request, exc: Exception) -> JSONResponse:
             "(latest) are still served; retry shortly"
         },
     )
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer to an HTTP error, except that a 405 lists in `Allow` every method the
+    path takes: Starlette names only those of the first route on the path (GET /runs beside
+    POST /runs would say `Allow: GET`)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        methods = {
+            method
+            for route in request.app.routes
+            if isinstance(route, Route)
+            and route.methods
+            and route.matches(request.scope)[0] is not Match.NONE
+            for method in route.methods
+        }
+        allowed = ", ".join(sorted(methods))
+        return JSONResponse(
+            status_code=405,
+            content={"detail": f"{request.method} is not allowed here: use {allowed}"},
+            headers={"Allow": allowed},
+        )
+    return await http_exception_handler(request, exc)

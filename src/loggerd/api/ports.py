@@ -13,6 +13,7 @@ from typing import Protocol
 
 from loggerd.core.events import Event, Gap
 from loggerd.core.health import BackfillHealth, DeviceHealth, LineHealth, WriterHealth
+from loggerd.core.profiles import Profile, Run
 from loggerd.live.view import LiveReading
 from loggerd.storage.downsample import Series
 from loggerd.storage.export import Format
@@ -121,6 +122,30 @@ class Certificates(Protocol):
         """Per channel with a certificate, whether it is past due; None: not known here."""
 
 
+class Runs(Protocol):
+    """Test runs: read, and opened and closed (they are the lab's records, not hardware)."""
+
+    def create(
+        self,
+        chamber_id: str,
+        test_id: str,
+        unit_under_test: str,
+        operator: str,
+        profile: Profile,
+        start_us: int,
+        created_us: int,
+        notes: str = "",
+    ) -> Run: ...
+
+    def close(self, run_id: int, end_us: int) -> Run: ...
+
+    def get(self, run_id: int) -> Run | None: ...
+
+    def list(
+        self, chamber_id: str | None = None, open_only: bool = False, limit: int = 1000
+    ) -> list[Run]: ...
+
+
 @dataclass(frozen=True)
 class Ports:
     """Everything the API reads."""
@@ -131,3 +156,4 @@ class Ports:
     history: History
     events: EventLog
     certificates: Certificates
+    runs: Runs

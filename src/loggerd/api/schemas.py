@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 
 def finite(x: float | None) -> float | None:
@@ -214,3 +214,69 @@ class HealthOut(BaseModel):
         description="The writer's state; null on an API replica, which writes nothing"
     )
     store: StoreHealthOut
+
+
+# An ISO 8601 time in a request body, declared as such so clients (and fuzzers) send one.
+IsoTimeIn = Annotated[str | None, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class TargetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    setpoint: float = Field(description="In the quantity's unit", allow_inf_nan=False)
+    tolerance: float = Field(ge=0, description="±, in the quantity's unit", allow_inf_nan=False)
+
+
+class SegmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["ramp", "soak"] = Field(
+        description="ramp: from the setpoint before to this one over the duration; soak: hold"
+    )
+    duration_s: float = Field(gt=0, allow_inf_nan=False)
+    name: str = ""
+    temperature_c: TargetIn | None = None
+    rh_pct: TargetIn | None = Field(default=None, description="Humidity as relative humidity")
+    frost_point_c: TargetIn | None = Field(default=None, description="Humidity as frost point")
+    ppmv: TargetIn | None = Field(default=None, description="Humidity as volume fraction")
+
+
+class ProfileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    segments: list[SegmentIn] = Field(min_length=1)
+
+
+class RunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    chamber_id: str = Field(examples=["chamber-1"])
+    test_id: str = Field(min_length=1, max_length=200, examples=["DO-160G 4.5.1 T-42"])
+    unit_under_test: str = Field(min_length=1, max_length=200, examples=["PSU-7 s/n 0031"])
+    operator: str = Field(min_length=1, max_length=200, examples=["j.li"])
+    profile: ProfileIn
+    start: IsoTimeIn = Field(
+        default=None, description="ISO 8601 (UTC when no offset); now when absent"
+    )
+    notes: str = ""
+
+
+class RunCloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    end: IsoTimeIn = Field(
+        default=None, description="ISO 8601 (UTC when no offset); now when absent"
+    )
+
+
+class RunOut(BaseModel):
+    id: int
+    chamber_id: str
+    test_id: str
+    unit_under_test: str
+    operator: str
+    start: str = Field(description="ISO 8601, UTC")
+    end: str | None = Field(description="ISO 8601, UTC; null while the run is open")
+    open: bool
+    profile: ProfileIn
+    created: str = Field(description="ISO 8601, UTC")
+    notes: str
+
+
+class RunsOut(BaseModel):
+    runs: list[RunOut]

@@ -8,7 +8,18 @@ import sys
 from collections.abc import Sequence
 
 from loggerd import __version__
-from loggerd.cli import backfill, calibration, clock, config, db, demo, drivers, export, run
+from loggerd.cli import (
+    backfill,
+    calibration,
+    clock,
+    config,
+    db,
+    demo,
+    drivers,
+    export,
+    run,
+    runs,
+)
 from loggerd.core.errors import LoggerdError
 from loggerd.service.logs import setup_logging
 from loggerd_sim import cli as sim
@@ -35,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parser(sub)
     backfill.add_parser(sub)
     clock.add_parser(sub)
+    runs.add_parser(sub)
     return parser
 
 

@@ -125,6 +125,7 @@ def run(conn: Connection) -> None:
         history=StoreHistory(store),
         events=store,
         certificates=SnapshotCertificates(health),
+        runs=store.runs,
     )
     server = _Server(uvicorn.Config(create_app(ports), log_level="warning", lifespan="off"))
     link = _Link(conn, health, server)

@@ -203,4 +203,5 @@ def store_ports(
         history=StoreHistory(store),
         events=store,
         certificates=ProcessorCertificates(processors),
+        runs=store.runs,
     )

@@ -136,6 +136,31 @@ clock_checks = Table(
     PrimaryKeyConstraint("chamber_id", "device_id", "utc_us", name="pk_clock_checks"),
 )
 
+# Test runs: a chamber under a test profile for a span of time (end_us NULL while it runs).
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chamber_id", String(64), nullable=False),
+    Column("test_id", String(200), nullable=False),
+    Column("unit_under_test", String(200), nullable=False),
+    Column("operator", String(200), nullable=False),
+    Column("start_us", BigInteger, nullable=False),
+    Column("end_us", BigInteger),
+    Column("profile", Text, nullable=False),  # JSON (core/profiles.py)
+    Column("created_us", BigInteger, nullable=False),
+    Column("notes", Text, nullable=False),
+    Index("ix_runs_chamber_start", "chamber_id", "start_us"),
+    # One open run per chamber, held by the database too (two clients creating at once).
+    Index(
+        "uq_runs_open_chamber",
+        "chamber_id",
+        unique=True,
+        sqlite_where=text("end_us IS NULL"),
+        postgresql_where=text("end_us IS NULL"),
+    ),
+)
+
 
 @dataclass(frozen=True)
 class Tier:

@@ -10,7 +10,8 @@ parts, each a module of its own beside this one:
   engine (`executemany` on SQLite, binary COPY on PostgreSQL);
 - event_log.py: events, gaps and clock checks;
 - reader.py: history, latest, counts, device cursors, and the rows downsampling is built from;
-- retention.py: prune; recorrect.py: re-correction and the rollups it rebuilds.
+- retention.py: prune; recorrect.py: re-correction and the rollups it rebuilds;
+- runs.py: test runs (the run book).
 
 Timestamps are UTC microseconds since the Unix epoch (BIGINT) on both engines.
 """
@@ -43,6 +44,7 @@ from loggerd.storage.model import (
 from loggerd.storage.reader import HistoryReader
 from loggerd.storage.recorrect import Recorrection, Recorrector
 from loggerd.storage.revisions import head_revision
+from loggerd.storage.runs import RunBook
 from loggerd.storage.sample_writer import COPY_SAMPLES, COPY_TYPES, SAMPLE_COLUMNS, SampleWriter
 
 __all__ = [
@@ -95,6 +97,7 @@ class Store:
         self.event_log = EventLog(db)
         self.reader = HistoryReader(db, self.catalog)
         self.recorrector = Recorrector(db, self.catalog)
+        self.runs = RunBook(db)
 
     # The database's facts; engine and retention may be replaced while the store is open.
 
