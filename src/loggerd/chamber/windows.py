@@ -88,3 +88,31 @@ def sample_window(
         close = np.abs(tj[nearest] - instants) <= max_offset_s
         out[close, j] = xj[nearest[close]]
     return Window(instants, out, schedule, max_offset_s)
+
+
+def on_grid(
+    points: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]],
+    start_us: int,
+    end_us: int,
+    step_s: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Several points' samples (each its times in UTC µs and values) on one grid of `step_s`
+    from `start_us`: each cell the mean of that point's samples nearest it (NaN: none). Points
+    polled by different loggers at different phases line up this way. Returns the grid's times
+    in seconds from `start_us` and the instants x points array."""
+    if step_s <= 0:
+        raise ValueError(f"step_s must be above 0, got {step_s}")
+    step_us = step_s * 1e6
+    cells = int(np.ceil((end_us - start_us) / step_us))
+    sums = np.zeros((cells, len(points)))
+    counts = np.zeros((cells, len(points)))
+    for j, (times_us, values) in enumerate(points):
+        t = np.asarray(times_us, dtype=np.int64)
+        v = np.asarray(values, dtype=np.float64)
+        cell = np.rint((t - start_us) / step_us).astype(np.int64)
+        ok = (cell >= 0) & (cell < cells) & ~np.isnan(v)
+        np.add.at(sums[:, j], cell[ok], v[ok])
+        np.add.at(counts[:, j], cell[ok], 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grid = np.where(counts > 0, sums / counts, np.nan)
+    return np.arange(cells, dtype=np.float64) * step_s, grid
