@@ -133,6 +133,11 @@ class NoRuns:
         return []
 
 
+class NoReports:
+    def report(self, run_id: int, fmt: str, family: str, rule: str) -> bytes:
+        raise UnknownRun(f"no run {run_id}")
+
+
 class HealthyHealth(FakeHealth):
     def devices(self) -> list[DeviceReport]:
         return [DeviceReport("c1", "d1", "reference-modbus", DeviceHealth(state="ok"), None)]
@@ -147,6 +152,7 @@ def ports(history: FakeHistory | None = None, health: FakeHealth | None = None) 
         FakeEvents(),
         FakeCertificates(),
         NoRuns(),
+        NoReports(),
     )
 
 

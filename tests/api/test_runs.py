@@ -12,6 +12,7 @@ import pytest
 from loggerd.api.app import create_app
 from loggerd.api.ports import Ports
 from loggerd.core.channels import Channel
+from loggerd.service.ports import StoreReports
 from loggerd.storage.store import Store, sqlite_url
 
 from .fakes import FakeCertificates, FakeEvents, FakeHealth, FakeHistory, FakeLive
@@ -45,7 +46,14 @@ async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     store = Store(sqlite_url(tmp_path))
     store.open({"c1": "Chamber 1"}, [Channel("c1", "air", "d1", "t1", "temperature", "degC")])
     ports = Ports(
-        FakeLive(), FakeHealth(), store, FakeHistory(), FakeEvents(), FakeCertificates(), store.runs
+        FakeLive(),
+        FakeHealth(),
+        store,
+        FakeHistory(),
+        FakeEvents(),
+        FakeCertificates(),
+        store.runs,
+        StoreReports(store, FakeCertificates()),
     )
     transport = httpx.ASGITransport(app=create_app(ports))
     try:

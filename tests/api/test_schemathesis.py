@@ -28,7 +28,7 @@ from loggerd.core.health import BackfillHealth, DeviceHealth, DeviceInfo, LineHe
 from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.core.times import parse_utc_us
 from loggerd.live.view import LiveView
-from loggerd.service.ports import StoreHistory
+from loggerd.service.ports import StoreHistory, StoreReports
 from loggerd.storage.store import Store, sqlite_url
 
 from .fakes import FakeCertificates
@@ -162,6 +162,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
         store,
         FakeCertificates(),
         store.runs,
+        StoreReports(store, FakeCertificates()),
     )
     try:
         yield create_app(ports)

@@ -17,6 +17,7 @@ from loggerd.api.ports import (
     History,
     LiveReadings,
     Ports,
+    RunReports,
     Runs,
 )
 from loggerd.core.times import TimeFormatError, iso, parse_utc_us, to_us
@@ -56,6 +57,10 @@ def _runs(request: Request) -> Runs:
     return _ports(request).runs
 
 
+def _reports(request: Request) -> RunReports:
+    return _ports(request).reports
+
+
 LiveDep = Annotated[LiveReadings, Depends(_live)]
 HealthDep = Annotated[Health, Depends(_health)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
@@ -63,6 +68,7 @@ HistoryDep = Annotated[History, Depends(_history)]
 EventsDep = Annotated[EventLog, Depends(_events)]
 CertificatesDep = Annotated[Certificates, Depends(_certificates)]
 RunsDep = Annotated[Runs, Depends(_runs)]
+ReportsDep = Annotated[RunReports, Depends(_reports)]
 
 
 def channels_or_404(

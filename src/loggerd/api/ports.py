@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
+from loggerd.chamber.decision import Rule
+from loggerd.chamber.statistics import Family
 from loggerd.core.events import Event, Gap
 from loggerd.core.health import BackfillHealth, DeviceHealth, LineHealth, WriterHealth
 from loggerd.core.profiles import Profile, Run
 from loggerd.live.view import LiveReading
+from loggerd.reports import ReportFormat
 from loggerd.storage.downsample import Series
 from loggerd.storage.export import Format
 from loggerd.storage.store import ChannelMeta, StoredSample
@@ -146,6 +149,11 @@ class Runs(Protocol):
     ) -> list[Run]: ...
 
 
+class RunReports(Protocol):
+    def report(self, run_id: int, fmt: ReportFormat, family: Family, rule: Rule) -> bytes:
+        """Run `run_id`'s report (reports/); UnknownRun for no such run."""
+
+
 @dataclass(frozen=True)
 class Ports:
     """Everything the API reads."""
@@ -157,3 +165,4 @@ class Ports:
     events: EventLog
     certificates: Certificates
     runs: Runs
+    reports: RunReports

@@ -36,6 +36,7 @@ SLOPE_LIMITS_PER_H: dict[Quantity, float] = {
     "frost_point_c": 2.0,
     "ppmv": 5.0,
 }
+STABILISATION_TRAILING_S = 3600.0
 _VERDICT_ORDER = ("pass", "conditional pass", "conditional fail", "fail")
 
 
@@ -161,7 +162,7 @@ def assess(
             if seg.kind == "soak":
                 results.append(
                     _soak(s, t, x, target.quantity, target.setpoint, target.tolerance,
-                          family, rule, schedule, end)
+                          family, rule, schedule, start, end)
                 )  # fmt: skip
             else:
                 before = profile.setpoint_at(target.quantity, start)
@@ -184,12 +185,17 @@ def _soak(
     family: Family,
     rule: Rule,
     schedule: Schedule,
+    start_s: float,
     end_s: float,
 ) -> SoakResult:
+    # The slope is judged over the trailing hour (DO-160), or over half a segment shorter
+    # than two hours, so that a short soak can be judged at all; the report states which.
+    trailing_s = min(STABILISATION_TRAILING_S, (end_s - start_s) / 2)
+    limit = SLOPE_LIMITS_PER_H[quantity]
     stable = (
-        stabilisation(t, x, setpoint, tolerance, SLOPE_LIMITS_PER_H[quantity])
+        stabilisation(t, x, setpoint, tolerance, limit, trailing_s)
         if t.size
-        else Stabilisation(None, None, tolerance, SLOPE_LIMITS_PER_H[quantity], 3600.0)
+        else Stabilisation(None, None, tolerance, limit, trailing_s)
     )
     if stable.time_s is None:
         return SoakResult(quantity, setpoint, tolerance, stable, schedule, 0, None, None)

@@ -17,6 +17,7 @@ from loggerd.cli import (
     demo,
     drivers,
     export,
+    report,
     run,
     runs,
 )
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_parser(sub)
     clock.add_parser(sub)
     runs.add_parser(sub)
+    report.add_parser(sub)
     return parser
 
 

@@ -36,7 +36,12 @@ from loggerd.api.ports import Ports
 from loggerd.live.view import LiveHandle, LiveView
 from loggerd.service.config import DaemonConfig
 from loggerd.service.logs import setup_logging
-from loggerd.service.ports import SnapshotCertificates, SnapshotHealth, StoreHistory
+from loggerd.service.ports import (
+    SnapshotCertificates,
+    SnapshotHealth,
+    StoreHistory,
+    StoreReports,
+)
 from loggerd.service.stores import open_store
 from loggerd.storage.store import StoreError
 
@@ -126,6 +131,7 @@ def run(conn: Connection) -> None:
         events=store,
         certificates=SnapshotCertificates(health),
         runs=store.runs,
+        reports=StoreReports(store, SnapshotCertificates(health)),
     )
     server = _Server(uvicorn.Config(create_app(ports), log_level="warning", lifespan="off"))
     link = _Link(conn, health, server)

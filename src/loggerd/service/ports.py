@@ -9,14 +9,18 @@ from typing import TYPE_CHECKING
 
 from loggerd.api.ports import (
     CertificateInfo,
+    Certificates,
     DeviceReport,
     LiveReadings,
     Ports,
     StoreInfo,
 )
+from loggerd.chamber.decision import Rule
+from loggerd.chamber.statistics import Family
 from loggerd.core.health import WriterHealth
 from loggerd.live.view import LiveReading
 from loggerd.processing.pipeline import ChamberProcessor
+from loggerd.reports import Calibration, ReportFormat, gather, render
 from loggerd.storage.downsample import Series, downsample
 from loggerd.storage.export import Format, export_chunks
 from loggerd.storage.store import ChannelMeta, Store, StoredSample
@@ -190,6 +194,26 @@ def served_snapshot(
     )
 
 
+class StoreReports:
+    """Reports of runs from the store, with the calibration of the channels processed here."""
+
+    def __init__(self, store: Store, certificates: Certificates) -> None:
+        self.store = store
+        self.certificates = certificates
+
+    def report(self, run_id: int, fmt: ReportFormat, family: Family, rule: Rule) -> bytes:
+        run = self.store.runs.get(run_id)
+        calibrations: dict[str, Calibration | None] = {}
+        if run is not None:
+            for meta in self.store.chamber_channels(run.chamber_id):
+                info = self.certificates.certificate(run.chamber_id, meta.channel_id)
+                if info is not None:
+                    calibrations[meta.channel_id] = Calibration(
+                        info.certificate_id, info.version, info.due.isoformat(), info.past_due
+                    )
+        return render(gather(self.store, run_id, calibrations or None), fmt, family, rule)
+
+
 def store_ports(
     store: Store,
     live: LiveReadings,
@@ -204,4 +228,5 @@ def store_ports(
         events=store,
         certificates=ProcessorCertificates(processors),
         runs=store.runs,
+        reports=StoreReports(store, ProcessorCertificates(processors)),
     )

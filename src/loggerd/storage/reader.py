@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -208,6 +209,20 @@ class HistoryReader:
             np.array(cols[3], dtype=np.float64),
             np.array(cols[4], dtype=np.float64),
         )
+
+    def quality_counts(self, key: int, start_us: int, end_us: int) -> dict[str, tuple[int, float]]:
+        """Per quality word, a channel's samples in [start_us, end_us) and the largest expanded
+        uncertainty among them (NaN where none states one): a report's completeness."""
+        rows = self._query(
+            select(samples.c.quality, func.count(), func.max(samples.c.uncertainty))
+            .where(
+                samples.c.channel_key == key,
+                samples.c.ts_us >= start_us,
+                samples.c.ts_us < end_us,
+            )
+            .group_by(samples.c.quality)
+        )
+        return {str(q): (int(n), math.nan if u is None else float(u)) for q, n, u in rows}
 
     @contextlib.contextmanager
     def one_connection(self) -> Iterator[None]:

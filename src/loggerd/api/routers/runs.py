@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from loggerd.api.deps import CatalogDep, RunsDep, channels_or_404, time_us
+from loggerd.api.deps import CatalogDep, ReportsDep, RunsDep, channels_or_404, time_us
 from loggerd.api.errors import INVALID, NOT_FOUND, STORE_DOWN
 from loggerd.api.schemas import ErrorOut, ProfileIn, RunCloseIn, RunIn, RunOut, RunsOut
+from loggerd.chamber.decision import Rule
+from loggerd.chamber.statistics import Family
 from loggerd.core.errors import ConfigError
 from loggerd.core.profiles import Run, parse_profile
 from loggerd.core.times import iso, utc_now_us
+from loggerd.reports import MEDIA_TYPES, ReportFormat
 from loggerd.storage.runs import RunConflict, UnknownRun
 
 router = APIRouter(tags=["runs"])
@@ -113,3 +116,38 @@ def close_run(runs: RunsDep, run_id: RunId, body: RunCloseIn | None = None) -> R
         raise HTTPException(404, str(exc)) from None
     except RunConflict as exc:
         raise HTTPException(409, str(exc)) from None
+
+
+@router.get(
+    "/runs/{run_id}/report",
+    responses={
+        200: {
+            "description": "The report: PDF, HTML (one self-contained page) or JSON",
+            "content": {media: {} for media in MEDIA_TYPES.values()},
+        },
+        **NO_RUN,
+        **INVALID,
+        **STORE_DOWN,
+    },
+)
+def run_report(
+    reports: ReportsDep,
+    run_id: RunId,
+    format: Annotated[ReportFormat, Query(description="pdf, html or json")] = "pdf",
+    family: Annotated[
+        Family, Query(description="The standard whose statistics and window to use")
+    ] = "gb_t_5170",
+    rule: Annotated[Rule, Query(description="ILAC-G8 decision rule")] = "guarded",
+) -> Response:
+    """Plots of every channel against the profile, per-segment statistics and verdicts,
+    completeness, calibration, events and a SHA-256 of the data used."""
+    try:
+        body = reports.report(run_id, format, family, rule)
+    except UnknownRun as exc:
+        raise HTTPException(404, str(exc)) from None
+    disposition = "inline" if format != "pdf" else "attachment"
+    return Response(
+        body,
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'{disposition}; filename="run-{run_id}.{format}"'},
+    )
