@@ -1,0 +1,269 @@
+"""The alarm engine: rules judged on samples and on status, as transitions raised and cleared.
+
+Pure: no I/O, no clock of its own. Samples are judged per stream — a channel's live polls and
+its logger's memory records are two streams, each in its own time order — and an alarm is
+active while any stream's condition holds: a memory-backed logger's excursion seen live and
+again from its memory is one alarm, stamped at the earlier sample. Every transition carries
+the time of the sample (or status look) that caused it, never the time it was computed, so
+records downloaded hours later raise and clear their alarms at the hours they happened.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from loggerd.alarms.rules import AlarmKind, AlarmRules, Severity
+from loggerd.core.samples import VALUED_QUALITIES, Quality, Sample
+
+FAULT_QUALITIES = frozenset({Quality.SENSOR_FAULT, Quality.OUT_OF_RANGE})
+# The open run's setpoint and tolerance for a chamber's quantity at an instant (UTC µs).
+Setpoints = Callable[[str, str, int], tuple[float, float] | None]
+
+
+@dataclass(frozen=True)
+class AlarmKey:
+    kind: AlarmKind
+    chamber_id: str
+    subject: str  # the channel, or for communication and memory the device
+
+
+@dataclass(frozen=True)
+class Transition:
+    key: AlarmKey
+    raised: bool  # False: cleared
+    utc_us: int
+    severity: Severity
+    message: str
+    value: float | None = None
+    limit: float | None = None
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    chamber_id: str
+    device_id: str
+    offline: bool
+    unread_fraction: float | None = None  # unread records / the logger's memory
+
+
+@dataclass(frozen=True)
+class ChannelStatus:
+    chamber_id: str
+    channel_id: str
+    calibration_past_due: bool | None
+
+
+@dataclass
+class _Condition:
+    active: bool = False
+    since_us: int | None = None  # beyond the limit since (for a delay)
+
+
+@dataclass
+class _Alarm:
+    streams: dict[object, _Condition] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return any(c.active for c in self.streams.values())
+
+
+class AlarmEngine:
+    def __init__(self, rules: AlarmRules, setpoints: Setpoints | None = None) -> None:
+        self.rules = rules
+        self.setpoints = setpoints
+        self._alarms: dict[AlarmKey, _Alarm] = {}
+        self._limits = {(r.chamber_id, r.channel_id): r for r in rules.limits}
+        self._rates = {(r.chamber_id, r.channel_id): r for r in rules.rates}
+        self._deviations = {(r.chamber_id, r.channel_id): r for r in rules.deviations}
+        self._stale = {(r.chamber_id, r.channel_id): r for r in rules.stale}
+        self._history: dict[object, deque[tuple[int, float]]] = {}
+        self._last_valued_us: dict[tuple[str, str], int] = {}
+        self._last_seen_us: dict[object, int] = {}
+
+    def active(self) -> list[AlarmKey]:
+        return [k for k, a in self._alarms.items() if a.active]
+
+    # Samples.
+
+    def accept(self, samples: Iterable[Sample]) -> list[Transition]:
+        out: list[Transition] = []
+        for s in sorted(samples, key=lambda s: s.timestamp_us):
+            stream = (s.chamber_id, s.channel_id, s.time_source)
+            if s.timestamp_us <= self._last_seen_us.get(stream, -1):
+                continue  # seen (a spool replayed after a crash): judged once
+            self._last_seen_us[stream] = s.timestamp_us
+            out.extend(self._judge(s, stream))
+        return out
+
+    def _judge(self, s: Sample, stream: object) -> list[Transition]:
+        out: list[Transition] = []
+        where = (s.chamber_id, s.channel_id)
+        t, v = s.timestamp_us, s.value
+        valued = s.quality in VALUED_QUALITIES and not math.isnan(v)
+        if self.rules.sensor_faults and (valued or s.quality in FAULT_QUALITIES):
+            out += self._set(
+                AlarmKey(AlarmKind.SENSOR_FAULT, *where), stream, s.quality in FAULT_QUALITIES,
+                t, Severity.CRITICAL, f"{s.channel_id}: sensor reads {s.quality}", None, None,
+            )  # fmt: skip
+        if not valued:
+            return out
+        if where in self._stale:
+            self._last_valued_us[where] = max(t, self._last_valued_us.get(where, t))
+            out += self._set(
+                AlarmKey(AlarmKind.STALE, *where), "status", False, t,
+                self._stale[where].severity, "", None, None,
+            )  # fmt: skip
+        rule = self._limits.get(where)
+        if rule is not None:
+            if rule.high is not None:
+                beyond = v > rule.high
+                back = v < rule.high - rule.deadband
+                out += self._delayed(
+                    AlarmKey(AlarmKind.HIGH, *where), stream, beyond, back, t, rule.delay_s,
+                    rule.severity, f"{s.channel_id} = {v:g} above its high limit {rule.high:g}",
+                    v, rule.high,
+                )  # fmt: skip
+            if rule.low is not None:
+                beyond = v < rule.low
+                back = v > rule.low + rule.deadband
+                out += self._delayed(
+                    AlarmKey(AlarmKind.LOW, *where), stream, beyond, back, t, rule.delay_s,
+                    rule.severity, f"{s.channel_id} = {v:g} below its low limit {rule.low:g}",
+                    v, rule.low,
+                )  # fmt: skip
+        rate = self._rates.get(where)
+        if rate is not None:
+            out += self._rate(s, stream, rate.max_per_min, rate.window_s, rate.severity)
+        deviation = self._deviations.get(where)
+        if deviation is not None and self.setpoints is not None:
+            target = self.setpoints(s.chamber_id, deviation.quantity, t)
+            key = AlarmKey(AlarmKind.DEVIATION, *where)
+            if target is None:  # no open run sets it now: nothing to deviate from
+                out += self._set(key, stream, False, t, deviation.severity, "", v, None)
+            else:
+                setpoint, tolerance = target
+                off = abs(v - setpoint)
+                out += self._delayed(
+                    key, stream, off > tolerance, off <= tolerance, t, deviation.delay_s,
+                    deviation.severity,
+                    f"{s.channel_id} = {v:g} is {v - setpoint:+.3g} off the run's setpoint "
+                    f"{setpoint:g} (tolerance ±{tolerance:g})",
+                    v, setpoint,
+                )  # fmt: skip
+        return out
+
+    def _rate(
+        self, s: Sample, stream: object, limit: float, window_s: float, severity: Severity
+    ) -> list[Transition]:
+        window = self._history.setdefault(stream, deque())
+        window.append((s.timestamp_us, s.value))
+        while window and window[0][0] < s.timestamp_us - window_s * 1e6:
+            window.popleft()
+        t0, v0 = window[0]
+        if s.timestamp_us - t0 < window_s * 1e6 / 2:
+            return []  # too short a span to call a rate yet
+        per_min = (s.value - v0) / (s.timestamp_us - t0) * 60e6
+        return self._set(
+            AlarmKey(AlarmKind.RATE, s.chamber_id, s.channel_id), stream, abs(per_min) > limit,
+            s.timestamp_us, severity,
+            f"{s.channel_id} changes {per_min:+.3g}/min, beyond ±{limit:g}/min", per_min, limit,
+        )  # fmt: skip
+
+    # Status: communication, memory, calibration, stale channels.
+
+    def status(
+        self,
+        now_us: int,
+        devices: Sequence[DeviceStatus] = (),
+        channels: Sequence[ChannelStatus] = (),
+    ) -> list[Transition]:
+        out: list[Transition] = []
+        r = self.rules
+        for d in devices:
+            if r.communication:
+                out += self._set(
+                    AlarmKey(AlarmKind.COMMUNICATION, d.chamber_id, d.device_id), "status",
+                    d.offline, now_us, Severity.CRITICAL,
+                    f"{d.device_id}: no answer (offline, or its line is down)", None, None,
+                )  # fmt: skip
+            if r.memory_full_fraction is not None and d.unread_fraction is not None:
+                out += self._set(
+                    AlarmKey(AlarmKind.MEMORY, d.chamber_id, d.device_id), "status",
+                    d.unread_fraction >= r.memory_full_fraction, now_us, Severity.CRITICAL,
+                    f"{d.device_id}: {d.unread_fraction:.0%} of the logger's memory is unread "
+                    "records; they are overwritten once it is full",
+                    d.unread_fraction, r.memory_full_fraction,
+                )  # fmt: skip
+        for c in channels:
+            if r.calibration and c.calibration_past_due is not None:
+                out += self._set(
+                    AlarmKey(AlarmKind.CALIBRATION, c.chamber_id, c.channel_id), "status",
+                    c.calibration_past_due, now_us, Severity.WARNING,
+                    f"{c.channel_id}: its calibration certificate is past due", None, None,
+                )  # fmt: skip
+        for (chamber_id, channel_id), rule in self._stale.items():
+            last = self._last_valued_us.get((chamber_id, channel_id))
+            old = last is None or now_us - last > rule.max_age_s * 1e6
+            if old:  # cleared by the next valued sample, at its own time
+                age = "no value yet" if last is None else f"none for {(now_us - last) / 1e6:.0f} s"
+                out += self._set(
+                    AlarmKey(AlarmKind.STALE, chamber_id, channel_id), "status", True, now_us,
+                    rule.severity, f"{channel_id}: {age} (limit {rule.max_age_s:g} s)",
+                    None, rule.max_age_s,
+                )  # fmt: skip
+        return out
+
+    # The state machine.
+
+    def _delayed(
+        self,
+        key: AlarmKey,
+        stream: object,
+        beyond: bool,
+        back: bool,
+        t: int,
+        delay_s: float,
+        severity: Severity,
+        message: str,
+        value: float | None,
+        limit: float | None,
+    ) -> list[Transition]:
+        """Raised once beyond the limit for delay_s; cleared once `back` (the deadband)."""
+        cond = self._alarms.setdefault(key, _Alarm()).streams.setdefault(stream, _Condition())
+        if beyond:
+            if cond.since_us is None:
+                cond.since_us = t
+            if not cond.active and t - cond.since_us >= delay_s * 1e6:
+                return self._set(key, stream, True, t, severity, message, value, limit)
+            return []
+        cond.since_us = None
+        if back:
+            return self._set(key, stream, False, t, severity, message, value, limit)
+        return []
+
+    def _set(
+        self,
+        key: AlarmKey,
+        stream: object,
+        on: bool,
+        t: int,
+        severity: Severity,
+        message: str,
+        value: float | None,
+        limit: float | None,
+    ) -> list[Transition]:
+        alarm = self._alarms.setdefault(key, _Alarm())
+        cond = alarm.streams.setdefault(stream, _Condition())
+        was = alarm.active
+        cond.active = on
+        if not on:
+            cond.since_us = None
+        now = alarm.active
+        if now == was:
+            return []
+        text = message if on else f"{key.subject}: {key.kind} cleared"
+        return [Transition(key, now, t, severity, text, value, limit)]
