@@ -127,3 +127,12 @@ def test_status_alarms() -> None:
         (AlarmKind.COMMUNICATION, False), (AlarmKind.MEMORY, False),
     }  # fmt: skip
     assert engine.status(T0 + 42 * S, [DeviceStatus("c1", "logger-1", False, 0.5)], []) == []
+
+
+def test_alarms_active_before_a_restart_are_neither_raised_again_nor_forgotten() -> None:
+    key = AlarmKey(AlarmKind.HIGH, "c1", "t1")
+    engine = AlarmEngine(AlarmRules(limits=(LimitRule("c1", "t1", high=25),)))
+    engine.restore([key])
+    assert engine.accept([sample(1, 26)]) == []  # still active: no second raise
+    assert at(engine.accept([sample(2, 20)]), AlarmKind.HIGH) == [(False, 2.0)]
+    assert engine.active() == []

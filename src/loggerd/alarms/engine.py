@@ -15,30 +15,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from loggerd.alarms.rules import AlarmKind, AlarmRules, Severity
+from loggerd.alarms.rules import AlarmRules, Severity
+from loggerd.core.alarms import AlarmKey, AlarmKind, Transition
 from loggerd.core.samples import VALUED_QUALITIES, Quality, Sample
 
 FAULT_QUALITIES = frozenset({Quality.SENSOR_FAULT, Quality.OUT_OF_RANGE})
+_RESTORED = "restored"  # the stream of an alarm active when this engine started
 # The open run's setpoint and tolerance for a chamber's quantity at an instant (UTC µs).
 Setpoints = Callable[[str, str, int], tuple[float, float] | None]
-
-
-@dataclass(frozen=True)
-class AlarmKey:
-    kind: AlarmKind
-    chamber_id: str
-    subject: str  # the channel, or for communication and memory the device
-
-
-@dataclass(frozen=True)
-class Transition:
-    key: AlarmKey
-    raised: bool  # False: cleared
-    utc_us: int
-    severity: Severity
-    message: str
-    value: float | None = None
-    limit: float | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +70,12 @@ class AlarmEngine:
 
     def active(self) -> list[AlarmKey]:
         return [k for k, a in self._alarms.items() if a.active]
+
+    def restore(self, keys: Iterable[AlarmKey]) -> None:
+        """Alarms left active by an earlier run (from the store): active until any stream
+        judges their condition gone, so a restart neither raises them again nor forgets them."""
+        for key in keys:
+            self._alarms.setdefault(key, _Alarm()).streams[_RESTORED] = _Condition(active=True)
 
     # Samples.
 
@@ -262,6 +252,7 @@ class AlarmEngine:
         cond.active = on
         if not on:
             cond.since_us = None
+            alarm.streams.pop(_RESTORED, None)
         now = alarm.active
         if now == was:
             return []

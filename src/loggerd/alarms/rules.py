@@ -7,24 +7,20 @@ the sample's own time; status rules on the daemon's state, each time it is looke
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from loggerd.core.alarms import AlarmKind, AlarmSeverity
 
-class AlarmKind(StrEnum):
-    HIGH = "high"  # above the high limit (for delay_s), until below it by the deadband
-    LOW = "low"
-    RATE = "rate"  # changing faster than the limit, per minute, over the rule's window
-    DEVIATION = "deviation"  # off the open run's setpoint by more than its tolerance
-    SENSOR_FAULT = "sensor_fault"  # the sample says the sensor is open, shorted or faulty
-    STALE = "stale"  # no sample with a value for longer than max_age_s
-    COMMUNICATION = "communication"  # the device does not answer (offline, or its line down)
-    MEMORY = "memory"  # the logger's unread records fill most of its memory: overwrite is near
-    CALIBRATION = "calibration"  # the channel's certificate is past due
+__all__ = [
+    "AlarmKind",
+    "AlarmRules",
+    "DeviationRule",
+    "LimitRule",
+    "RateRule",
+    "Severity",
+    "StaleRule",
+]
 
-
-class Severity(StrEnum):
-    WARNING = "warning"
-    CRITICAL = "critical"
+Severity = AlarmSeverity
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,47 @@ runs = Table(
     ),
 )
 
+# Alarms (alarms/): one row per alarm from raised to cleared, acknowledged by a person; the
+# history of each (raised, acknowledged, cleared) beside it. One open alarm per condition.
+alarms = Table(
+    "alarms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chamber_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(64), nullable=False),  # a channel, or a device
+    Column("severity", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("value", Float(precision=53)),
+    Column("limit_value", Float(precision=53)),
+    Column("raised_us", BigInteger, nullable=False),
+    Column("cleared_us", BigInteger),
+    Column("acked_us", BigInteger),
+    Column("acked_by", String(200)),
+    Column("ack_comment", Text),
+    Index("ix_alarms_raised", "raised_us"),
+    Index(
+        "uq_alarms_open",
+        "chamber_id",
+        "kind",
+        "subject",
+        unique=True,
+        sqlite_where=text("cleared_us IS NULL"),
+        postgresql_where=text("cleared_us IS NULL"),
+    ),
+)
+
+alarm_history = Table(
+    "alarm_history",
+    metadata,
+    Column("alarm_id", Integer, nullable=False),
+    Column("utc_us", BigInteger, nullable=False),
+    Column("action", String(16), nullable=False),  # raised | acknowledged | cleared
+    Column("by", String(200)),
+    Column("text", Text, nullable=False),
+    PrimaryKeyConstraint("alarm_id", "utc_us", "action", name="pk_alarm_history"),
+)
+
 
 @dataclass(frozen=True)
 class Tier:

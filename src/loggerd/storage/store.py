@@ -11,7 +11,7 @@ parts, each a module of its own beside this one:
 - event_log.py: events, gaps and clock checks;
 - reader.py: history, latest, counts, device cursors, and the rows downsampling is built from;
 - retention.py: prune; recorrect.py: re-correction and the rollups it rebuilds;
-- runs.py: test runs (the run book).
+- runs.py: test runs (the run book); alarm_log.py: alarms, acknowledgements, history.
 
 Timestamps are UTC microseconds since the Unix epoch (BIGINT) on both engines.
 """
@@ -28,6 +28,7 @@ from loggerd.core.events import ClockCheck, Event, Gap
 from loggerd.core.samples import Sample
 from loggerd.storage import retention as _retention
 from loggerd.storage import revisions
+from loggerd.storage.alarm_log import AlarmLog
 from loggerd.storage.catalog import Catalog
 from loggerd.storage.database import Database
 from loggerd.storage.event_log import EventLog
@@ -98,6 +99,7 @@ class Store:
         self.reader = HistoryReader(db, self.catalog)
         self.recorrector = Recorrector(db, self.catalog)
         self.runs = RunBook(db)
+        self.alarms = AlarmLog(db)
 
     # The database's facts; engine and retention may be replaced while the store is open.
 
