@@ -12,12 +12,14 @@ import numpy as np
 
 from loggerd.api.app import create_app
 from loggerd.api.ports import CertificateInfo, DeviceReport, Ports, StoreInfo
+from loggerd.core.alarms import Alarm
 from loggerd.core.channels import Channel
 from loggerd.core.events import Event, EventKind, Gap, Severity
 from loggerd.core.health import BackfillHealth, DeviceHealth, WriterHealth
 from loggerd.core.profiles import Run
 from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.live.view import LiveReading
+from loggerd.storage.alarm_log import UnknownAlarm
 from loggerd.storage.downsample import Series
 from loggerd.storage.runs import UnknownRun
 from loggerd.storage.store import ChannelMeta, StoredSample, StoreError
@@ -138,6 +140,19 @@ class NoReports:
         raise UnknownRun(f"no run {run_id}")
 
 
+class NoAlarms:
+    """No alarms; the alarm routes are tested on a real store (test_alarms.py)."""
+
+    def get(self, alarm_id: int) -> Alarm | None:
+        return None
+
+    def acknowledge(self, alarm_id: int, by: str, comment: str, utc_us: int) -> Alarm:
+        raise UnknownAlarm(f"no alarm {alarm_id}")
+
+    def list(self, *args: Any, **kwargs: Any) -> list[Alarm]:
+        return []
+
+
 class HealthyHealth(FakeHealth):
     def devices(self) -> list[DeviceReport]:
         return [DeviceReport("c1", "d1", "reference-modbus", DeviceHealth(state="ok"), None)]
@@ -153,6 +168,7 @@ def ports(history: FakeHistory | None = None, health: FakeHealth | None = None) 
         FakeCertificates(),
         NoRuns(),
         NoReports(),
+        NoAlarms(),
     )
 
 

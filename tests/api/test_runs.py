@@ -54,6 +54,7 @@ async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         FakeCertificates(),
         store.runs,
         StoreReports(store, FakeCertificates()),
+        store.alarms,
     )
     transport = httpx.ASGITransport(app=create_app(ports))
     try:

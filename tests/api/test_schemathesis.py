@@ -163,6 +163,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
         FakeCertificates(),
         store.runs,
         StoreReports(store, FakeCertificates()),
+        store.alarms,
     )
     try:
         yield create_app(ports)

@@ -137,7 +137,7 @@ async def test_the_cli_and_the_api_give_the_same_report(
     from_cli = json.loads(out.read_text())
     ports = Ports(
         FakeLive(), FakeHealth(), store, FakeHistory(), FakeEvents(), FakeCertificates(),
-        store.runs, StoreReports(store, FakeCertificates()),
+        store.runs, StoreReports(store, FakeCertificates()), store.alarms,
     )  # fmt: skip
     transport = httpx.ASGITransport(app=create_app(ports))
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:

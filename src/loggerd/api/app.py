@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from loggerd import __version__
 from loggerd.api.errors import http_error, invalid_request, store_unavailable
 from loggerd.api.ports import Ports
-from loggerd.api.routers import chambers, events, gaps, health, history, latest, runs
+from loggerd.api.routers import alarms, chambers, events, gaps, health, history, latest, runs
 from loggerd.storage.store import StoreError
 
 PREFIX = "/api/v1"
@@ -32,6 +32,6 @@ def create_app(ports: Ports) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(StoreError, store_unavailable)
     app.add_exception_handler(SQLAlchemyError, store_unavailable)
-    for module in (health, events, gaps, chambers, latest, history, runs):
+    for module in (health, events, gaps, chambers, latest, history, runs, alarms):
         app.include_router(module.router, prefix=PREFIX)
     return app

@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Path, Request
 from pydantic import WithJsonSchema
 
 from loggerd.api.ports import (
+    Alarms,
     Catalog,
     Certificates,
     EventLog,
@@ -61,6 +62,10 @@ def _reports(request: Request) -> RunReports:
     return _ports(request).reports
 
 
+def _alarms(request: Request) -> Alarms:
+    return _ports(request).alarms
+
+
 LiveDep = Annotated[LiveReadings, Depends(_live)]
 HealthDep = Annotated[Health, Depends(_health)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
@@ -69,6 +74,7 @@ EventsDep = Annotated[EventLog, Depends(_events)]
 CertificatesDep = Annotated[Certificates, Depends(_certificates)]
 RunsDep = Annotated[Runs, Depends(_runs)]
 ReportsDep = Annotated[RunReports, Depends(_reports)]
+AlarmsDep = Annotated[Alarms, Depends(_alarms)]
 
 
 def channels_or_404(

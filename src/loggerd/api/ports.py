@@ -13,6 +13,7 @@ from typing import Protocol
 
 from loggerd.chamber.decision import Rule
 from loggerd.chamber.statistics import Family
+from loggerd.core.alarms import Alarm
 from loggerd.core.events import Event, Gap
 from loggerd.core.health import BackfillHealth, DeviceHealth, LineHealth, WriterHealth
 from loggerd.core.profiles import Profile, Run
@@ -149,6 +150,23 @@ class Runs(Protocol):
     ) -> list[Run]: ...
 
 
+class Alarms(Protocol):
+    """Alarms as stored, and their acknowledgement by a person."""
+
+    def get(self, alarm_id: int) -> Alarm | None: ...
+
+    def acknowledge(self, alarm_id: int, by: str, comment: str, utc_us: int) -> Alarm: ...
+
+    def list(
+        self,
+        chamber_id: str | None = None,
+        state: str | None = None,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        limit: int = 1000,
+    ) -> list[Alarm]: ...
+
+
 class RunReports(Protocol):
     def report(self, run_id: int, fmt: ReportFormat, family: Family, rule: Rule) -> bytes:
         """Run `run_id`'s report (reports/); UnknownRun for no such run."""
@@ -166,3 +184,4 @@ class Ports:
     certificates: Certificates
     runs: Runs
     reports: RunReports
+    alarms: Alarms

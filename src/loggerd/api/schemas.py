@@ -280,3 +280,45 @@ class RunOut(BaseModel):
 
 class RunsOut(BaseModel):
     runs: list[RunOut]
+
+
+class AlarmActionOut(BaseModel):
+    time: str = Field(description="ISO 8601, UTC")
+    action: Literal["raised", "acknowledged", "cleared"]
+    by: str | None
+    text: str
+
+
+class AlarmOut(BaseModel):
+    id: int
+    chamber_id: str
+    kind: str = Field(
+        description="high, low, rate, deviation, sensor_fault, stale, communication, memory, "
+        "calibration"
+    )
+    subject: str = Field(description="The channel, or for communication and memory the device")
+    severity: Literal["warning", "critical"]
+    state: Literal["active", "acknowledged", "cleared"] = Field(
+        description="acknowledged: still active, seen by a person"
+    )
+    message: str
+    value: float | None = Field(description="The value that raised it, in the channel's unit")
+    limit: float | None
+    raised: str = Field(description="ISO 8601, UTC: the time of the sample that raised it")
+    cleared: str | None
+    acknowledged: str | None
+    acknowledged_by: str | None
+    comment: str | None
+    history: list[AlarmActionOut]
+
+
+class AlarmsOut(BaseModel):
+    alarms: list[AlarmOut]
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: str = Field(min_length=1, max_length=200, description="Who acknowledges", examples=["j.li"])
+    comment: str = Field(
+        min_length=1, description="What was seen or done", examples=["door seal checked"]
+    )

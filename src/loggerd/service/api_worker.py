@@ -132,6 +132,7 @@ def run(conn: Connection) -> None:
         certificates=SnapshotCertificates(health),
         runs=store.runs,
         reports=StoreReports(store, SnapshotCertificates(health)),
+        alarms=store.alarms,
     )
     server = _Server(uvicorn.Config(create_app(ports), log_level="warning", lifespan="off"))
     link = _Link(conn, health, server)

@@ -229,4 +229,5 @@ def store_ports(
         certificates=ProcessorCertificates(processors),
         runs=store.runs,
         reports=StoreReports(store, ProcessorCertificates(processors)),
+        alarms=store.alarms,
     )
