@@ -73,3 +73,33 @@ class Alarm:
         if self.cleared_us is not None:
             return "cleared"
         return "acknowledged" if self.acked_us is not None else "active"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One action on an alarm, to be sent to a notification target (webhook, MQTT)."""
+
+    seq: int  # the order it was stored in: targets deliver in this order, each once
+    alarm: Alarm  # as it stands now (its history left out)
+    action: AlarmAction
+
+    def payload(self) -> dict[str, object]:
+        from loggerd.core.times import iso
+
+        a = self.alarm
+        return {
+            "alarm_id": a.id,
+            "chamber_id": a.key.chamber_id,
+            "kind": str(a.key.kind),
+            "subject": a.key.subject,
+            "severity": str(a.severity),
+            "state": a.state,
+            "action": self.action.action,
+            "time": iso(self.action.utc_us),
+            "by": self.action.by,
+            "text": self.action.text,
+            "message": a.message,
+            "value": a.value,
+            "limit": a.limit,
+            "raised": iso(a.raised_us),
+        }

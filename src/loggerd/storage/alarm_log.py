@@ -8,9 +8,10 @@ The acknowledgement is a person's act: it needs a name and a comment, and is ref
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from loggerd.core.alarms import (
     Alarm,
@@ -18,6 +19,7 @@ from loggerd.core.alarms import (
     AlarmKey,
     AlarmKind,
     AlarmSeverity,
+    Notice,
     Transition,
 )
 from loggerd.core.errors import LoggerdError
@@ -111,6 +113,45 @@ class AlarmLog:
         """The conditions of alarms not cleared (to restore an engine after a restart)."""
         return [x.key for x in self.list(state="active", limit=1_000_000)]
 
+    def register(self, target: str, now_us: int) -> None:
+        """A notification target starts from the actions stored from now on (a new webhook is
+        not sent the whole past); one registered before keeps its place."""
+        db = self._db
+        h, d = schema.alarm_history, schema.alarm_deliveries
+        with db.failing_as(f"registering {target} in {db.url} failed"), db.engine.begin() as c:
+            last = c.execute(select(func.max(h.c.seq))).scalar() or 0
+            c.execute(
+                db.insert(d).on_conflict_do_nothing(),
+                dict(target=target, last_seq=last, delivered_us=now_us),
+            )
+
+    def pending(self, target: str, limit: int = 100) -> list[Notice]:
+        """The actions `target` has not been sent, in the order they were stored."""
+        db = self._db
+        h, d = schema.alarm_history, schema.alarm_deliveries
+        with db.failing_as(f"reading alarms from {db.url} failed"), db.engine.connect() as c:
+            last = c.execute(select(d.c.last_seq).where(d.c.target == target)).scalar()
+            if last is None:
+                raise UnknownAlarm(f"notification target {target} is not registered")
+            rows = c.execute(select(h).where(h.c.seq > last).order_by(h.c.seq).limit(limit)).all()
+        alarms = {a.id: a for a in self._read(schema.alarms.c.id.in_({r.alarm_id for r in rows}),
+                                                limit=len(rows) or 1)}  # fmt: skip
+        return [
+            Notice(r.seq, replace(alarms[r.alarm_id], history=()),
+                   AlarmAction(r.utc_us, r.action, r.by, r.text))
+            for r in rows
+        ]  # fmt: skip
+
+    def delivered(self, target: str, seq: int, now_us: int) -> None:
+        db = self._db
+        d = schema.alarm_deliveries
+        with db.failing_as(f"recording a delivery in {db.url} failed"), db.engine.begin() as c:
+            c.execute(
+                update(d)
+                .where(d.c.target == target, d.c.last_seq < seq)
+                .values(last_seq=seq, delivered_us=now_us)
+            )
+
     def get(self, alarm_id: int) -> Alarm | None:
         found = self._read(schema.alarms.c.id == alarm_id, limit=1)
         return found[0] if found else None
@@ -125,7 +166,7 @@ class AlarmLog:
             actions: dict[int, list[AlarmAction]] = {i: [] for i in ids}
             if ids:
                 for r in c.execute(
-                    select(h).where(h.c.alarm_id.in_(ids)).order_by(h.c.utc_us, h.c.action)
+                    select(h).where(h.c.alarm_id.in_(ids)).order_by(h.c.utc_us, h.c.seq)
                 ):
                     actions[r.alarm_id].append(AlarmAction(r.utc_us, r.action, r.by, r.text))
         return [

@@ -191,15 +191,26 @@ alarms = Table(
     ),
 )
 
+# `seq` numbers the actions in the order they were stored: each notification target keeps
+# the last seq it delivered (alarm_deliveries), so nothing is sent twice or skipped.
 alarm_history = Table(
     "alarm_history",
     metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("alarm_id", Integer, nullable=False),
     Column("utc_us", BigInteger, nullable=False),
     Column("action", String(16), nullable=False),  # raised | acknowledged | cleared
     Column("by", String(200)),
     Column("text", Text, nullable=False),
-    PrimaryKeyConstraint("alarm_id", "utc_us", "action", name="pk_alarm_history"),
+    UniqueConstraint("alarm_id", "utc_us", "action", name="uq_alarm_history"),
+)
+
+alarm_deliveries = Table(
+    "alarm_deliveries",
+    metadata,
+    Column("target", String(200), primary_key=True),  # e.g. webhook:https://… or mqtt:…
+    Column("last_seq", Integer, nullable=False),
+    Column("delivered_us", BigInteger, nullable=False),
 )
 
 

@@ -1,4 +1,4 @@
-"""Alarms and their history.
+"""Alarms, their history, and how far each notification target has been sent it.
 
 Revision ID: 0005
 Revises: 0004
@@ -44,16 +44,24 @@ def upgrade() -> None:
     )
     op.create_table(
         "alarm_history",
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("alarm_id", sa.Integer, nullable=False),
         sa.Column("utc_us", sa.BigInteger, nullable=False),
         sa.Column("action", sa.String(16), nullable=False),
         sa.Column("by", sa.String(200)),
         sa.Column("text", sa.Text, nullable=False),
-        sa.PrimaryKeyConstraint("alarm_id", "utc_us", "action", name="pk_alarm_history"),
+        sa.UniqueConstraint("alarm_id", "utc_us", "action", name="uq_alarm_history"),
+    )
+    op.create_table(
+        "alarm_deliveries",
+        sa.Column("target", sa.String(200), primary_key=True),
+        sa.Column("last_seq", sa.Integer, nullable=False),
+        sa.Column("delivered_us", sa.BigInteger, nullable=False),
     )
 
 
 def downgrade() -> None:
+    op.drop_table("alarm_deliveries")
     op.drop_table("alarm_history")
     op.drop_index("uq_alarms_open", "alarms")
     op.drop_index("ix_alarms_raised", "alarms")
