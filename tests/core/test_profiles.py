@@ -40,6 +40,9 @@ def test_setpoints_along_the_profile() -> None:
     assert PROFILE.setpoint_at("rh_pct", 3000) is None  # the ramp sets no humidity
     assert PROFILE.setpoint_at("frost_point_c", 7000) == -75
     assert PROFILE.setpoint_at("temperature_c", 13200) is None  # after the end
+    assert PROFILE.target_at("temperature_c", 3300) == (pytest.approx(-23.5), 3.0)
+    assert PROFILE.target_at("frost_point_c", 7000) == (-75, 1.0)
+    assert PROFILE.target_at("rh_pct", 3000) is None
 
 
 def test_a_profile_survives_its_json_form() -> None:

@@ -253,3 +253,25 @@ def test_a_data_dir_that_is_a_file_is_rejected(tmp_path: Path) -> None:
         f"{path}:2: data_dir: {tmp_path / 'data'} is a file, not a folder: name a folder for "
         "loggerd's data (it is made when missing)"
     )
+
+
+def test_alarms_are_read_and_one_naming_an_unknown_channel_is_located() -> None:
+    alarms = (
+        '\n[alarms]\nwebhooks = ["https://lab.example/hooks/loggerd"]\n'
+        '[alarms.mqtt]\nurl = "mqtt://127.0.0.1:1883"\n'
+        '[[alarms.limit]]\nchamber = "c1"\nchannel = "air"\nhigh = 30\nlow = -75\ndelay_s = 10\n'
+        '[[alarms.stale]]\nchamber = "c1"\nchannel = "rh"\nmax_age_s = 60\n'
+    )
+    config = parse_config(GOOD + alarms, "lab.toml")
+    (limit,) = config.alarms.limit
+    assert (limit.high, limit.low, limit.delay_s) == (30, -75, 10)
+    assert config.alarms.mqtt is not None and config.alarms.mqtt.prefix == "loggerd"
+    bad = alarms.replace('channel = "rh"', 'channel = "humidity"')
+    line = (GOOD + bad).splitlines().index('channel = "humidity"') + 1
+    assert error_of(GOOD + bad) == (
+        f"lab.toml:{line}: alarms.stale[0].channel: no channel 'humidity' in chamber 'c1'; "
+        "known: c1/air, c1/rh"
+    )
+    assert "low (10.0) must be below high (5.0)" in error_of(
+        GOOD + alarms.replace("high = 30\nlow = -75", "high = 5\nlow = 10")
+    )

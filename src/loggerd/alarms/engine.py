@@ -29,7 +29,7 @@ Setpoints = Callable[[str, str, int], tuple[float, float] | None]
 class DeviceStatus:
     chamber_id: str
     device_id: str
-    offline: bool
+    offline: bool  # no usable answer: no reply, or replies that cannot be used
     unread_fraction: float | None = None  # unread records / the logger's memory
 
 
@@ -178,7 +178,8 @@ class AlarmEngine:
                 out += self._set(
                     AlarmKey(AlarmKind.COMMUNICATION, d.chamber_id, d.device_id), "status",
                     d.offline, now_us, Severity.CRITICAL,
-                    f"{d.device_id}: no answer (offline, or its line is down)", None, None,
+                    f"{d.device_id}: no usable answer (offline, its line down, or bad replies)",
+                    None, None,
                 )  # fmt: skip
             if r.memory_full_fraction is not None and d.unread_fraction is not None:
                 out += self._set(

@@ -72,6 +72,18 @@ class Profile:
             return before + (target.setpoint - before) * (offset_s - start) / seg.duration_s
         return None
 
+    def target_at(self, quantity: Quantity, offset_s: float) -> tuple[float, float] | None:
+        """The setpoint and tolerance of `quantity` at `offset_s` into the run (None where no
+        segment sets it)."""
+        setpoint = self.setpoint_at(quantity, offset_s)
+        if setpoint is None:
+            return None
+        for start, seg in zip(self.starts_s(), self.segments, strict=True):
+            target = seg.target(quantity)
+            if start <= offset_s < start + seg.duration_s and target is not None:
+                return setpoint, target.tolerance
+        return None
+
     def _setpoint_before(self, quantity: Quantity, index: int) -> float | None:
         for seg in reversed(self.segments[:index]):
             target = seg.target(quantity)

@@ -205,12 +205,89 @@ class ApiConfig(_Strict):
     port: int = Field(default=8080, ge=0, le=65535)
 
 
+class _ChannelRef(_Strict):
+    chamber: str = Field(description="the chamber's id")
+    channel: str = Field(description="the channel's id in that chamber")
+
+
+class LimitAlarmConfig(_ChannelRef):
+    high: float | None = None
+    low: float | None = None
+    deadband: float = Field(default=0.0, ge=0, description="back inside by this much to clear")
+    delay_s: float = Field(default=0.0, ge=0, description="beyond the limit this long to raise")
+    severity: Literal["warning", "critical"] = "critical"
+
+    @model_validator(mode="after")
+    def _limits(self) -> LimitAlarmConfig:
+        if self.high is None and self.low is None:
+            raise ValueError("give high, low or both")
+        if self.high is not None and self.low is not None and self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class RateAlarmConfig(_ChannelRef):
+    max_per_min: float = Field(gt=0, description="in the channel's unit per minute")
+    window_s: float = Field(default=60.0, gt=0)
+    severity: Literal["warning", "critical"] = "warning"
+
+
+class DeviationAlarmConfig(_ChannelRef):
+    quantity: Literal["temperature_c", "rh_pct", "frost_point_c", "ppmv"] = "temperature_c"
+    delay_s: float = Field(default=60.0, ge=0)
+    severity: Literal["warning", "critical"] = "critical"
+
+
+class StaleAlarmConfig(_ChannelRef):
+    max_age_s: float = Field(gt=0)
+    severity: Literal["warning", "critical"] = "warning"
+
+
+class MqttConfig(_Strict):
+    url: str = Field(pattern=r"^mqtts?://[^/:]+(:\d+)?/?$", description="mqtt://host:1883")
+    prefix: str = Field(default="loggerd", pattern=r"^[^#+]+$")
+    username: str | None = None
+    password: str | None = None
+    ca_file: str | None = Field(default=None, description="mqtts: the broker's CA file")
+
+
+class AlarmsConfig(_Strict):
+    limit: list[LimitAlarmConfig] = Field(default_factory=list)
+    rate: list[RateAlarmConfig] = Field(default_factory=list)
+    deviation: list[DeviationAlarmConfig] = Field(default_factory=list)
+    stale: list[StaleAlarmConfig] = Field(default_factory=list)
+    sensor_faults: bool = True
+    communication: bool = True
+    calibration: bool = True
+    memory_full_fraction: float | None = Field(default=0.8, gt=0, le=1)
+    status_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    webhooks: list[str] = Field(default_factory=list, description="URLs POSTed each action")
+    mqtt: MqttConfig | None = None
+
+
 class DaemonConfig(_Strict):
     data_dir: Path = Path("loggerd-data")
     ring_size: int = Field(default=3600, ge=10, le=10_000_000, description="samples per channel")
     api: ApiConfig = ApiConfig()
     store: StoreConfig = StoreConfig()
+    alarms: AlarmsConfig = AlarmsConfig()
     chambers: list[ChamberConfig] = Field(alias="chamber", min_length=1)
+
+    @model_validator(mode="after")
+    def _alarm_channels(self) -> DaemonConfig:
+        known = {
+            (c.id, ch.id): None for c in self.chambers for d in c.devices for ch in [*d.channels]
+        }
+        known.update({(c.id, dv.id): None for c in self.chambers for dv in c.derived})
+        for kind in ("limit", "rate", "deviation", "stale"):
+            for i, rule in enumerate(getattr(self.alarms, kind)):
+                if (rule.chamber, rule.channel) not in known:
+                    names = ", ".join(f"{a}/{b}" for a, b in known) or "none"
+                    raise LocatedValueError(
+                        ("alarms", kind, i, "channel"),
+                        f"no channel {rule.channel!r} in chamber {rule.chamber!r}; known: {names}",
+                    )
+        return self
 
     @field_validator("chambers")
     @classmethod

@@ -8,6 +8,7 @@ import logging
 
 from loggerd.acquisition.acquisition import Acquisition
 from loggerd.acquisition.follower import HistoryEnd
+from loggerd.alarms.engine import ChannelStatus, DeviceStatus
 from loggerd.api.ports import Ports
 from loggerd.core.backoff import Backoff
 from loggerd.core.channels import Channel
@@ -17,8 +18,15 @@ from loggerd.link.lines import LinePool
 from loggerd.live.view import LiveView
 from loggerd.processing.pipeline import Processing
 from loggerd.service import wiring
+from loggerd.service.alarms import AlarmService
 from loggerd.service.config import DaemonConfig
-from loggerd.service.ports import ServedHealth, ServedSnapshot, served_snapshot, store_ports
+from loggerd.service.ports import (
+    ProcessorCertificates,
+    ServedHealth,
+    ServedSnapshot,
+    served_snapshot,
+    store_ports,
+)
 from loggerd.service.stores import open_store
 from loggerd.service.wiring import DERIVED_DEVICE
 from loggerd.storage.spool import SPOOL_FILE, Spool
@@ -72,6 +80,34 @@ class Daemon:
         self.channels: list[Channel] = wiring.channels(config.chambers, devices)
         # In memory shared with the API's process, which maps it read-only.
         self.live = LiveView.create(self.channels, config.ring_size)
+        # Alarms are judged on a thread of their own, from what _accept hands them.
+        self.alarms = AlarmService(config.alarms, self.store, self._alarm_status)
+        self._alarms_on = False
+
+    def _alarm_status(self) -> tuple[list[DeviceStatus], list[ChannelStatus]]:
+        """What status alarms look at: each device's state and memory, each channel's
+        certificate. Read from another thread: plain reads of fields the loop writes."""
+        devices = []
+        for p in self.pollers:
+            unread = None
+            b = p.follower.health if p.follower is not None else None
+            if b is not None and None not in (b.cursor, b.logger_newest, b.logger_oldest):
+                assert b.cursor is not None and b.logger_newest is not None
+                assert b.logger_oldest is not None
+                held = b.logger_newest - b.logger_oldest + 1
+                unread = (b.logger_newest - max(b.cursor, b.logger_oldest - 1)) / max(held, 1)
+            devices.append(
+                DeviceStatus(
+                    p.chamber_id, p.device_id, p.health.state in ("offline", "error"), unread
+                )
+            )
+        certificates = ProcessorCertificates(self.processors)
+        channels = [
+            ChannelStatus(chamber_id, channel_id, past_due)
+            for chamber_id in self.processors
+            for channel_id, past_due in (certificates.past_due(chamber_id) or {}).items()
+        ]
+        return devices, channels
 
     def ports(self) -> Ports:
         """What the API reads of this loggerd, when it runs in this process."""
@@ -97,6 +133,8 @@ class Daemon:
             self.live.accept([s for s in samples if s.quality is not Quality.SKIPPED])
         if store:
             await self.writer.submit(samples)
+        if self._alarms_on:
+            self.alarms.offer(samples)  # a queue's put: alarms never hold the poll
         self.accepted += len(samples)
         if self._accepted_changed is not None:
             async with self._accepted_changed:
@@ -112,6 +150,8 @@ class Daemon:
     async def start(self) -> None:
         self._acquiring = True
         await self.open_history()
+        await asyncio.to_thread(self.alarms.start)
+        self._alarms_on = True
         self._tasks.extend(self.acquisition.start())
         store = self.config.store
         if store.raw_retention_days is not None or store.rollup_retention_days:
@@ -185,6 +225,9 @@ class Daemon:
                 log.error("%s had failed: %r", t.get_name(), result)
         self._tasks.clear()
         await asyncio.to_thread(self.acquisition.close)
+        if self._alarms_on:
+            self._alarms_on = False
+            await asyncio.to_thread(self.alarms.stop)
         await self.writer.stop()
         self.spool.close()
         await asyncio.to_thread(self.store.close)
