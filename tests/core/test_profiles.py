@@ -45,6 +45,14 @@ def test_setpoints_along_the_profile() -> None:
     assert PROFILE.target_at("rh_pct", 3000) is None
 
 
+def test_a_ramp_may_say_where_it_starts() -> None:
+    ramp_first = parse_profile(
+        {"segments": [seg("ramp", 100, temperature_c={**temp(-70), "start": 25})]}
+    )
+    assert ramp_first.setpoint_at("temperature_c", 50) == pytest.approx(-22.5)
+    assert parse_profile(ramp_first.to_dict()) == ramp_first
+
+
 def test_a_profile_survives_its_json_form() -> None:
     assert parse_profile(PROFILE.to_dict()) == PROFILE
 
@@ -61,6 +69,7 @@ def test_a_profile_survives_its_json_form() -> None:
         ([seg("soak", 60, temp_c=temp(0))], "unknown field 'temp_c'"),
         ([seg("soak", 60, rh_pct=temp(50), ppmv=temp(10))], "humidity is set twice"),
         ([seg("ramp", 60, temperature_c=temp(-70))], "segment 1 ramps temperature_c with no"),
+        ([seg("soak", 60, temperature_c={**temp(0), "start": 5})], "start is for a ramp"),
         (
             [seg("soak", 60, temperature_c=temp(0)), seg("soak", "1h", temperature_c=temp(0))],
             "segment 2: duration_s: must be a finite number, got '1h'",

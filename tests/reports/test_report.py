@@ -15,6 +15,7 @@ import pytest
 
 from loggerd.api.app import create_app
 from loggerd.api.ports import Ports
+from loggerd.core.alarms import AlarmKey, AlarmKind, AlarmSeverity, Transition
 from loggerd.reports import report
 from loggerd.service.ports import StoreReports
 from loggerd.storage.store import Store, sqlite_url
@@ -153,3 +154,27 @@ async def test_the_cli_and_the_api_give_the_same_report(
         del d["report"]["generated"], d["calibration"]
     assert from_api == from_cli
     assert missing.status_code == 404 and "no run 99" in missing.json()["detail"]
+
+
+def test_the_alarms_of_the_run_are_in_its_report(tmp_path: Path) -> None:
+    store = Store(sqlite_url(tmp_path))
+    store.upgrade()
+    try:
+        store.open({"c1": None}, CHANNELS)
+        run = store.runs.create("c1", "T", "u", "o", RUN_PROFILE, START_US, 0)
+        crit = AlarmSeverity.CRITICAL
+        before = Transition(AlarmKey(AlarmKind.HIGH, "c1", "t2"), True, START_US - 1, crit, "old")
+        during = Transition(
+            AlarmKey(AlarmKind.LOW, "c1", "t1"), True, START_US + 600 * 1_000_000, crit,
+            "t1 = -75.2 below its low limit -75", -75.2, -75.0,
+        )  # fmt: skip
+        (_, alarm_id) = store.alarms.apply([before, during])
+        store.alarms.acknowledge(alarm_id, "j.li", "probe re-seated", START_US + 700 * 1_000_000)
+        d = document(store, run.id)
+        assert [(a["kind"], a["subject"], a["acknowledged_by"]) for a in d["alarms"]] == [
+            ("low", "t1", "j.li")
+        ]  # the one raised before the run is not its
+        html = report(store, run.id, "html").decode()
+        assert "t1 = -75.2 below its low limit -75" in html and "probe re-seated" in html
+    finally:
+        store.close()

@@ -224,6 +224,11 @@ class TargetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     setpoint: float = Field(description="In the quantity's unit", allow_inf_nan=False)
     tolerance: float = Field(ge=0, description="±, in the quantity's unit", allow_inf_nan=False)
+    start: float | None = Field(
+        default=None,
+        description="A ramp's starting value; the setpoint before it when absent",
+        allow_inf_nan=False,
+    )
 
 
 class SegmentIn(BaseModel):

@@ -165,8 +165,8 @@ def assess(
                           family, rule, schedule, start, end)
                 )  # fmt: skip
             else:
-                before = profile.setpoint_at(target.quantity, start)
-                assert before is not None  # a parsed profile's ramp has a setpoint before it
+                before = profile.ramp_start(target.quantity, i)
+                assert before is not None  # a parsed profile's ramp has a start
                 results.append(
                     _ramp(s, t, x, target.quantity, before, target.setpoint, target.tolerance,
                           seg.duration_s, profile, start, rule)

@@ -123,6 +123,7 @@ def add_parser(sub: Any) -> None:
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    from loggerd.core.times import iso, utc_now_us
     from loggerd.service.config import parse_config
     from loggerd.service.daemon import Daemon
     from loggerd.service.runtime import install_stop_signals, serve_apart
@@ -142,6 +143,7 @@ async def _demo(args: argparse.Namespace) -> int:
         profile_devices={DEMO_TRANSMITTER_ADDRESS: "vaisala_hmt330"},
         state_file=state_file,
     )
+    programme_start_us = utc_now_us()  # the simulated chamber starts its programme now
     try:
         sim = SimulatorHost(options)
     except ValueError as exc:  # a state file that is not one
@@ -165,6 +167,13 @@ async def _demo(args: argparse.Namespace) -> int:
             )
             print(f"loggers:   {_memories(sim.restored, state_file)}", flush=True)
             print(f"config:    {config_path}", flush=True)
+            print(
+                f"programme: started {iso(programme_start_us)} (a test run over it: "
+                f"loggerd runs create --config {config_path} --chamber chamber-1 "
+                f"--start {iso(programme_start_us)} --profile "
+                "deploy/profiles/cold-soak-70.toml --test … --uut … --operator …)",
+                flush=True,
+            )
             print(
                 f"loggerd demo is running: {url}/api/v1/chambers  (API docs: {url}/docs)",
                 flush=True,

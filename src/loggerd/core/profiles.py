@@ -26,6 +26,7 @@ class Target:
     quantity: Quantity
     setpoint: float
     tolerance: float  # ± in the quantity's unit
+    start: float | None = None  # a ramp's starting value, when not the setpoint before it
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Profile:
                 return None
             if seg.kind == "soak":
                 return target.setpoint
-            before = self._setpoint_before(quantity, i)
+            before = self.ramp_start(quantity, i)
             assert before is not None  # checked when the profile was made
             return before + (target.setpoint - before) * (offset_s - start) / seg.duration_s
         return None
@@ -84,6 +85,14 @@ class Profile:
                 return setpoint, target.tolerance
         return None
 
+    def ramp_start(self, quantity: Quantity, index: int) -> float | None:
+        """Where segment `index` ramps `quantity` from: its own `start`, or the setpoint
+        before it."""
+        target = self.segments[index].target(quantity)
+        if target is not None and target.start is not None:
+            return target.start
+        return self._setpoint_before(quantity, index)
+
     def _setpoint_before(self, quantity: Quantity, index: int) -> float | None:
         for seg in reversed(self.segments[:index]):
             target = seg.target(quantity)
@@ -99,7 +108,11 @@ class Profile:
                     "duration_s": s.duration_s,
                     **({"name": s.name} if s.name else {}),
                     **{
-                        t.quantity: {"setpoint": t.setpoint, "tolerance": t.tolerance}
+                        t.quantity: {
+                            "setpoint": t.setpoint,
+                            "tolerance": t.tolerance,
+                            **({} if t.start is None else {"start": t.start}),
+                        }
                         for t in s.targets
                     },
                 }
@@ -121,12 +134,14 @@ def parse_profile(data: Mapping[str, Any], where: str = "profile") -> Profile:
     profile = Profile(tuple(segments))
     for i, seg in enumerate(segments):
         if seg.kind != "ramp":
+            if any(t.start is not None for t in seg.targets):
+                raise ConfigError(f"{where}: segment {i + 1}: start is for a ramp, not a soak")
             continue
         for t in seg.targets:
-            if profile._setpoint_before(t.quantity, i) is None:
+            if profile.ramp_start(t.quantity, i) is None:
                 raise ConfigError(
                     f"{where}: segment {i + 1} ramps {t.quantity} with no setpoint before it: "
-                    "start the profile with a soak (or a ramp) that sets it"
+                    "give the ramp a start, or begin with a soak that sets it"
                 )
     return profile
 
@@ -168,8 +183,10 @@ def _segment(raw: Any, where: str) -> Segment:
 
 
 def _target(quantity: Quantity, raw: Any, where: str) -> Target:
-    if not isinstance(raw, Mapping) or set(raw) - {"setpoint", "tolerance"}:
-        raise ConfigError(f"{where}: must be {{setpoint = ..., tolerance = ...}}")
+    if not isinstance(raw, Mapping) or set(raw) - {"setpoint", "tolerance", "start"}:
+        raise ConfigError(
+            f"{where}: must be {{setpoint = ..., tolerance = ...}} (a ramp may add start = ...)"
+        )
     setpoint = _number(raw.get("setpoint"), f"{where}: setpoint")
     tolerance = _number(raw.get("tolerance"), f"{where}: tolerance")
     if tolerance < 0:
@@ -178,7 +195,8 @@ def _target(quantity: Quantity, raw: Any, where: str) -> Target:
         raise ConfigError(f"{where}: setpoint {setpoint} %RH is not within 0..100")
     if quantity == "ppmv" and setpoint < 0:
         raise ConfigError(f"{where}: setpoint {setpoint} ppmv is below 0")
-    return Target(quantity, setpoint, tolerance)
+    start = None if raw.get("start") is None else _number(raw["start"], f"{where}: start")
+    return Target(quantity, setpoint, tolerance, start)
 
 
 def _number(value: Any, where: str) -> float:

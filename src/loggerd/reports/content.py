@@ -73,7 +73,20 @@ def build(data: RunData, family: Family, rule: Rule) -> dict[str, Any]:
             }
             for c in data.channels
         ],
-        "alarms": [],  # alarm evaluation is not part of loggerd yet: none to list
+        "alarms": [
+            {
+                "id": a.id,
+                "kind": str(a.key.kind),
+                "subject": a.key.subject,
+                "severity": str(a.severity),
+                "raised": iso(a.raised_us),
+                "cleared": None if a.cleared_us is None else iso(a.cleared_us),
+                "acknowledged_by": a.acked_by,
+                "comment": a.ack_comment,
+                "message": a.message,
+            }
+            for a in data.alarms
+        ],
         "events": [
             {
                 "time": iso(e.utc_us),

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from loggerd.chamber.assessment import QuantitySeries
 from loggerd.chamber.windows import on_grid
+from loggerd.core.alarms import Alarm
 from loggerd.core.events import Event, Gap
 from loggerd.core.profiles import Quantity, Run
 from loggerd.core.times import utc_now_us
@@ -80,6 +81,7 @@ class RunData:
     events: tuple[Event, ...]
     gaps: tuple[Gap, ...]  # logger records lost for good
     sha256: str
+    alarms: tuple[Alarm, ...] = ()  # raised during the run, on its chamber
 
     def quantities(self, step_s: float = 1.0) -> dict[Quantity, QuantitySeries]:
         """Each quantity's points on one grid, seconds from the run's start; the centre is the
@@ -156,6 +158,7 @@ def gather(
         for g in store.gaps(run.chamber_id)
         if g.start_us is None or (g.start_us < end_us and (g.end_us or g.start_us) >= start_us)
     ]
+    alarms = store.alarms.list(run.chamber_id, None, start_us, end_us, 10_000)
     return RunData(
         run,
         store.chamber_names().get(run.chamber_id),
@@ -165,4 +168,5 @@ def gather(
         tuple(sorted(events, key=lambda e: e.utc_us)),
         tuple(gaps_lost),
         digest.hexdigest(),
+        tuple(sorted(alarms, key=lambda a: a.raised_us)),
     )

@@ -98,13 +98,16 @@ def render_pdf(document: dict[str, Any], plots: dict[Quantity, bytes]) -> bytes:
                      c["due"], status])  # fmt: skip
     story.append(_table(rows))
     story.append(_p("Alarms and events", "Heading2"))
-    story.append(
-        _p(
-            f"Alarms: {len(document['alarms'])}"
-            if document["alarms"]
-            else "Alarms: none recorded (loggerd does not evaluate alarms yet)."
-        )
-    )
+    if document["alarms"]:
+        rows = [["Raised (UTC)", "Cleared", "Kind", "Subject", "Message", "Acknowledged"]]
+        rows += [
+            [a["raised"], a["cleared"] or "active", a["kind"], a["subject"], a["message"],
+             f"{a['acknowledged_by']}: {a['comment']}" if a["acknowledged_by"] else ""]
+            for a in document["alarms"]
+        ]  # fmt: skip
+        story.append(_table(rows, [30 * mm, 30 * mm, 20 * mm, 18 * mm, 45 * mm, 27 * mm]))
+    else:
+        story.append(_p("No alarms during the run."))
     if document["events"]:
         rows = [["Time (UTC)", "Device", "Kind", "Severity", "Message"]]
         rows += [[e["time"], e["device_id"], e["kind"], e["severity"], e["message"]]
