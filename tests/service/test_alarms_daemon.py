@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +57,36 @@ async def test_a_limit_and_a_dead_device_raise_alarms_that_reach_a_webhook(
     sent = {(b["kind"], b["subject"], b["action"]) for b in receiver.bodies}
     assert {("high", "air", "raised"), ("communication", "nobody", "raised")} <= sent
     assert receiver.refused == 1  # down once, then every action delivered
+
+
+async def test_alarm_evaluation_that_is_stuck_holds_no_poll(
+    tmp_path: Path, sim: SimulatorHost
+) -> None:
+    """The alarm thread blocked in the middle of a batch: the device is polled on and its
+    samples stored, and the alarms judge the backlog once free."""
+    assert sim.tcp is not None
+    daemon = make_daemon(
+        tmp_path,
+        '[alarms]\n[[alarms.limit]]\nchamber = "c"\nchannel = "air"\nhigh = 1000\n\n'
+        + device_toml("c", "logger-2", sim.tcp.url, 2),
+    )
+    gate, stuck = threading.Event(), threading.Event()
+    judge = daemon.alarms.engine.accept
+
+    def held(samples: list[Any]) -> list[Any]:
+        stuck.set()
+        gate.wait(60)  # bounded: a failing test still ends
+        return judge(samples)
+
+    daemon.alarms.engine.accept = held  # type: ignore[method-assign]
+    await daemon.start()
+    try:
+        assert await asyncio.to_thread(stuck.wait, 20)
+        held_at = daemon.accepted
+        await settle(daemon, held_at + 40)  # ten more polls of four channels, alarms stuck
+        assert daemon.alarms.judged < held_at + 40
+        gate.set()
+        assert await asyncio.to_thread(daemon.alarms.wait_judged, held_at + 40, 20)
+    finally:
+        gate.set()
+        await daemon.stop()
