@@ -4,7 +4,9 @@ live view, and a restart that is no incident."""
 from __future__ import annotations
 
 import itertools
+import json
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -106,3 +108,41 @@ def test_a_restarted_demo_goes_on_with_its_loggers_memories(
     assert incidents(url) == []
     code, out = proc.stop(signal.SIGTERM)
     assert code == 0, out
+
+
+def test_a_run_over_the_demo_and_its_report_as_the_readme_says(
+    demos: list[Proc], tmp_path: Path
+) -> None:
+    """The README's tour: a run opened over the demo's programme from the time it prints, with
+    the shipped profile, listed by the API and reported from the CLI while the demo runs."""
+    data_dir = tmp_path / "demo"
+    proc, url = start(data_dir)
+    demos.append(proc)
+    (line,) = [x for x in proc.lines if x.startswith("programme: started ")]
+    began = line.split()[2]
+    assert wait_until(lambda: records_beyond(url, {c: 3 for c in CHAMBERS}))
+    config = str(data_dir / "demo.toml")
+    profile = str(Path(__file__).parents[2] / "deploy" / "profiles" / "cold-soak-70.toml")
+    created = subprocess.run(
+        loggerd("runs", "create", "--config", config, "--chamber", "chamber-1",
+                "--start", began, "--profile", profile, "--test", "cold soak",
+                "--uut", "demo unit", "--operator", "ci"),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    runs = get(f"{url}/api/v1/runs?chamber=chamber-1")["runs"]
+    assert [(r["test_id"], r["start"], r["open"]) for r in runs] == [("cold soak", began, True)]
+    out = tmp_path / "run.json"
+    reported = subprocess.run(
+        loggerd("report", "--config", config, "--run", str(runs[0]["id"]), str(out)),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert reported.returncode == 0, reported.stderr
+    doc = json.loads(out.read_text())
+    assert doc["run"]["open"] and doc["run"]["evaluated_until"] > began
+    (ramp,) = doc["segments"][0]["results"]
+    assert ramp["tracking_error_max"] is not None  # the cool-down so far, from the demo's data
+    assert {c["channel_id"] for c in doc["completeness"]} >= {"t1", "t2"}
+    assert all(c["counted"] > 0 for c in doc["completeness"] if c["channel_id"] == "t1")
+    code, output = proc.stop(signal.SIGTERM)
+    assert code == 0, output
