@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-Array = npt.NDArray[np.float64]
+from loggerd.chamber.arrays import Array, as_series
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,7 @@ def trailing_slopes(times_s: npt.ArrayLike, values: npt.ArrayLike, window_s: flo
     """Least-squares slope per second of each column over the trailing `window_s` ending at
     each row (NaN samples left out); NaN where the window is not yet covered (the first row is
     less than `window_s` before) or holds fewer than two samples."""
-    t = np.asarray(times_s, dtype=np.float64)
-    x = np.asarray(values, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
-    if t.ndim != 1 or t.shape[0] != x.shape[0]:
-        raise ValueError(f"times ({t.shape}) and values ({x.shape}) differ in length")
-    if t.size and np.any(np.diff(t) <= 0):
-        raise ValueError("times must increase")
+    t, x = as_series(times_s, values)
     tc = (t - t[0])[:, None] if t.size else t[:, None]  # centred: sums stay well conditioned
     present = ~np.isnan(x)
     xs = np.where(present, x, 0.0)
@@ -79,15 +72,12 @@ def stabilisation(
 ) -> Stabilisation:
     """The first row at which every measuring point has a sample within ±tolerance of the
     setpoint and a trailing slope no steeper than the limit."""
-    x = np.asarray(values, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
-    slopes_per_h = trailing_slopes(times_s, x, trailing_s) * 3600.0
+    t, x = as_series(times_s, values)
+    slopes_per_h = trailing_slopes(t, x, trailing_s) * 3600.0
     with np.errstate(invalid="ignore"):
         within = np.abs(x - setpoint) <= tolerance  # NaN: False
         flat = np.abs(slopes_per_h) <= slope_limit_per_h  # NaN: False
     rows = np.flatnonzero((within & flat).all(axis=1))
-    t = np.asarray(times_s, dtype=np.float64)
     first = int(rows[0]) if rows.size else None
     return Stabilisation(
         first,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from loggerd.chamber.arrays import as_series
 from loggerd.chamber.statistics import Family
 
 
@@ -62,12 +63,7 @@ def sample_window(
 ) -> Window:
     """The readings at `start_s`, `start_s + interval`, ...: per point, the sample nearest each
     instant if it lies within `max_offset_s` of it (NaN samples are not candidates)."""
-    t = np.asarray(times_s, dtype=np.float64)
-    x = np.asarray(values, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
-    if t.ndim != 1 or t.shape[0] != x.shape[0]:
-        raise ValueError(f"times ({t.shape}) and values ({x.shape}) differ in length")
+    t, x = as_series(times_s, values)
     if max_offset_s < 0 or max_offset_s >= schedule.interval_s / 2:
         raise ValueError(
             f"max_offset_s must be at least 0 and less than half the interval "
