@@ -94,7 +94,8 @@ formulation = "sonntag1990"
     await daemon.start()
     try:
         async with asyncio.timeout(20):
-            await daemon.wait_accepted(3 * 5)
+            # Records from the logger's memory: after its clock check, beside the live reads.
+            await daemon.wait_accepted(3 * 5, history=True)
             await daemon.writer.flushed()
         app = create_app(daemon.ports())
         async with httpx.AsyncClient(

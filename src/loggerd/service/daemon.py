@@ -60,6 +60,7 @@ class Daemon:
         self._tasks: list[asyncio.Task[None]] = []
         self._acquiring = False  # start() polls; a manual command only uses the parts
         self.accepted = 0
+        self.accepted_for_history = 0  # of which headed for the store (not live-only reads)
         self._accepted_changed: asyncio.Condition | None = None
         # One pool for every driver: devices naming one line share it and take turns.
         lines = LinePool()
@@ -133,6 +134,7 @@ class Daemon:
             self.live.accept([s for s in samples if s.quality is not Quality.SKIPPED])
         if store:
             await self.writer.submit(samples)
+            self.accepted_for_history += len(samples)
         if self._alarms_on:
             self.alarms.offer(samples)  # a queue's put: alarms never hold the poll
         self.accepted += len(samples)
@@ -140,12 +142,17 @@ class Daemon:
             async with self._accepted_changed:
                 self._accepted_changed.notify_all()
 
-    async def wait_accepted(self, count: int) -> None:
-        """Wait until at least `count` samples have been accepted since start."""
+    async def wait_accepted(self, count: int, history: bool = False) -> None:
+        """Wait until at least `count` samples have been accepted since start (with history:
+        samples headed for the store, leaving out a memory-backed logger's live reads)."""
         if self._accepted_changed is None:
             self._accepted_changed = asyncio.Condition()
+
+        def enough() -> bool:
+            return (self.accepted_for_history if history else self.accepted) >= count
+
         async with self._accepted_changed:
-            await self._accepted_changed.wait_for(lambda: self.accepted >= count)
+            await self._accepted_changed.wait_for(enough)
 
     async def start(self) -> None:
         self._acquiring = True
