@@ -2,13 +2,16 @@
 
 For each N: N simulated reference loggers (10 channels each: eight temperatures, RH and frost
 point) served by the simulator over Modbus TCP, `--per-port` Modbus addresses behind each
-port (a gateway, or a simulator serving many unit ids), the ports spread over `--sim-procs`
-simulator processes (a Python Modbus server saturates a core at ~1.2k transactions/s: one
-process would measure the simulator). `loggerd run` is a real subprocess with a configuration
-file: one chamber per logger, every logger polled at 1 Hz, its history its own memory
-(`history = "memory"`, the default: loggerd downloads each logger's records, which it takes
-every `--logger-interval` s), the store SQLite in a temporary folder. Each N runs `--seconds`
-counted from loggerd's start (start-up, clock checks and the first downloads included).
+port (a gateway, or a simulator serving many unit ids; loggerd gives each port one line and
+one thread), the ports spread over `--sim-procs` simulator processes (a Python Modbus server
+saturates a core at ~1.2k transactions/s, so one process would measure the simulator; and the
+simulated loggers compute their point values once per chamber state, see
+OnePointSetPerState). `loggerd run` is a real subprocess with a configuration file: one
+chamber per logger, every logger polled at 1 Hz, its history its own memory (`history =
+"memory"`, the default: loggerd checks each logger's clock and downloads its records, which
+it takes every `--logger-interval` s), the store SQLite in a temporary folder. Each N runs
+`--seconds` counted from loggerd's start (start-up, clock checks and the first downloads
+included).
 
 Figures per N, from what loggerd itself reports (/api/v1/health at the end) and from /proc:
 - late_polls_pct_nN: polls started more than 250 ms after their tick, or skipped (missed
