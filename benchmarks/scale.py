@@ -1,17 +1,16 @@
 """How many Modbus TCP loggers can one `loggerd run` poll at 1 Hz, and at what cost?
 
 For each N: N simulated reference loggers (10 channels each: eight temperatures, RH and frost
-point) served by the simulator over Modbus TCP, `--per-port` Modbus addresses behind each
-port (a gateway, or a simulator serving many unit ids; loggerd gives each port one line and
-one thread), the ports spread over `--sim-procs` simulator processes (a Python Modbus server
-saturates a core at ~1.2k transactions/s, so one process would measure the simulator; and the
-simulated loggers compute their point values once per chamber state, see
-OnePointSetPerState). `loggerd run` is a real subprocess with a configuration file: one
-chamber per logger, every logger polled at 1 Hz, its history its own memory (`history =
-"memory"`, the default: loggerd checks each logger's clock and downloads its records, which
-it takes every `--logger-interval` s), the store SQLite in a temporary folder. Each N runs
-`--seconds` counted from loggerd's start (start-up, clock checks and the first downloads
-included).
+point) served by the simulator over Modbus TCP, `--per-port` Modbus addresses behind each port
+(a gateway, or a simulator serving many unit ids; loggerd gives each port one line and one
+thread), the ports spread over `--sim-procs` simulator processes (a Python Modbus server
+saturates a core at ~1.2k transactions/s, so one process would measure the simulator; the
+simulated loggers compute their point values once per chamber state). `loggerd run` is a real
+subprocess with a configuration file: one chamber per logger, every logger polled at 1 Hz, its
+history its own memory (`history = "memory"`, the default: loggerd checks each logger's clock
+and downloads its records, which it takes every `--logger-interval` s), the store SQLite in a
+temporary folder. Each N runs `--seconds` counted from loggerd's start (start-up, clock checks
+and the first downloads included).
 
 Figures per N, from what loggerd itself reports (/api/v1/health at the end) and from /proc:
 - late_polls_pct_nN: polls started more than 250 ms after their tick, or skipped (missed
@@ -50,7 +49,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from loggerd_sim.chamber import Chamber, ChamberState
+from loggerd_sim.chamber import Chamber
 from loggerd_sim.logger import LoggerSettings, SimClock, SimulatedLogger
 from loggerd_sim.modbus_server import ModbusTcpServer, RegisterDevice
 from loggerd_sim.profile import builtin_profile
@@ -78,25 +77,6 @@ def _percentile(values: list[float], q: float) -> float | None:
 # --- the simulators' processes ----------------------------------------------------------------
 
 
-class OnePointSetPerState(SimulatedLogger):
-    """The simulated logger, its point values computed once per chamber state.
-
-    The simulator computes a read's point values about a dozen times over (each channel's
-    status recomputes every point, the frost point's inversion included): ~9 ms of CPU a read,
-    whatever registers it asks for, so 1,000 loggers at 1 Hz would need nine cores and this
-    benchmark would measure the simulator. The values are a function of the chamber's state
-    alone (a new object at each step of its physics), so the loggers answer exactly as before.
-    """
-
-    _points: tuple[ChamberState, dict[str, float]] | None = None
-
-    def point_values(self) -> dict[str, float]:
-        memo = self._points
-        if memo is None or memo[0] is not self.state:
-            memo = self._points = (self.state, super().point_values())
-        return dict(memo[1])
-
-
 def _serve(ports: list[tuple[int, int]], interval_s: int, conn: Connection) -> None:
     """One simulator process: a Modbus TCP server per port, serving (first logger's number,
     number of addresses) loggers each, each logger in a chamber of its own."""
@@ -113,7 +93,7 @@ def _serve(ports: list[tuple[int, int]], interval_s: int, conn: Connection) -> N
                     address=address, serial_number=16000001 + number, interval_s=interval_s
                 )
                 chamber = Chamber(profile, channel_count=settings.channel_count, seed=number)
-                loggers[address] = OnePointSetPerState(chamber, clock, settings)
+                loggers[address] = SimulatedLogger(chamber, clock, settings)
             server = ModbusTcpServer(loggers, "127.0.0.1", 0)
             await server.start()
             servers.append(server)

@@ -211,6 +211,7 @@ class SimulatedLogger:
         self._last_record_own_s: float | None = None
         self.record_pointer = 0
         self.state: ChamberState = chamber.advance_to(0.0)
+        self._point_memo: tuple[tuple[object, ...], dict[str, float]] | None = None
         self._fields = {t: {f.name: f for f in self.defn.table(t)} for t in ("input", "holding")}
 
     # --- time -----------------------------------------------------------------------------
@@ -319,7 +320,19 @@ class SimulatedLogger:
         """Every point's current value; NaN where the channel is faulty or not fitted.
 
         The logger measures in float32, as its live registers carry the values: a record, a
-        `VAL` or a `REC` line is that value rounded (PROTOCOL.md §11.2)."""
+        `VAL` or a `REC` line is that value rounded (PROTOCOL.md §11.2).
+
+        Computed once per chamber state (a new object at each step of its physics) and set of
+        faults: a read asks for every channel's status, and each status looks at every value,
+        so without it one read computed the frost point a dozen times (about 9 ms of CPU),
+        and a simulator serving many loggers measured itself rather than its master."""
+        key = (self.state, self.settings.channel_count, tuple(self.settings.sensor_faults.items()))
+        memo = self._point_memo
+        if memo is None or memo[0][0] is not key[0] or memo[0][1:] != key[1:]:
+            memo = self._point_memo = (key, self._compute_point_values())
+        return dict(memo[1])
+
+    def _compute_point_values(self) -> dict[str, float]:
         s = self.state
         values: dict[str, float] = {}
         for i in range(self.defn.max_temperature_channels):

@@ -250,17 +250,18 @@ class _StoreLedger:
 
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
+        self._channels: dict[tuple[str, str], list[str]] | None = None
 
     async def cursor(self, chamber_id: str, device_id: str) -> HistoryEnd | None:
         if not self.daemon.writer.backlog_written.is_set():
             # Records of the last run may still wait in the spool: asked now, the store would
             # answer too early (and a wrapped memory would look like a gap that is not one).
             raise StoreError("what the last run left in the spool is not all in the store yet")
-        channels = [
-            c.channel_id
-            for c in self.daemon.channels
-            if c.chamber_id == chamber_id and c.device_id == device_id
-        ]
+        if self._channels is None:  # once: a scan of every channel per device grew with N²
+            self._channels = {}
+            for c in self.daemon.channels:
+                self._channels.setdefault((c.chamber_id, c.device_id), []).append(c.channel_id)
+        channels = self._channels.get((chamber_id, device_id), [])
         end = await asyncio.to_thread(self.daemon.store.device_cursor, chamber_id, channels)
         return None if end is None else HistoryEnd(*end)
 
