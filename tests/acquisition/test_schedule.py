@@ -9,7 +9,7 @@ import time
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from loggerd.acquisition.poller import ChannelBinding, DevicePoller
+from loggerd.acquisition.poller import ChannelBinding, DevicePoller, LineDownloads
 from loggerd.core.health import BackfillHealth
 from loggerd.core.samples import Quality, Reading, Sample
 from loggerd.drivers.base import DeviceInfo, Driver, DriverConfig, PointInfo
@@ -173,3 +173,17 @@ async def test_downloads_on_one_line_share_its_backfill_budget() -> None:
     ) as again:
         await again.poll_once()
     assert 0.2 < budgets[0] <= 0.25
+
+
+def test_a_lines_downloads_are_counted_once_for_all_its_polls() -> None:
+    now = [0.0]
+    followers: list[Any] = [Downloading([]) for _ in range(3)]
+    downloads = LineDownloads(followers, every_s=0.5, monotonic=lambda: now[0])
+    assert downloads.under_way() == 3
+    followers[0].health.state = "following"
+    now[0] = 0.4
+    assert downloads.under_way() == 3  # counted at 0 s: the same for every poll till 0.5 s
+    now[0] = 0.5
+    assert downloads.under_way() == 2
+    downloads.append(Downloading([]))
+    assert downloads.under_way() == 3  # a follower added is counted at once

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from loggerd.acquisition.follower import ClockPolicy, Emit, Ledger, MemoryFollower, Sink
 from loggerd.acquisition.line_gate import LineGate
-from loggerd.acquisition.poller import ChannelBinding, DevicePoller, PollPolicy
+from loggerd.acquisition.poller import ChannelBinding, DevicePoller, LineDownloads, PollPolicy
 from loggerd.core.backoff import Backoff
 from loggerd.core.times import utc_now_us
 from loggerd.drivers.base import Driver, MemoryDriver
@@ -56,7 +56,7 @@ class Acquisition:
         self.workers: dict[str, LineWorker] = {}
         self.pollers: list[DevicePoller] = []
         self.gates: dict[str, LineGate] = {}
-        followers: dict[str, list[MemoryFollower]] = {}
+        followers: dict[str, LineDownloads] = {}
         on_lines: dict[str, list[DeviceSpec]] = {}
         for d in devices:
             on_lines.setdefault(_line(d), []).append(d)
@@ -69,7 +69,7 @@ class Acquisition:
         for d in devices:
             line = _line(d)
             worker = self.workers.setdefault(line, LineWorker(line))
-            on_line = followers.setdefault(line, [])
+            on_line = followers.setdefault(line, LineDownloads())
             follower = None
             if (
                 isinstance(d.driver, MemoryDriver)

@@ -28,6 +28,35 @@ LATE_S = 0.25  # a poll that starts later than this after its tick is late
 LATENESS_WINDOW = 600  # polls the lateness figures in health are taken over
 
 
+class LineDownloads:
+    """The memory followers of one line, and how many are downloading now. Every poll on the
+    line asks, so the count is taken at most once per `every_s` for all of them (fifty
+    devices to a line counted fifty followers at each of their polls)."""
+
+    def __init__(
+        self,
+        followers: Sequence[MemoryFollower] = (),
+        every_s: float = 0.5,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.followers = list(followers)
+        self.every_s = every_s
+        self.monotonic = monotonic
+        self._counted = (-math.inf, 0)
+
+    def append(self, follower: MemoryFollower) -> None:
+        self.followers.append(follower)
+        self._counted = (-math.inf, 0)
+
+    def under_way(self) -> int:
+        at, count = self._counted
+        now = self.monotonic()
+        if now - at >= self.every_s:
+            count = sum(f.health.state in ("downloading", "behind") for f in self.followers)
+            self._counted = (now, count)
+        return count
+
+
 @dataclass(frozen=True)
 class ChannelBinding:
     """Which device point feeds which chamber channel."""
@@ -78,7 +107,7 @@ class DevicePoller:
         live_sink: Sink | None = None,
         backfill_duty: float = 0.5,
         worker: LineWorker | None = None,
-        line_followers: Sequence[MemoryFollower] | None = None,
+        line_followers: Sequence[MemoryFollower] | LineDownloads | None = None,
         line_gate: LineGate | None = None,
     ) -> None:
         self.chamber_id = chamber_id
@@ -115,7 +144,11 @@ class DevicePoller:
         # backfill budget, not one budget each.
         if line_followers is None:
             line_followers = [follower] if follower is not None else []
-        self.line_followers = line_followers
+        self.line_downloads = (
+            line_followers
+            if isinstance(line_followers, LineDownloads)
+            else LineDownloads(line_followers)
+        )
         # Shared by the devices of a line of two or more (None: a line of its own).
         self.line_gate = line_gate
         self._lateness_s: deque[float] = deque(maxlen=LATENESS_WINDOW)
@@ -293,7 +326,7 @@ class DevicePoller:
             self.follower.connected()
         used_s = (self.now_us() - started_us) / 1e6
         # The line's share of the interval, split between the downloads under way on it.
-        downloading = sum(f.health.state in ("downloading", "behind") for f in self.line_followers)
+        downloading = self.line_downloads.under_way()
         share_s = self.interval_s * self.backfill_duty / max(1, downloading)
         budget_s = max(0.0, share_s - used_s)
         try:
