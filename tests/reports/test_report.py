@@ -17,12 +17,13 @@ from loggerd.api.app import create_app
 from loggerd.api.ports import Ports
 from loggerd.core.alarms import AlarmKey, AlarmKind, AlarmSeverity, Transition
 from loggerd.reports import report
+from loggerd.reports.data import MAX_GRID_CELLS, gather
 from loggerd.service.ports import StoreReports
 from loggerd.storage.store import Store, sqlite_url
 from tests.api.fakes import FakeCertificates, FakeEvents, FakeHealth, FakeHistory, FakeLive
 from tests.cli.test_cli import loggerd
 
-from .simulated import CHANNELS, POLL_S, RUN_PROFILE, START_US, simulated_cold_soak
+from .simulated import CHANNELS, POLL_S, RUN_PROFILE, START_US, samples, simulated_cold_soak
 
 DROPPED = range(2000, 2060)  # 5 minutes of polls recorded as missing, in the cold soak
 
@@ -176,5 +177,23 @@ def test_the_alarms_of_the_run_are_in_its_report(tmp_path: Path) -> None:
         ]  # the one raised before the run is not its
         html = report(store, run.id, "html").decode()
         assert "t1 = -75.2 below its low limit -75" in html and "probe re-seated" in html
+    finally:
+        store.close()
+
+
+def test_a_run_opened_years_ago_is_reported_on_a_coarser_grid(tmp_path: Path) -> None:
+    """A run left open since 2000 (schemathesis found it): the grid of its quantities stays
+    within MAX_GRID_CELLS instead of a cell a second for 26 years."""
+    store = Store(sqlite_url(tmp_path))
+    store.upgrade()
+    try:
+        store.open({"c1": None}, CHANNELS)
+        start = 946_684_800 * 1_000_000  # 2000-01-01
+        run = store.runs.create("c1", "T", "u", "o", RUN_PROFILE, start, start)
+        store.write(samples(600))  # ten minutes of 2026's data at its end
+        data = gather(store, run.id)
+        series = data.quantities()["temperature_c"]
+        assert len(series.times_s) <= MAX_GRID_CELLS
+        assert document(store, run.id)["segments"][0]["verdict"] == "fail"  # no data then
     finally:
         store.close()

@@ -217,11 +217,15 @@ class HealthOut(BaseModel):
 
 
 # An ISO 8601 time in a request body, declared as such so clients (and fuzzers) send one.
-IsoTimeIn = Annotated[str | None, WithJsonSchema({"type": "string", "format": "date-time"})]
+IsoTimeIn = Annotated[
+    str | None,
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}),
+]
 
 
 class TargetIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON true is no number (lax mode would read it as 1.0)
+    model_config = ConfigDict(extra="forbid", strict=True)
     setpoint: float = Field(description="In the quantity's unit", allow_inf_nan=False)
     tolerance: float = Field(ge=0, description="±, in the quantity's unit", allow_inf_nan=False)
     start: float | None = Field(
@@ -232,7 +236,8 @@ class TargetIn(BaseModel):
 
 
 class SegmentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON true is no number (lax mode would read it as 1.0)
+    model_config = ConfigDict(extra="forbid", strict=True)
     kind: Literal["ramp", "soak"] = Field(
         description="ramp: from the setpoint before to this one over the duration; soak: hold"
     )
@@ -245,12 +250,14 @@ class SegmentIn(BaseModel):
 
 
 class ProfileIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON true is no number (lax mode would read it as 1.0)
+    model_config = ConfigDict(extra="forbid", strict=True)
     segments: list[SegmentIn] = Field(min_length=1)
 
 
 class RunIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON true is no number (lax mode would read it as 1.0)
+    model_config = ConfigDict(extra="forbid", strict=True)
     chamber_id: str = Field(examples=["chamber-1"])
     test_id: str = Field(min_length=1, max_length=200, examples=["DO-160G 4.5.1 T-42"])
     unit_under_test: str = Field(min_length=1, max_length=200, examples=["PSU-7 s/n 0031"])
@@ -263,7 +270,8 @@ class RunIn(BaseModel):
 
 
 class RunCloseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON true is no number (lax mode would read it as 1.0)
+    model_config = ConfigDict(extra="forbid", strict=True)
     end: IsoTimeIn = Field(
         default=None, description="ISO 8601 (UTC when no offset); now when absent"
     )
@@ -322,7 +330,8 @@ class AlarmsOut(BaseModel):
 
 
 class AckIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON true is no number (lax mode would read it as 1.0)
+    model_config = ConfigDict(extra="forbid", strict=True)
     by: str = Field(min_length=1, max_length=200, description="Who acknowledges", examples=["j.li"])
     comment: str = Field(
         min_length=1, description="What was seen or done", examples=["door seal checked"]

@@ -41,6 +41,7 @@ RESOLUTION: dict[Quantity, float] = {  # PROTOCOL.md: values are sent as 0.01 of
     "frost_point_c": 0.01,
     "ppmv": 0.01,
 }
+MAX_GRID_CELLS = 2_000_000  # instants of a quantity's grid, at most
 GAP_FACTOR = 3  # a pause of more than this many intervals between samples is a gap
 
 
@@ -83,18 +84,24 @@ class RunData:
     sha256: str
     alarms: tuple[Alarm, ...] = ()  # raised during the run, on its chamber
 
-    def quantities(self, step_s: float = 1.0) -> dict[Quantity, QuantitySeries]:
+    def quantities(self, step_s: float | None = None) -> dict[Quantity, QuantitySeries]:
         """Each quantity's points on one grid, seconds from the run's start; the centre is the
-        first channel of the quantity (by the chamber's channel order)."""
+        first channel of the quantity (by the chamber's channel order). The grid's step is the
+        points' sampling interval (1 s when unknown), coarser only where the run is so long
+        that the grid would pass MAX_GRID_CELLS (a run opened years back and never closed)."""
         groups: dict[Quantity, list[ChannelData]] = {}
         for c in self.channels:
             q = CHANNEL_QUANTITIES.get(c.meta.quantity)
             if q is not None:
                 groups.setdefault(q, []).append(c)
         out = {}
+        span_s = (self.end_us - self.start_us) / 1e6
         for q, chans in groups.items():
+            intervals = [c.interval_s for c in chans if c.interval_s]
+            step = step_s or (min(intervals) if intervals else 1.0)
+            step = max(step, span_s / MAX_GRID_CELLS)
             times, grid = on_grid(
-                [(c.times_us, c.values) for c in chans], self.start_us, self.end_us, step_s
+                [(c.times_us, c.values) for c in chans], self.start_us, self.end_us, step
             )
             us = [c.uncertainty_max for c in chans if not np.isnan(c.uncertainty_max)]
             out[q] = QuantitySeries(
