@@ -174,3 +174,20 @@ def test_an_empty_range_is_a_csv_file_with_its_columns(store: Store) -> None:
         "timestamp,channel,value,raw_value,unit,quality,time_source,sequence,logger_time,"
         "calibration_version,calibration_past_due,uncertainty,method\n"
     )
+
+
+def test_reading_leaves_the_garbage_collector_as_it_found_it(store: Store) -> None:
+    import gc
+
+    store.write(_irregular(4))
+    assert gc.isenabled()
+    batches = store.reader.sample_batches("c1", ["t1", "t2"], T0_US, T0_US + 10**12, None, 5)
+    next(batches)
+    assert gc.isenabled()  # paused only while a batch is made, not while it is used
+    batches.close()
+    gc.disable()
+    try:
+        store.reader.sample_columns("c1", ["t1"], T0_US, T0_US + 10**12, 10)
+        assert not gc.isenabled()  # not enabled by a read if it was off
+    finally:
+        gc.enable()
