@@ -146,3 +146,13 @@ def test_numbers_are_as_the_model_wrote_them(values: list[float | int | None]) -
             assert p["value"] is None
         else:
             assert p["value"] == v and type(p["value"]) is type(v)
+
+
+def test_an_export_is_sent_in_pieces_of_about_a_megabyte_with_nothing_lost() -> None:
+    from loggerd.api.routers.history import SEND_BYTES, _coalesced
+
+    chunks = [bytes([i % 251]) * 150_000 for i in range(20)]  # 3 MB in 150 kB chunks
+    sent = list(_coalesced(iter(chunks)))
+    assert b"".join(sent) == b"".join(chunks)
+    assert all(len(s) >= SEND_BYTES for s in sent[:-1]) and len(sent) == 3
+    assert list(_coalesced(iter([]))) == []
