@@ -107,7 +107,7 @@ async def test_more_raw_points_than_json_answers_is_refused_before_a_row_is_read
     body = refused.json()
     assert body["max_points"] == 4
     assert body["detail"].startswith(
-        "more than 4 points in this range (1 channels from 2026-05-28T00:00:00Z to "
+        "more than 4 points in this range (1 channel from 2026-05-28T00:00:00Z to "
         "2026-06-28T00:00:00.500000Z), more than JSON answers raw: ask for max_points=4 "
     )
     assert "format=csv" in body["detail"]

@@ -112,7 +112,8 @@ def _too_many(metas: list[ChannelMeta], span_us: tuple[int, int], cap: int) -> J
     n = len(metas)
     suggested = max(n, min(cap, MAX_POINTS_LIMIT) // n * n)
     detail = (
-        f"more than {cap} points in this range ({n} channels from {iso(span_us[0])} to "
+        f"more than {cap} points in this range ({n} channel{'s' if n > 1 else ''} from "
+        f"{iso(span_us[0])} to "
         f"{iso(span_us[1])}), more than JSON answers raw: ask for max_points={suggested} "
         "(buckets with mean, min, max and count; raw samples where they fit), narrow the "
         "range, or use format=csv or format=parquet for every raw sample"
