@@ -1,20 +1,29 @@
 """History at scale: ingest through loggerd's writer on both engines, a 30-day chart through the
-HTTP API, and the live ring's memory.
+HTTP API, large history responses and exports, and the live ring's memory.
 
-    python -m benchmarks.history [--pg-url postgresql://postgres@127.0.0.1:5432/test]
+    python -m benchmarks.history [--pg-url postgresql://postgres@127.0.0.1:5432/test] [--rounds 2]
 
 1. Ingest: a logger's memory downloaded in one burst, 10 channels x 3 days at 1 Hz (2.59 M
-   samples, with record sequence numbers), handed to loggerd's Writer in chunks of 5,000 with
-   the default configuration (batches of 5,000, one transaction each, rollups maintained).
-   Baselines in the same run, into the same table in a fresh database, from ready-made
-   parameter tuples (their conversion is not timed): sqlite3 `executemany` in WAL mode with
-   synchronous=FULL, and psycopg binary COPY, both 5,000 rows a transaction. Each side runs
-   twice, alternating; the best run of each is compared.
+   samples, with record sequence numbers), handed in chunks of 5,000 to the writer of a
+   `Daemon` built from a configuration with the defaults: the writer the daemon ships, which
+   spools every batch on local disk before the store gets it (batches of 5,000, one
+   transaction each, rollups maintained). `*_ingest_samples_per_s` is that path. Beside it
+   the same Writer without a spool (`*_ingest_unspooled_*`, what tests use), and baselines
+   into the same table in a fresh database, from ready-made parameter tuples (their
+   conversion is not timed): sqlite3 `executemany` in WAL mode with synchronous=FULL, and
+   psycopg binary COPY, both 5,000 rows a transaction. Each runs `--rounds` times,
+   alternating; the best run of each is compared.
 2. Query: one channel, 30 days at 1 Hz (2.59 M samples) in SQLite, requested with
    max_points=2000 from a real uvicorn server over a keep-alive HTTP connection; p50 of 30
    requests. Baseline: the same buckets computed by a raw scan (SQL GROUP BY on samples),
    without HTTP; the result is checked equal.
-3. Ring: resident memory added by a RingBuffer of 100 channels x 86,400 samples, filled, in a
+3. Responses: 14 channels x 24 h at 1 Hz in SQLite, from the same uvicorn server, one client:
+   one hour of all 14 channels as JSON (raw, 50,400 points; p50 and p95 of 20 requests) and of
+   one channel (3,600 points, about the size of the issue's 877 kB answer), and
+   24 h of 8 channels (691,200 samples) streamed as CSV and as Parquet (median of 3 whole
+   downloads); the same 24 h as JSON without max_points must answer 422 with the max_points
+   to use, without reading the rows.
+4. Ring: resident memory added by a RingBuffer of 100 channels x 86,400 samples, filled, in a
    fresh process (MiB).
 
 The last line printed is one JSON object.
@@ -24,7 +33,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import http.client
+import io
 import json
 import math
 import sqlite3
@@ -41,6 +52,8 @@ from urllib.parse import urlencode
 
 from loggerd.core.channels import Channel
 from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.service.config import parse_config
+from loggerd.service.daemon import Daemon
 from loggerd.storage.store import COPY_SAMPLES, COPY_TYPES, SAMPLE_COLUMNS, Store, sqlite_url
 from loggerd.storage.writer import Writer
 
@@ -70,19 +83,60 @@ def tuples(store: Store, data: list[Sample]) -> list[tuple[Any, ...]]:
     return list(store.sample_writer.rows(data, None))
 
 
-def writer_ingest(store: Store, data: list[Sample]) -> float:
-    async def run() -> float:
-        writer = Writer(store)  # the daemon's defaults
-        await writer.start()
-        t = time.perf_counter()
-        for i in range(0, len(data), CHUNK):
-            await writer.submit(data[i : i + CHUNK])
-        await writer.stop()
-        elapsed = time.perf_counter() - t
-        assert writer.written == len(data) and writer.duplicates == 0
-        return len(data) / elapsed
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile by nearest rank: the smallest value with at least p % of the
+    values at or below it (p95 of 20 values is the 19th smallest, of 30 the 29th)."""
+    if not values or not 0 < p <= 100:
+        raise ValueError("need values and 0 < p <= 100")
+    ordered = sorted(values)
+    return ordered[math.ceil(p / 100 * len(ordered)) - 1]
 
-    return asyncio.run(run())
+
+async def _submit_all(writer: Writer, data: list[Sample]) -> float:
+    """Samples per second from the first submit until stop() has written them all."""
+    await writer.start()
+    t = time.perf_counter()
+    for i in range(0, len(data), CHUNK):
+        await writer.submit(data[i : i + CHUNK])
+    await writer.stop()
+    elapsed = time.perf_counter() - t
+    assert writer.written == len(data) and writer.duplicates == 0
+    return len(data) / elapsed
+
+
+def unspooled_ingest(store: Store, data: list[Sample]) -> float:
+    """A Writer with the daemon's settings but no spool: everything queued in memory."""
+    return asyncio.run(_submit_all(Writer(store), data))
+
+
+def bench_daemon(data_dir: Path, channels: int, store_toml: str = "") -> Daemon:
+    """A daemon built from a configuration (all defaults but the store's), its store opened
+    with the benchmark's channels; it polls nothing."""
+    config = parse_config(
+        f'data_dir = "{data_dir.as_posix()}"\n{store_toml}[[chamber]]\nid = "bench"\n'
+        '[[chamber.device]]\nid = "logger"\ndriver = "simulated"\n'
+        '[[chamber.device.channel]]\nid = "t0"\npoint = "temperature_1"\n',
+        "bench.toml",
+    )
+    daemon = Daemon(config)
+    if not daemon.store.is_sqlite:
+        daemon.store.upgrade()  # `loggerd db upgrade`, an operator's step on PostgreSQL
+    daemon.store.open({"bench": None}, channel_rows(channels))
+    return daemon
+
+
+def close_daemon(daemon: Daemon) -> None:
+    daemon.spool.close()
+    daemon.store.close()
+    daemon.live.close()
+
+
+def spooled_ingest(daemon: Daemon, data: list[Sample]) -> float:
+    """Through the daemon's own writer: each batch in its spool on disk before it is
+    acknowledged, drained into the store behind."""
+    rate = asyncio.run(_submit_all(daemon.writer, data))
+    assert daemon.spool.pending_count() == 0
+    return rate
 
 
 def sqlite_store(tmp: Path, name: str, channels: int) -> Store:
@@ -148,29 +202,60 @@ def pg_raw(url: str, channels: int, data: list[Sample]) -> float:
     return len(rows) / elapsed
 
 
-def ingest(tmp: Path, pg_url: str) -> dict[str, float]:
+def ingest(tmp: Path, pg_url: str, rounds: int) -> dict[str, float]:
     channels, seconds = 10, 3 * 86400
     data = burst(channels, seconds)
     print(f"ingest: {len(data):,} samples ({channels} channels x {seconds} s)", flush=True)
-    sq_writer, sq_raw, pg_writer, pg_copy = [], [], [], []
-    for round_ in range(2):
+    runs: dict[str, list[float]] = {}
+
+    def ran(name: str, rate: float) -> None:
+        runs.setdefault(name, []).append(rate)
+
+    for round_ in range(rounds):
+        daemon = bench_daemon(tmp / f"daemon{round_}", channels)
+        ran("sq_spooled", spooled_ingest(daemon, data))
+        close_daemon(daemon)
         store = sqlite_store(tmp, f"writer{round_}", channels)
-        sq_writer.append(writer_ingest(store, data))
+        ran("sq_unspooled", unspooled_ingest(store, data))
         store.close()
-        sq_raw.append(sqlite_raw(tmp, f"raw{round_}", channels, data))
-        print(f"  sqlite: writer {sq_writer[-1]:,.0f}/s, executemany {sq_raw[-1]:,.0f}/s")
+        ran("sq_raw", sqlite_raw(tmp, f"raw{round_}", channels, data))
+        print(
+            f"  sqlite: spooled {runs['sq_spooled'][-1]:,.0f}/s, unspooled "
+            f"{runs['sq_unspooled'][-1]:,.0f}/s, executemany {runs['sq_raw'][-1]:,.0f}/s",
+            flush=True,
+        )
+        schema = f"bench_{uuid.uuid4().hex[:12]}"
+        daemon = bench_daemon(
+            tmp / f"pg_daemon{round_}",
+            channels,
+            f'[store]\nurl = "{pg_url}"\nschema = "{schema}"\n',
+        )
+        try:
+            ran("pg_spooled", spooled_ingest(daemon, data))
+        finally:
+            with daemon.store.engine.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            close_daemon(daemon)
         store = pg_store(pg_url, channels)
-        pg_writer.append(writer_ingest(store, data))
+        ran("pg_unspooled", unspooled_ingest(store, data))
         pg_drop(store)
-        pg_copy.append(pg_raw(pg_url, channels, data))
-        print(f"  postgres: writer {pg_writer[-1]:,.0f}/s, COPY {pg_copy[-1]:,.0f}/s", flush=True)
+        ran("pg_copy", pg_raw(pg_url, channels, data))
+        print(
+            f"  postgres: spooled {runs['pg_spooled'][-1]:,.0f}/s, unspooled "
+            f"{runs['pg_unspooled'][-1]:,.0f}/s, COPY {runs['pg_copy'][-1]:,.0f}/s",
+            flush=True,
+        )
+    best = {name: max(rates) for name, rates in runs.items()}
     return {
-        "sqlite_ingest_samples_per_s": round(max(sq_writer)),
-        "sqlite_raw_executemany_samples_per_s": round(max(sq_raw)),
-        "sqlite_ingest_ratio_vs_raw": round(max(sq_writer) / max(sq_raw), 3),
-        "postgres_ingest_samples_per_s": round(max(pg_writer)),
-        "postgres_raw_copy_samples_per_s": round(max(pg_copy)),
-        "postgres_ingest_ratio_vs_copy": round(max(pg_writer) / max(pg_copy), 3),
+        "sqlite_ingest_samples_per_s": round(best["sq_spooled"]),
+        "sqlite_ingest_spooled_samples_per_s": round(best["sq_spooled"]),
+        "sqlite_ingest_unspooled_samples_per_s": round(best["sq_unspooled"]),
+        "sqlite_raw_executemany_samples_per_s": round(best["sq_raw"]),
+        "sqlite_ingest_ratio_vs_raw": round(best["sq_spooled"] / best["sq_raw"], 3),
+        "postgres_ingest_samples_per_s": round(best["pg_spooled"]),
+        "postgres_ingest_unspooled_samples_per_s": round(best["pg_unspooled"]),
+        "postgres_raw_copy_samples_per_s": round(best["pg_copy"]),
+        "postgres_ingest_ratio_vs_copy": round(best["pg_spooled"] / best["pg_copy"], 3),
     }
 
 
@@ -190,21 +275,12 @@ def _serve(app: Any) -> tuple[Any, threading.Thread, int]:
 
 def query(tmp: Path) -> dict[str, float]:
     from loggerd.api.app import create_app
-    from loggerd.service.config import parse_config
-    from loggerd.service.daemon import Daemon
 
     days = 30
     data = burst(1, days * 86400)
     d = tmp / "query"
     d.mkdir()
-    config = parse_config(
-        f'data_dir = "{d.as_posix()}"\n[[chamber]]\nid = "bench"\n[[chamber.device]]\n'
-        'id = "logger"\ndriver = "simulated"\n[[chamber.device.channel]]\nid = "t0"\n'
-        'point = "temperature_1"\n',
-        "bench.toml",
-    )
-    daemon = Daemon(config)
-    daemon.store.open({"bench": None}, channel_rows(1))
+    daemon = bench_daemon(d, 1)
     t = time.perf_counter()
     for i in range(0, len(data), CHUNK):
         daemon.store.write(data[i : i + CHUNK])
@@ -257,7 +333,7 @@ def query(tmp: Path) -> dict[str, float]:
         buckets = db.execute(scan_sql, (origin_us, width_us, key, start_us, end_us)).fetchall()
         scans.append(time.perf_counter() - t)
     db.close()
-    daemon.store.close()
+    close_daemon(daemon)
     points = body["points"]
     assert len(points) == len(buckets) <= 2000
     for p, (_, n, total, lo, hi) in zip(points, buckets, strict=True):
@@ -273,11 +349,131 @@ def query(tmp: Path) -> dict[str, float]:
     )
     return {
         "query_30d_p50_ms": round(p50 * 1e3, 2),
-        "query_30d_p95_ms": round(sorted(times)[int(0.95 * len(times)) - 1] * 1e3, 2),
+        "query_30d_p95_ms": round(percentile(times, 95) * 1e3, 2),
         "query_30d_points": len(points),
         "query_raw_scan_ms": round(scan * 1e3, 1),
         "query_speedup_vs_raw_scan": round(scan / p50, 1),
     }
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise LookupError(field)
+
+
+def _reset_peak_rss() -> None:
+    """Start VmHWM (peak resident memory) again from the current size (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _get(conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes, float]:
+    """Status, body and seconds from request to last byte."""
+    t = time.perf_counter()
+    conn.request("GET", path)
+    response = conn.getresponse()
+    body = response.read()
+    return response.status, body, time.perf_counter() - t
+
+
+def responses(tmp: Path) -> dict[str, Any]:
+    from loggerd.api.app import create_app
+    from loggerd.core.times import iso
+
+    channels, seconds = 14, 86400
+    d = tmp / "responses"
+    d.mkdir()
+    daemon = bench_daemon(d, channels)
+    data = burst(channels, seconds)
+    t = time.perf_counter()
+    for i in range(0, len(data), CHUNK):
+        daemon.store.write(data[i : i + CHUNK])
+    print(
+        f"responses: {len(data):,} samples ({channels} channels x 24 h) stored in "
+        f"{time.perf_counter() - t:.1f} s",
+        flush=True,
+    )
+    del data
+    url = "/api/v1/chambers/bench/history?"
+    noon_us = T0_US + 12 * 3600 * 1_000_000
+    hour = urlencode({"start": iso(noon_us), "end": iso(noon_us + 3600 * 1_000_000)})
+    eight = [("channel", f"t{c}") for c in range(8)]
+    day = urlencode([*eight, ("start", iso(T0_US)), ("end", iso(T0_US + seconds * 1_000_000))])
+    server, thread, port = _serve(create_app(daemon.ports()))
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    out: dict[str, Any] = {}
+    try:
+        times = []
+        for _ in range(21):
+            status, body, elapsed = _get(conn, url + hour)
+            assert status == 200, body[:300]
+            times.append(elapsed)
+        points = json.loads(body)["points"]
+        assert len(points) == channels * 3600, len(points)
+        assert points[0]["timestamp"] == iso(noon_us) and points[0]["channel"] == "t0"
+        times = times[1:]  # the first warms the catalog and the page cache
+        out["history_1h_14ch_json_p50_ms"] = round(statistics.median(times) * 1e3, 1)
+        out["history_1h_14ch_json_p95_ms"] = round(percentile(times, 95) * 1e3, 1)
+        out["history_1h_14ch_json_bytes"] = len(body)
+        print(
+            f"  1 h x 14 channels, JSON ({len(body) / 1e3:,.0f} kB): p50 "
+            f"{out['history_1h_14ch_json_p50_ms']} ms, p95 {out['history_1h_14ch_json_p95_ms']} ms",
+            flush=True,
+        )
+        times = []
+        for _ in range(21):
+            status, body, elapsed = _get(conn, f"{url}{hour}&channel=t0")
+            assert status == 200, body[:300]
+            times.append(elapsed)
+        out["history_1h_1ch_json_p50_ms"] = round(statistics.median(times[1:]) * 1e3, 1)
+        out["history_1h_1ch_json_bytes"] = len(body)
+        print(
+            f"  1 h x 1 channel, JSON ({len(body) / 1e3:,.0f} kB): p50 "
+            f"{out['history_1h_1ch_json_p50_ms']} ms",
+            flush=True,
+        )
+        status, body, elapsed = _get(conn, url + day)
+        out["history_24h_8ch_json_status"] = status
+        out["history_24h_8ch_json_s"] = round(elapsed, 3)
+        print(f"  24 h x 8 channels, JSON: {status} in {elapsed:.3f} s: {body[:200]!r}")
+        for fmt in ("csv", "parquet"):
+            times, peaks = [], []
+            for _ in range(3):
+                rss_kib = _status_kib("VmRSS")
+                _reset_peak_rss()
+                status, body, elapsed = _get(conn, f"{url}{day}&format={fmt}")
+                assert status == 200, body[:300]
+                peaks.append((_status_kib("VmHWM") - rss_kib - len(body) // 1024) / 1024)
+                times.append(elapsed)
+            if fmt == "csv":
+                rows = list(csv.reader(io.StringIO(body.decode())))
+                assert rows[0][:2] == ["timestamp", "channel"]
+                assert rows[1][:2] == [iso(T0_US), "t0"]
+                count = len(rows) - 1
+            else:
+                import pyarrow.parquet as pq
+
+                count = pq.read_metadata(io.BytesIO(body)).num_rows
+            assert count == 8 * seconds, count
+            out[f"export_24h_8ch_{fmt}_s"] = round(statistics.median(times), 2)
+            out[f"export_24h_8ch_{fmt}_mb"] = round(len(body) / 1e6, 1)
+            # Beyond the body itself, which the client here holds whole.
+            out[f"export_24h_8ch_{fmt}_peak_rss_mb"] = round(statistics.median(peaks), 1)
+            print(
+                f"  24 h x 8 channels, {fmt} ({len(body) / 1e6:.1f} MB): "
+                f"{out[f'export_24h_8ch_{fmt}_s']} s, peak memory "
+                f"+{out[f'export_24h_8ch_{fmt}_peak_rss_mb']} MB beside the body",
+                flush=True,
+            )
+    finally:
+        conn.close()
+        server.should_exit = True
+        thread.join()
+        close_daemon(daemon)
+    return out
 
 
 RING_PROBE = """
@@ -315,21 +511,27 @@ def ring() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--rounds", type=int, default=2, help="ingest runs of each kind")
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result: dict[str, Any] = {}
-        result.update(ingest(Path(tmp), args.pg_url))
+        result.update(ingest(Path(tmp), args.pg_url, args.rounds))
         result.update(query(Path(tmp)))
+        result.update(responses(Path(tmp)))
         result.update(ring())
     result.update(
         {
             "targets": {
                 "sqlite_ingest_samples_per_s": ">= 50000",
+                "sqlite_ingest_spooled_samples_per_s": ">= 100000",
                 "sqlite_ingest_ratio_vs_raw": ">= 0.7",
                 "postgres_ingest_ratio_vs_copy": ">= 0.7",
                 "query_30d_p50_ms": "<= 50",
                 "query_speedup_vs_raw_scan": ">= 10",
+                "history_1h_14ch_json_p50_ms": "<= 60",
+                "export_24h_8ch_csv_s": "<= 2",
+                "history_24h_8ch_json_status": "422 (with the max_points to use)",
                 "ring_rss_mb_100ch_24h": "<= 150 (MiB)",
             },
             "benchmark_s": round(time.perf_counter() - started, 1),

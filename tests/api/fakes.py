@@ -21,6 +21,7 @@ from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.live.view import LiveReading
 from loggerd.storage.alarm_log import UnknownAlarm
 from loggerd.storage.downsample import Series
+from loggerd.storage.reader import SampleColumns
 from loggerd.storage.runs import UnknownRun
 from loggerd.storage.store import ChannelMeta, StoredSample, StoreError
 
@@ -65,22 +66,35 @@ class FakeHistory:
     def __init__(self) -> None:
         self.down = False
 
-    def samples(
+    def _rows(self, start_us: int, end_us: int) -> list[tuple[Any, ...]]:
+        if self.down:
+            raise StoreError("the database is restarting")
+        return [
+            (AIR.key, ts, 20.0 + i, 20.0 + i, "good", "host", None, None, None, None, None)
+            for i in range(3)
+            if start_us <= (ts := T0_US + i * 1_000_000) < end_us
+        ]
+
+    def count(
         self,
         chamber_id: str,
         channel_ids: Sequence[str],
         start_us: int,
         end_us: int,
-        limit: int | None = None,
-    ) -> Iterator[StoredSample]:
-        if self.down:
-            raise StoreError("the database is restarting")
-        for i in range(3):
-            ts = T0_US + i * 1_000_000
-            if start_us <= ts < end_us:
-                yield StoredSample(
-                    "air", ts, 20.0 + i, 20.0 + i, Quality.GOOD, TimeSource.HOST, None
-                )
+        at_most: int,
+    ) -> int:
+        return min(at_most, len(self._rows(start_us, end_us)))
+
+    def columns(
+        self,
+        chamber_id: str,
+        channel_ids: Sequence[str],
+        start_us: int,
+        end_us: int,
+        limit: int,
+    ) -> SampleColumns:
+        rows = self._rows(start_us, end_us)[:limit]
+        return SampleColumns.of_rows(rows, {AIR.key: AIR.channel_id})
 
     def newest(self, chamber_id: str) -> dict[str, StoredSample | None]:
         return {"air": None}

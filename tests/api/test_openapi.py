@@ -3,14 +3,12 @@ has (`{"detail": "one line"}`), and parameters are declared with their real type
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
 from loggerd.core.events import EventKind
-from loggerd.storage.store import StoredSample
 
 from .fakes import FakeHistory, client
 
@@ -61,7 +59,7 @@ async def test_every_error_is_one_line_in_one_shape(
 
 
 class LockedDatabase(FakeHistory):
-    def samples(self, *args: Any, **kwargs: Any) -> Iterator[StoredSample]:
+    def _rows(self, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
         # The driver's error, as SQLAlchemy words it: the SQL and a link on lines of their own.
         raise OperationalError("SELECT ts FROM samples", {}, Exception("database is locked"))
 
@@ -109,17 +107,26 @@ async def test_the_openapi_documents_every_error_in_its_one_shape() -> None:
     ):
         responses = paths[path]["get"]["responses"]
         assert responses["404"]["content"]["application/json"]["schema"] == error, path
+    # History's 422 is the same shape with one more field, the max_points to ask for when
+    # the range holds more raw points than JSON answers.
+    history_422 = {"$ref": "#/components/schemas/TooManyPointsOut"}
     for path, item in paths.items():
         for method, operation in item.items():
             for status, response in operation["responses"].items():
                 # Readiness answers its 503 with the health report: a state, not an error.
                 if status[0] != "2" and path != "/api/v1/health/ready":
+                    expected = error
+                    if (path, status) == ("/api/v1/chambers/{chamber_id}/history", "422"):
+                        expected = history_422
                     schema = response["content"]["application/json"]["schema"]
-                    assert schema == error, (path, method, status)
-    assert "HTTPValidationError" not in document["components"]["schemas"]
-    assert document["components"]["schemas"]["ErrorOut"]["properties"]["detail"]["type"] == (
-        "string"
-    )
+                    assert schema == expected, (path, method, status)
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert schemas["ErrorOut"]["properties"]["detail"]["type"] == "string"
+    too_many = schemas["TooManyPointsOut"]
+    assert too_many["required"] == ["detail"]
+    assert too_many["properties"]["detail"] == schemas["ErrorOut"]["properties"]["detail"]
+    assert set(too_many["properties"]) == {"detail", "max_points"}
 
 
 async def test_times_and_kinds_are_declared_with_their_types() -> None:

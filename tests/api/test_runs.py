@@ -69,7 +69,11 @@ async def test_a_run_opens_lists_and_closes(api: httpx.AsyncClient) -> None:
     assert r.status_code == 201, r.text
     run = r.json()
     assert run["open"] and run["end"] is None and run["start"] == "2026-12-07T08:00:00Z"
-    assert run["profile"]["segments"][2]["frost_point_c"] == {"setpoint": -75, "tolerance": 1.5}
+    assert run["profile"]["segments"][2]["frost_point_c"] == {
+        "setpoint": -75,
+        "tolerance": 1.5,
+        "start": None,  # a soak starts nowhere: the setpoint before it, for a ramp
+    }
     assert (await api.get(f"/api/v1/runs/{run['id']}")).json() == run
     listed = (await api.get("/api/v1/runs", params={"chamber": "c1", "open": True})).json()
     assert [x["id"] for x in listed["runs"]] == [run["id"]]

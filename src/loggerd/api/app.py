@@ -18,7 +18,9 @@ from loggerd.storage.store import StoreError
 PREFIX = "/api/v1"
 
 
-def create_app(ports: Ports) -> FastAPI:
+def create_app(ports: Ports, max_raw_points: int = history.MAX_RAW_POINTS) -> FastAPI:
+    """The app, reading `ports`. `max_raw_points`: the most raw points history answers as
+    JSON; a request for more gets a 422 with the max_points to ask for instead."""
     # /docs and /redoc load Swagger UI and ReDoc from loggerd itself: a lab network often has
     # no way out, and the default CDN links then give a blank page.
     app = FastAPIOffline(
@@ -28,6 +30,7 @@ def create_app(ports: Ports) -> FastAPI:
         'Every error answers `{"detail": "…"}`: one line saying what is wrong and what to do.',
     )
     app.state.ports = ports
+    app.state.max_raw_points = max_raw_points
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(StoreError, store_unavailable)

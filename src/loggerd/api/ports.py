@@ -21,6 +21,7 @@ from loggerd.live.view import LiveReading
 from loggerd.reports import ReportFormat
 from loggerd.storage.downsample import Series
 from loggerd.storage.export import Format
+from loggerd.storage.reader import SampleColumns
 from loggerd.storage.store import ChannelMeta, StoredSample
 
 
@@ -66,15 +67,25 @@ class Catalog(Protocol):
 
 
 class History(Protocol):
-    def samples(
+    def count(
         self,
         chamber_id: str,
         channel_ids: Sequence[str],
         start_us: int,
         end_us: int,
-        limit: int | None = None,
-    ) -> Iterator[StoredSample]:
-        """Raw samples in [start_us, end_us), by time then channel, streamed."""
+        at_most: int,
+    ) -> int:
+        """Raw samples in [start_us, end_us), counted up to `at_most` (a bounded cost)."""
+
+    def columns(
+        self,
+        chamber_id: str,
+        channel_ids: Sequence[str],
+        start_us: int,
+        end_us: int,
+        limit: int,
+    ) -> SampleColumns:
+        """The first `limit` raw samples in [start_us, end_us), by time then channel."""
 
     def newest(self, chamber_id: str) -> dict[str, StoredSample | None]:
         """Each channel's newest stored sample (for chambers not polled here)."""

@@ -19,6 +19,17 @@ class ErrorOut(BaseModel):
     detail: str = Field(description="What is wrong and what to do, in one line")
 
 
+class TooManyPointsOut(ErrorOut):
+    """A 422 of history: with `max_points` when the range holds more raw points than JSON
+    answers (a request for them is refused before anything is read)."""
+
+    max_points: int | None = Field(
+        default=None,
+        description="When the range holds too many raw points: the max_points to ask for "
+        "instead (the most detail JSON answers)",
+    )
+
+
 class ChannelOut(BaseModel):
     id: str
     name: str

@@ -23,6 +23,7 @@ from loggerd.processing.pipeline import ChamberProcessor
 from loggerd.reports import Calibration, ReportFormat, gather, render
 from loggerd.storage.downsample import Series, downsample
 from loggerd.storage.export import Format, export_chunks
+from loggerd.storage.reader import SampleColumns
 from loggerd.storage.store import ChannelMeta, Store, StoredSample
 
 if TYPE_CHECKING:  # an API replica imports this module and loads no acquisition code
@@ -35,15 +36,25 @@ class StoreHistory:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def samples(
+    def count(
         self,
         chamber_id: str,
         channel_ids: Sequence[str],
         start_us: int,
         end_us: int,
-        limit: int | None = None,
-    ) -> Iterator[StoredSample]:
-        return self.store.history(chamber_id, channel_ids, start_us, end_us, limit)
+        at_most: int,
+    ) -> int:
+        return self.store.reader.count_at_most(chamber_id, channel_ids, start_us, end_us, at_most)
+
+    def columns(
+        self,
+        chamber_id: str,
+        channel_ids: Sequence[str],
+        start_us: int,
+        end_us: int,
+        limit: int,
+    ) -> SampleColumns:
+        return self.store.reader.sample_columns(chamber_id, channel_ids, start_us, end_us, limit)
 
     def newest(self, chamber_id: str) -> dict[str, StoredSample | None]:
         return self.store.latest(chamber_id)

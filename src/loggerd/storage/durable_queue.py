@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from loggerd.core.events import Event, EventKind, Severity
-from loggerd.storage.payloads import LOG, SAMPLES, decode, encode
+from loggerd.storage.payloads import LOG, SAMPLES, decode, decode_samples, encode
+from loggerd.storage.sample_batch import SampleBatch
 from loggerd.storage.spool import Spool, SpoolError, SpoolFull
 
 __all__ = ["DurableQueue", "Entry"]
@@ -35,7 +36,8 @@ _T = TypeVar("_T")
 class Entry:
     id: int  # spool id; for held entries a negative, increasing number
     kind: str  # payloads.SAMPLES or payloads.LOG
-    items: list[Any]  # Samples, or LogItems
+    # Samples as accepted (held) or as columns (read back from the spool), or LogItems
+    items: Sequence[Any] | SampleBatch
     accepted_s: float  # wall clock (time.time) when accepted
 
     @property
@@ -43,7 +45,12 @@ class Entry:
         return len(self.items)
 
 
-def _counted(kind: str, items: Sequence[Any]) -> int:
+def _decoded(kind: str, payload: bytes) -> Sequence[Any] | SampleBatch:
+    # Samples stay columns, as the store's writer takes them: no Sample per sample.
+    return decode_samples(payload) if kind == SAMPLES else decode(kind, payload)
+
+
+def _counted(kind: str, items: Sequence[Any] | SampleBatch) -> int:
     """What an entry counts for in health figures: its samples (events count for nothing)."""
     return len(items) if kind == SAMPLES else 0
 
@@ -238,7 +245,7 @@ class DurableQueue:
         if self._spooled_entries and self.spool is not None:
             head = await asyncio.to_thread(self.spool.head, max_count)
             if head:
-                return [Entry(e.id, e.kind, decode(e.kind, e.payload), 0.0) for e in head], True
+                return [Entry(e.id, e.kind, _decoded(e.kind, e.payload), 0.0) for e in head], True
             self._spooled = self._spooled_entries = 0  # removed by someone else: trust the spool
             self._spooled_since_s = None
             self._backlog_left = 0

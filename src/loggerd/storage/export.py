@@ -1,18 +1,20 @@
 """Raw exports of a time range, CSV or Parquet, streamed: memory stays flat however long the
-range, because rows come from the database in batches and leave as encoded chunks.
+range, because samples come from the database in batches of columns, become Arrow record
+batches, and leave as encoded chunks (Arrow's CSV and Parquet writers).
 
 Both formats carry what raw history in JSON carries of each sample (its provenance too: time
 source, record number, the logger's own time, calibration version, uncertainty, method)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from loggerd.core.times import iso
-from loggerd.storage.store import Store, StoredSample
+import pyarrow as pa
+
+from loggerd.core.times import iso_array
+from loggerd.storage.reader import SampleColumns
+from loggerd.storage.store import Store
 
 Format = Literal["csv", "parquet"]
 MEDIA_TYPES: dict[str, str] = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
@@ -36,58 +38,71 @@ COLUMNS = [
 CSV_ROWS_PER_CHUNK = 2000
 PARQUET_ROWS_PER_GROUP = 100_000
 
+_UTC_US = pa.timestamp("us", tz="UTC")
+# Parquet keeps times as times; CSV writes them as ISO 8601 text, as JSON history does.
+PARQUET_SCHEMA = pa.schema(
+    [
+        pa.field("timestamp", _UTC_US, nullable=False),
+        pa.field("channel", pa.string(), nullable=False),
+        pa.field("value", pa.float64()),
+        pa.field("raw_value", pa.float64()),
+        pa.field("unit", pa.string(), nullable=False),
+        pa.field("quality", pa.string(), nullable=False),
+        pa.field("time_source", pa.string(), nullable=False),
+        pa.field("sequence", pa.int64()),
+        pa.field("logger_time", _UTC_US),
+        pa.field("calibration_version", pa.int32()),
+        pa.field("calibration_past_due", pa.bool_()),
+        pa.field("uncertainty", pa.float64()),
+        pa.field("method", pa.string()),
+    ]
+)
+CSV_SCHEMA = PARQUET_SCHEMA.set(0, pa.field("timestamp", pa.string(), nullable=False)).set(
+    8, pa.field("logger_time", pa.string())
+)
 
-def _batches(rows: Iterable[StoredSample], size: int) -> Iterator[list[StoredSample]]:
-    batch: list[StoredSample] = []
-    for r in rows:
-        batch.append(r)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
-
-def _flag(past_due: Mapping[str, bool], channel_id: str) -> bool | None:
-    """Whether the channel's certificate is past due; None where no certificate is known."""
-    return past_due.get(channel_id)
-
-
-def csv_chunks(
-    rows: Iterable[StoredSample],
-    units: dict[str, str],
-    progress: Callable[[int], None] | None = None,
-    past_due: Mapping[str, bool] | None = None,
-) -> Iterator[bytes]:
-    due = past_due or {}
-    buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\n")
-    out.writerow(COLUMNS)
-    yield buf.getvalue().encode()
-    for batch in _batches(rows, CSV_ROWS_PER_CHUNK):
-        buf.seek(0)
-        buf.truncate()
-        out.writerows(
-            [
-                iso(s.timestamp_us),
-                s.channel_id,
-                "" if s.value is None else repr(s.value),
-                "" if s.raw_value is None else repr(s.raw_value),
-                units[s.channel_id],
-                s.quality.value,
-                s.time_source.value,
-                "" if s.sequence is None else s.sequence,
-                "" if s.logger_time_us is None else iso(s.logger_time_us),
-                "" if s.calibration_version is None else s.calibration_version,
-                {True: "true", False: "false", None: ""}[_flag(due, s.channel_id)],
-                "" if s.uncertainty is None else repr(s.uncertainty),
-                s.method or "",
-            ]
-            for s in batch
+def record_batch(
+    points: SampleColumns,
+    units: Mapping[str, str],
+    past_due: Mapping[str, bool],
+    schema: pa.Schema = PARQUET_SCHEMA,
+) -> pa.RecordBatch:
+    """Samples as one Arrow record batch of `schema` (PARQUET_SCHEMA or CSV_SCHEMA): each
+    column converted at once, no object per sample. past_due: per channel, whether its
+    certificate's due date has passed (null where no certificate is known)."""
+    channel = points.channel_id
+    logger_us, known = points.logger_time_us()
+    if schema.field("timestamp").type == _UTC_US:
+        timestamp = pa.array(points.ts_us, _UTC_US)
+        logger_time = pa.array(logger_us, _UTC_US, mask=~known)
+    else:
+        timestamp = pa.array(iso_array(points.ts_us), pa.string())
+        logger_time = pa.array(
+            iso_array(logger_us), pa.string(), mask=~known if len(known) else None
         )
-        yield buf.getvalue().encode()
-        if progress is not None:
-            progress(len(batch))
+    columns = [
+        timestamp,
+        channel,
+        points.value,
+        points.raw_value,
+        list(map(units.__getitem__, channel)),
+        points.quality,
+        points.time_source,
+        points.sequence,
+        logger_time,
+        points.calibration_version,
+        list(map(past_due.get, channel)),
+        points.uncertainty,
+        points.method,
+    ]
+    return pa.record_batch(
+        [
+            c if isinstance(c, pa.Array) else pa.array(c, f.type)
+            for c, f in zip(columns, schema, strict=True)
+        ],
+        schema=schema,
+    )
 
 
 class _Chunks:
@@ -128,59 +143,62 @@ class _Chunks:
         return False
 
 
-def parquet_chunks(
-    rows: Iterable[StoredSample],
-    units: dict[str, str],
+def csv_chunks(
+    batches: Iterable[SampleColumns],
+    units: Mapping[str, str],
     progress: Callable[[int], None] | None = None,
     past_due: Mapping[str, bool] | None = None,
 ) -> Iterator[bytes]:
+    """CSV of the samples, written by Arrow's CSV writer, CSV_ROWS_PER_CHUNK rows a chunk.
+
+    Numbers are written in their shortest exact form (-40, 0.1, 1e-05 as 0.00001), text in
+    quotes, nothing for a null; every CSV reader reads them as the numbers and texts they are.
+    """
+    import pyarrow.csv as pcsv
+
     due = past_due or {}
-    import pyarrow as pa
+    sink = _Chunks()
+    options = pcsv.WriteOptions(quoting_header="none", batch_size=CSV_ROWS_PER_CHUNK)
+    with pcsv.CSVWriter(pa.PythonFile(sink, mode="w"), CSV_SCHEMA, write_options=options) as out:
+        yield sink.take()  # the header: an empty range is still a CSV file with its columns
+        for points in batches:
+            batch = record_batch(points, units, due, CSV_SCHEMA)
+            for offset in range(0, batch.num_rows, CSV_ROWS_PER_CHUNK):
+                part = batch.slice(offset, CSV_ROWS_PER_CHUNK)
+                out.write_batch(part)
+                yield sink.take()
+                if progress is not None:
+                    progress(part.num_rows)
+
+
+def parquet_chunks(
+    batches: Iterable[SampleColumns],
+    units: Mapping[str, str],
+    progress: Callable[[int], None] | None = None,
+    past_due: Mapping[str, bool] | None = None,
+) -> Iterator[bytes]:
+    """Parquet of the samples (zstd), a row group of about PARQUET_ROWS_PER_GROUP rows a chunk."""
     import pyarrow.parquet as pq
 
-    schema = pa.schema(
-        [
-            pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
-            pa.field("channel", pa.string(), nullable=False),
-            pa.field("value", pa.float64()),
-            pa.field("raw_value", pa.float64()),
-            pa.field("unit", pa.string(), nullable=False),
-            pa.field("quality", pa.string(), nullable=False),
-            pa.field("time_source", pa.string(), nullable=False),
-            pa.field("sequence", pa.int64()),
-            pa.field("logger_time", pa.timestamp("us", tz="UTC")),
-            pa.field("calibration_version", pa.int32()),
-            pa.field("calibration_past_due", pa.bool_()),
-            pa.field("uncertainty", pa.float64()),
-            pa.field("method", pa.string()),
-        ]
-    )
+    due = past_due or {}
     sink = _Chunks()
-    writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema, compression="zstd")
+    writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), PARQUET_SCHEMA, compression="zstd")
+    pending: list[pa.RecordBatch] = []
+    rows = 0
     try:
-        for batch in _batches(rows, PARQUET_ROWS_PER_GROUP):
-            table = pa.Table.from_pydict(
-                {
-                    "timestamp": [s.timestamp_us for s in batch],
-                    "channel": [s.channel_id for s in batch],
-                    "value": [s.value for s in batch],
-                    "raw_value": [s.raw_value for s in batch],
-                    "unit": [units[s.channel_id] for s in batch],
-                    "quality": [s.quality.value for s in batch],
-                    "time_source": [s.time_source.value for s in batch],
-                    "sequence": [s.sequence for s in batch],
-                    "logger_time": [s.logger_time_us for s in batch],
-                    "calibration_version": [s.calibration_version for s in batch],
-                    "calibration_past_due": [_flag(due, s.channel_id) for s in batch],
-                    "uncertainty": [s.uncertainty for s in batch],
-                    "method": [s.method for s in batch],
-                },
-                schema=schema,
-            )
-            writer.write_table(table)
-            yield sink.take()
+        for points in batches:
+            pending.append(record_batch(points, units, due))
+            rows += len(points)
+            if rows >= PARQUET_ROWS_PER_GROUP:
+                writer.write_table(pa.Table.from_batches(pending), PARQUET_ROWS_PER_GROUP)
+                yield sink.take()
+                if progress is not None:
+                    progress(rows)
+                pending, rows = [], 0
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending), PARQUET_ROWS_PER_GROUP)
             if progress is not None:
-                progress(len(batch))
+                progress(rows)
     finally:
         writer.close()
     yield sink.take()
@@ -199,9 +217,11 @@ def export_chunks(
 ) -> Iterator[bytes]:
     """The raw samples of some channels in [start_us, end_us), encoded, by time then channel.
 
+    Read from the store in batches of columns (HistoryReader.sample_batches) and encoded batch
+    by batch through Arrow: memory stays flat however long the range.
     `past_due` flags, per channel, a calibration certificate whose due date has passed.
     """
     units = {c: store.channel(chamber_id, c).unit for c in channel_ids}
-    rows = store.history(chamber_id, channel_ids, start_us, end_us, limit)
+    batches = store.reader.sample_batches(chamber_id, channel_ids, start_us, end_us, limit)
     encode = csv_chunks if fmt == "csv" else parquet_chunks
-    return encode(rows, units, progress, past_due)
+    return encode(batches, units, progress, past_due)

@@ -20,10 +20,10 @@ from dataclasses import asdict
 
 from loggerd.core.backoff import Backoff
 from loggerd.core.events import ClockCheck, Event, EventKind, Gap, LogItem, Severity
-from loggerd.core.samples import Sample
 from loggerd.storage.durable_queue import DurableQueue, Entry
 from loggerd.storage.model import Conflict, StoreError
 from loggerd.storage.payloads import LOG, SAMPLES
+from loggerd.storage.sample_batch import SampleBatch
 from loggerd.storage.spool import SpoolError
 from loggerd.storage.store import Store
 
@@ -166,8 +166,15 @@ class Flusher:
 
     async def _write(self, entries: list[Entry]) -> list[Event]:
         """Write entries to the store; returns the events their conflicts raise."""
-        samples: list[Sample] = [s for e in entries if e.kind == SAMPLES for s in e.items]
-        items: list[LogItem] = [i for e in entries if e.kind == LOG for i in e.items]
+        # Columns from the spool, Samples held in memory: one batch of columns, one transaction.
+        samples = SampleBatch.concat(
+            [
+                e.items if isinstance(e.items, SampleBatch) else SampleBatch.from_samples(e.items)
+                for e in entries
+                if e.kind == SAMPLES
+            ]
+        )
+        items: list[LogItem] = [i for e in entries if e.kind == LOG for i in e.items]  # type: ignore[misc]
         result = await asyncio.to_thread(self.store.write, samples)
         if items:
             await asyncio.to_thread(

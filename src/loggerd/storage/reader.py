@@ -7,11 +7,16 @@ downsampling, exports and the API never reach for the engine or the tables thems
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import contextvars
+import gc
 import math
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -20,12 +25,12 @@ from sqlalchemy import Connection, func, select
 
 from loggerd.core.samples import Quality, TimeSource
 from loggerd.storage.catalog import Catalog
-from loggerd.storage.database import Database
-from loggerd.storage.model import StoredSample
+from loggerd.storage.database import Database, said
+from loggerd.storage.model import StoredSample, StoreError
 from loggerd.storage.rollups import COUNTED
 from loggerd.storage.schema import Tier, rollup_tables, samples
 
-__all__ = ["HistoryReader", "RawSamples", "RollupRows"]
+__all__ = ["HistoryReader", "RawSamples", "RollupRows", "SampleColumns"]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -47,6 +52,64 @@ class RawSamples:
 
     def __len__(self) -> int:
         return len(self.ts_us)
+
+
+# The columns SampleColumns is read from, in its fields' order; the logger's own time is the
+# stored time plus the clock offset (NULL where there is none).
+_COLUMN_SQL = (
+    "SELECT channel_key, ts_us, value, raw_value, quality, time_source, sequence, "
+    "calibration_version, uncertainty, method, clock_offset_us FROM samples "
+    "WHERE channel_key = {mark} AND ts_us > {mark} AND ts_us < {mark} "
+    "ORDER BY ts_us LIMIT {mark}"
+)
+_TS = itemgetter(1)
+# Rows read at a time from each channel by sample_batches(): memory stays within
+# channels x this many rows, whatever the range.
+ROWS_PER_READ = 10_000
+
+
+@dataclass(frozen=True)
+class SampleColumns:
+    """Samples of several channels as columns, by time then channel: what large responses and
+    exports are encoded from, without an object per sample. None where a column is NULL
+    (a missing value, NaN in a Sample, is None here)."""
+
+    channel_id: Sequence[str]
+    ts_us: I64
+    value: Sequence[float | None]
+    raw_value: Sequence[float | None]
+    quality: Sequence[str]
+    time_source: Sequence[str]
+    sequence: Sequence[int | None]
+    calibration_version: Sequence[int | None]
+    uncertainty: Sequence[float | None]
+    method: Sequence[str | None]
+    clock_offset_us: Sequence[int | None]
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+    def logger_time_us(self) -> tuple[I64, npt.NDArray[np.bool_]]:
+        """The logger's own time of each sample, and where there is one (logger records)."""
+        offsets = self.clock_offset_us
+        n = len(offsets)
+        if not n or offsets.count(None) == n:
+            return np.zeros(n, np.int64), np.zeros(n, np.bool_)
+        known = np.fromiter((o is not None for o in offsets), np.bool_, n)
+        offset = np.fromiter((o or 0 for o in offsets), np.int64, n)
+        return self.ts_us + offset, known
+
+    @staticmethod
+    def of_rows(rows: Sequence[tuple[Any, ...]], names: dict[int, str]) -> SampleColumns:
+        """From rows in _COLUMN_SQL's order; `names`: channel key -> channel id."""
+        if not rows:
+            return SampleColumns([], np.empty(0, np.int64), *([()] * 9))
+        cols = list(zip(*rows, strict=True))
+        return SampleColumns(
+            list(map(names.__getitem__, cols[0])),
+            np.array(cols[1], dtype=np.int64),
+            *cols[2:],
+        )
 
 
 @dataclass(frozen=True)
@@ -96,6 +159,126 @@ class HistoryReader:
                 yield from _stored(result, keys)
             finally:
                 result.close()
+
+    def sample_batches(
+        self,
+        chamber_id: str,
+        channel_ids: Sequence[str],
+        start_us: int,
+        end_us: int,
+        limit: int | None = None,
+        rows_per_read: int = ROWS_PER_READ,
+    ) -> Iterator[SampleColumns]:
+        """The samples of some channels in [start_us, end_us) as batches of columns, by time
+        then channel (the first `limit` of them), streamed.
+
+        Each channel is read in its key's order, `rows_per_read` rows at a time after the last
+        one read (no sort in the database, no cursor held open between reads), and the
+        channels are merged here: a batch holds every row up to the earliest time any channel
+        not yet read to its end has reached. Memory stays within channels x rows_per_read."""
+        names = {self._catalog.channel(chamber_id, c).key: c for c in channel_ids}
+        db = self._db
+        dbapi_error = db.engine.dialect.loaded_dbapi.Error
+        sql = _COLUMN_SQL.format(mark="?" if db.is_sqlite else "%s")
+        left = limit
+        with db.reading(), db.engine.connect() as conn:
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                # In key order: rows of one time then come out in key order (a stable sort).
+                buffers: dict[int, list[tuple[Any, ...]]] = {k: [] for k in sorted(names)}
+                after = dict.fromkeys(names, start_us - 1)  # the last time read of each
+                reading = set(names)  # the channels not yet read to the end of the range
+                while left is None or left > 0:
+                    with _collector_paused():
+                        columns = self._next_batch(
+                            cur, sql, buffers, after, reading, end_us, rows_per_read, names, left
+                        )
+                    if columns is None:
+                        if not reading:
+                            break
+                        continue
+                    if left is not None:
+                        left -= len(columns)
+                    yield columns
+            except dbapi_error as exc:
+                raise StoreError(f"history query on {db.url} failed: {said(exc)}") from exc
+            finally:
+                cur.close()
+
+    @staticmethod
+    def _next_batch(
+        cur: Any,
+        sql: str,
+        buffers: dict[int, list[tuple[Any, ...]]],
+        after: dict[int, int],
+        reading: set[int],
+        end_us: int,
+        rows_per_read: int,
+        names: dict[int, str],
+        left: int | None,
+    ) -> SampleColumns | None:
+        """Read the channels whose rows are used up, and take every row up to the earliest
+        time a channel not read to its end has reached (None: no row to take yet)."""
+        for key in sorted(reading):
+            if not buffers[key]:
+                cur.execute(sql, (key, after[key], end_us, rows_per_read))
+                rows = cur.fetchall()
+                if len(rows) < rows_per_read:
+                    reading.discard(key)
+                if rows:
+                    buffers[key] = rows
+                    after[key] = rows[-1][1]
+        bound = min((after[k] for k in reading), default=None)
+        taken = []
+        for key, rows in buffers.items():
+            cut = len(rows) if bound is None else bisect.bisect_right(rows, bound, key=_TS)
+            if cut:
+                taken.append(rows[:cut])
+                buffers[key] = rows[cut:]
+        if not taken:
+            return None
+        batch = _merged(taken)
+        if left is not None:
+            batch = batch[:left]
+        return SampleColumns.of_rows(batch, names)
+
+    def sample_columns(
+        self,
+        chamber_id: str,
+        channel_ids: Sequence[str],
+        start_us: int,
+        end_us: int,
+        limit: int,
+    ) -> SampleColumns:
+        """The first `limit` samples of some channels in [start_us, end_us), by time then
+        channel, as one set of columns."""
+        batches = list(
+            self.sample_batches(
+                chamber_id, channel_ids, start_us, end_us, limit, min(limit, ROWS_PER_READ)
+            )
+        )
+        return batches[0] if len(batches) == 1 else _concatenated(batches)
+
+    def count_at_most(
+        self,
+        chamber_id: str,
+        channel_ids: Sequence[str],
+        start_us: int,
+        end_us: int,
+        at_most: int,
+    ) -> int:
+        """Samples of some channels in [start_us, end_us), counted up to `at_most`: the cost
+        is bounded by it, however many the range holds."""
+        keys = [self._catalog.channel(chamber_id, c).key for c in channel_ids]
+        inner = (
+            select(samples.c.ts_us)
+            .where(samples.c.channel_key.in_(keys))
+            .where(samples.c.ts_us >= start_us, samples.c.ts_us < end_us)
+            .limit(at_most)
+            .subquery()
+        )
+        rows = self._query(select(func.count()).select_from(inner))
+        return int(rows[0][0])
 
     def latest(self, chamber_id: str) -> dict[str, StoredSample | None]:
         """The newest stored sample of each of the chamber's channels (for API replicas that
@@ -244,6 +427,71 @@ class HistoryReader:
                 return list(conn.execute(query).all())
             with db.engine.connect() as own:
                 return list(own.execute(query).all())
+
+
+class _CollectorPause:
+    """Pauses the cyclic garbage collector while rows become tuples and columns: tens of
+    thousands of new tuples (which hold no cycles) set it off again and again, and each time
+    it walks every young object (measured: reading 50,400 rows 30 % faster, making columns of
+    them 3x faster). Reads in several threads share one pause; the last one ends it, and the
+    collector is enabled again only if it was before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._was_enabled = False
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self._was_enabled:
+                    gc.enable()
+
+
+_collector_paused = _CollectorPause()
+
+
+def _merged(runs: list[list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
+    """Runs of rows, each in time order, given in channel key order: all of them by time then
+    channel key (numpy's stable sort on the times; measured 30x faster than sorted())."""
+    rows = runs[0] if len(runs) == 1 else list(chain.from_iterable(runs))
+    if len(runs) == 1:
+        return rows
+    ts = np.fromiter(map(_TS, rows), np.int64, len(rows))
+    order = np.argsort(ts, kind="stable")
+    return list(map(rows.__getitem__, order.tolist()))
+
+
+def _concatenated(parts: Sequence[SampleColumns]) -> SampleColumns:
+    if not parts:
+        return SampleColumns([], np.empty(0, np.int64), *([()] * 9))
+    return SampleColumns(
+        [c for p in parts for c in p.channel_id],
+        np.concatenate([p.ts_us for p in parts]),
+        *(
+            [x for p in parts for x in getattr(p, name)]
+            for name in (
+                "value",
+                "raw_value",
+                "quality",
+                "time_source",
+                "sequence",
+                "calibration_version",
+                "uncertainty",
+                "method",
+                "clock_offset_us",
+            )
+        ),
+    )
 
 
 def _stored(result: Any, keys: dict[int, str]) -> Iterator[StoredSample]:

@@ -14,8 +14,7 @@ import math
 import time
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
-from operator import attrgetter
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,6 +25,7 @@ from loggerd.storage import rollups
 from loggerd.storage.catalog import Catalog
 from loggerd.storage.database import Database, said
 from loggerd.storage.model import Conflict, StoreError, WriteResult
+from loggerd.storage.sample_batch import SampleBatch
 from loggerd.storage.schema import Tier
 
 __all__ = [
@@ -71,8 +71,6 @@ Row = tuple[
     str | None,
     int | None,
 ]
-
-_CHAMBER_ID = attrgetter("chamber_id")
 
 
 class _KeyMap(dict[tuple[str, str], int]):
@@ -124,11 +122,12 @@ class SampleWriter(ABC):
         strategy = SqliteSampleWriter if db.is_sqlite else PostgresSampleWriter
         return strategy(db, catalog)
 
-    def write(self, batch: Sequence[Sample]) -> WriteResult:
+    def write(self, samples: Sequence[Sample] | SampleBatch) -> WriteResult:
         """Write samples and fold the new ones into the rollups, in one transaction (see
         Store.write)."""
-        if not batch:
+        if not len(samples):
             return WriteResult(0, 0, 0)
+        batch = samples if isinstance(samples, SampleBatch) else SampleBatch.from_samples(samples)
         cutoff_us = self._db.retention.raw_cutoff_us(time.time_ns() // 1000)
         engine = self._db.engine
         dbapi = engine.dialect.loaded_dbapi
@@ -156,32 +155,19 @@ class SampleWriter(ABC):
     def _write(
         self,
         conn: Any,
-        batch: Sequence[Sample],
+        batch: SampleBatch,
         cutoff_us: int | None,
         conflicts: list[tuple[Row, Row]],
     ) -> tuple[int, int]:
         """Write in one transaction on a DB-API connection: (rows kept, rows inserted)."""
 
-    def rows(self, batch: Iterable[Sample], cutoff_us: int | None) -> Iterator[Row]:
-        """Rows to store, in batch order; samples older than `cutoff_us` are left out."""
-        keys = _KeyMap(self._catalog)
-        for s in batch:
-            if cutoff_us is not None and s.timestamp_us < cutoff_us:
-                continue
-            yield (
-                keys[(s.chamber_id, s.channel_id)],
-                s.timestamp_us,
-                # Missing is missing: NaN is stored as NULL.
-                s.value if s.value == s.value else None,
-                s.raw_value if s.raw_value == s.raw_value else None,
-                s.quality,
-                s.time_source,
-                s.sequence,
-                s.calibration_version,
-                s.uncertainty if s.uncertainty is None or s.uncertainty == s.uncertainty else None,
-                s.method,
-                s.clock_offset_us,
-            )
+    def rows(self, batch: Sequence[Sample] | SampleBatch, cutoff_us: int | None) -> list[Row]:
+        """Rows to store, in batch order; samples older than `cutoff_us` are left out, and
+        NaN is stored as NULL (missing is missing)."""
+        if not isinstance(batch, SampleBatch):
+            batch = SampleBatch.from_samples(batch)
+        rows: list[Any] = batch.rows(_KeyMap(self._catalog).__getitem__, cutoff_us)
+        return rows
 
     def _conflict(self, pair: tuple[Row, Row]) -> Conflict:
         stored, new = pair
@@ -271,11 +257,11 @@ class SqliteSampleWriter(SampleWriter):
     def _write(
         self,
         conn: Any,
-        batch: Sequence[Sample],
+        batch: SampleBatch,
         cutoff_us: int | None,
         conflicts: list[tuple[Row, Row]],
     ) -> tuple[int, int]:
-        rows = list(self.rows(batch, cutoff_us))
+        rows = self.rows(batch, cutoff_us)
         if not rows:
             return 0, 0
         kept = len(rows)
@@ -313,7 +299,7 @@ class PostgresSampleWriter(SampleWriter):
     def _write(
         self,
         conn: Any,
-        batch: Sequence[Sample],
+        batch: SampleBatch,
         cutoff_us: int | None,
         conflicts: list[tuple[Row, Row]],
     ) -> tuple[int, int]:
@@ -321,7 +307,7 @@ class PostgresSampleWriter(SampleWriter):
 
         # Writers of one chamber take turns (each loggerd owns its chambers, so they only meet
         # on overlapping retries): the duplicate check then sees every committed sample.
-        locks = sorted({_lock_id(c) for c in set(map(_CHAMBER_ID, batch))})
+        locks = sorted({_lock_id(c) for c in set(batch.chamber_id)})
         namespace = self._db.lock_namespace
         sent: list[Row] = []
         with conn.cursor() as cur:
@@ -330,7 +316,7 @@ class PostgresSampleWriter(SampleWriter):
                 "".join(f"SELECT pg_advisory_xact_lock({namespace}, {k});" for k in locks)
                 + "SAVEPOINT batch"
             )
-            pending = self.rows(batch, cutoff_us)
+            pending = iter(self.rows(batch, cutoff_us))
             try:
                 # Rows are made while COPY streams, so the server works as Python converts.
                 with cur.copy(COPY_SAMPLES) as copy:

@@ -46,6 +46,7 @@ from loggerd.storage.reader import HistoryReader
 from loggerd.storage.recorrect import Recorrection, Recorrector
 from loggerd.storage.revisions import head_revision
 from loggerd.storage.runs import RunBook
+from loggerd.storage.sample_batch import SampleBatch
 from loggerd.storage.sample_writer import COPY_SAMPLES, COPY_TYPES, SAMPLE_COLUMNS, SampleWriter
 
 __all__ = [
@@ -189,8 +190,9 @@ class Store:
         return self.catalog.channel(chamber_id, channel_id)
 
     # Writing: sample_writer.py, event_log.py.
-    def write(self, batch: Sequence[Sample]) -> WriteResult:
-        """Write samples and fold the new ones into the rollups, in one transaction.
+    def write(self, batch: Sequence[Sample] | SampleBatch) -> WriteResult:
+        """Write samples (or a batch of them as columns, as the spool keeps them) and fold the
+        new ones into the rollups, in one transaction.
 
         A sample already stored (same channel and time, or same channel and logger sequence
         number) is left as it is, so retries and overlapping backfills are harmless. A sample
