@@ -20,6 +20,7 @@ from loggerd.acquisition.follower import (
 from loggerd.core.events import ClockCheck, Event, EventKind
 from loggerd.core.samples import Sample
 from loggerd.core.times import utc_now_us
+from loggerd.drivers.base import LoggedRecord
 from loggerd.link.lines import LinePool
 from loggerd.link.worker import LineWorker
 from loggerd_sim.driver import SimulatedLoggerConfig, SimulatedLoggerDriver
@@ -217,3 +218,23 @@ async def test_a_clock_check_runs_beside_the_steps_and_records_wait_for_it() -> 
     assert [s.sequence for s in f.samples] == list(range(1, 13))
     (check,) = [i for i in f.items if isinstance(i, ClockCheck)]
     assert f.follower.health.clock_checked_utc_us == check.utc_us
+
+
+async def test_a_step_leaves_a_window_that_would_overrun_its_budget_for_the_next_step() -> None:
+    """Each window takes 0.3 s of the line: a step of 1 s reads three (ending at 0.9 s), not a
+    fourth that would end at 1.2 s, past the poller's next tick; the next step goes on."""
+    f = Follow(None, 10_000, interval_s=1)  # records 1..10001: many windows to read
+    read = f.driver.read_records
+
+    def slow_read(first: int, count: int) -> list[LoggedRecord]:
+        f.monotonic.s += 0.3
+        return read(first, count)
+
+    f.driver.read_records = slow_read  # type: ignore[method-assign]
+    h = f.follower.health
+    await f.step(1.0)
+    assert h.cursor == 3 * RECORDS_PER_READ
+    await f.step(1.0)
+    assert h.cursor == 6 * RECORDS_PER_READ
+    await f.step(0.0)  # no budget left at all: still one window, a download always moves on
+    assert h.cursor == 7 * RECORDS_PER_READ

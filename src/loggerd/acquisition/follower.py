@@ -222,7 +222,9 @@ class MemoryFollower:
             await self._start_download(first, memory.newest)
         # At least one read per step, however little of the tick is left: a download always
         # moves on; then more, while this step's share of the tick lasts.
+        window_s = 0.0  # the longest window of this step
         while first <= memory.newest:
+            window_started = self.monotonic()
             count = min(RECORDS_PER_READ, memory.newest - first + 1)
             try:
                 records = await self._call(self.driver.read_records, first, count)
@@ -240,7 +242,12 @@ class MemoryFollower:
             if h.download_from is not None and self.monotonic() >= self._next_progress_log:
                 self._next_progress_log = self.monotonic() + PROGRESS_LOG_S
                 self.log_progress()
-            if self.monotonic() >= deadline:
+            # A window that might end past the deadline waits for the next step: the share
+            # ends where the poller's next tick is due (backfill_duty 1.0), and a step that
+            # overran it would cost that whole tick, and its live poll.
+            now = self.monotonic()
+            window_s = max(window_s, now - window_started)
+            if now + window_s >= deadline:
                 break
         if first > memory.newest:
             await self.finish_download()
