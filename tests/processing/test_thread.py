@@ -62,7 +62,10 @@ async def test_batches_are_processed_on_the_processing_thread_in_order() -> None
 
 async def test_the_daemon_processes_off_the_loop(tmp_path: Path, sim: SimulatorHost) -> None:
     assert sim.tcp is not None
-    daemon = make_daemon(tmp_path, device_toml("c", "logger", sim.tcp.url, 2))
+    derived = (
+        '[[chamber.derived]]\nid = "dp"\nquantity = "dew_point"\ntemperature = "air"\nrh = "rh"\n'
+    )
+    daemon = make_daemon(tmp_path, device_toml("c", "logger", sim.tcp.url, 2) + derived)
     threads: list[threading.Thread] = []
     process = daemon.processing.process
 
@@ -73,8 +76,20 @@ async def test_the_daemon_processes_off_the_loop(tmp_path: Path, sim: SimulatorH
     daemon.processing.process = watched  # type: ignore[method-assign]
     await daemon.start()
     try:
-        await settle(daemon, 8)
+        await settle(daemon, 3 * 5)  # three polls: four channels and the dew point
     finally:
         await daemon.stop()
     assert threads and all(t.name.startswith(THREAD_NAME) for t in threads)
     assert threading.current_thread() not in threads
+
+
+async def test_a_chamber_with_nothing_to_compute_is_passed_on_as_it_is() -> None:
+    processing = Watched()
+    processing.live["plain"] = ChamberProcessor("plain", {}, [])
+    worker = ProcessingThread(processing)
+    samples = [Sample("plain", "t", T0, 1.0, 1.0, Quality.GOOD, TimeSource.HOST)]
+    try:
+        assert await worker.process(samples) is samples
+    finally:
+        await asyncio.to_thread(worker.close)
+    assert processing.threads == []  # no trip to the thread for it

@@ -273,6 +273,14 @@ class Processing:
         self.live = dict(live)
         self.records = dict(records)
 
+    def computes(self, chamber_id: str) -> bool:
+        """Whether the chamber's samples are changed or added to at all: a chamber without
+        certificates and derived channels passes its samples on as they are."""
+        return any(
+            p is not None and (p.calibrations or p.derived)
+            for p in (self.live.get(chamber_id), self.records.get(chamber_id))
+        )
+
     def process(self, samples: list[Sample]) -> list[Sample]:
         """One poll's samples (one chamber), or one download's records (one logger):
         corrected, each poll or record followed by the derived samples it allows."""

@@ -35,8 +35,8 @@ class ProcessingThread:
         """`processing.process(samples)`, computed on the processing thread. A caller that is
         cancelled stops waiting; the batch is still processed (a processor's memory of the
         latest inputs moves on as if it had been kept)."""
-        if not samples:
-            return samples
+        if not samples or not self.processing.computes(samples[0].chamber_id):
+            return samples  # nothing to compute: not worth a trip to the thread
         return await asyncio.wrap_future(self._executor.submit(self.processing.process, samples))
 
     def close(self) -> None:
