@@ -3,6 +3,7 @@ download that cannot catch up from one that will."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator, Sequence
 
@@ -238,3 +239,32 @@ async def test_a_step_leaves_a_window_that_would_overrun_its_budget_for_the_next
     assert h.cursor == 6 * RECORDS_PER_READ
     await f.step(0.0)  # no budget left at all: still one window, a download always moves on
     assert h.cursor == 7 * RECORDS_PER_READ
+
+
+async def test_the_next_window_is_read_while_one_is_handed_on() -> None:
+    """Processing and spooling a window overlap the line's reading of the next: the sink of the
+    first window sees the driver asked for the second before it returns."""
+    f = Follow(None, 1_000, interval_s=1)  # records 1..1001
+    read = f.driver.read_records
+    asked: list[int] = []
+    second_asked = threading.Event()
+
+    def watched_read(first: int, count: int) -> list[LoggedRecord]:
+        asked.append(first)
+        if len(asked) == 2:
+            second_asked.set()
+        return read(first, count)
+
+    f.driver.read_records = watched_read  # type: ignore[method-assign]
+    seen_while_handing_on: list[bool] = []
+
+    async def sink(batch: list[Sample]) -> None:
+        if not seen_while_handing_on:
+            seen_while_handing_on.append(await asyncio.to_thread(second_asked.wait, 5))
+        f.samples.extend(batch)
+
+    f.follower.sink = sink
+    await f.step(1.0)  # the manual monotonic clock stands still: the step reads it all
+    assert seen_while_handing_on == [True]
+    assert asked == list(range(1, 1002, RECORDS_PER_READ))
+    assert [s.sequence for s in f.samples] == list(range(1, 1002))

@@ -90,6 +90,13 @@ class ClockPolicy:
     min_drift_span_s: float = 60.0  # shorter spans say nothing useful about drift
 
 
+def _abandon(task: asyncio.Task[T]) -> None:
+    """A read no one will hand on: cancel the wait for it (a request under way on the line
+    still runs to its end) and let whatever it ends with go unreported."""
+    task.cancel()
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
 class MemoryFollower:
     """One logger's memory: downloads what history lacks, checks the clock, finds gaps."""
 
@@ -222,33 +229,41 @@ class MemoryFollower:
             await self._start_download(first, memory.newest)
         # At least one read per step, however little of the tick is left: a download always
         # moves on; then more, while this step's share of the tick lasts.
-        window_s = 0.0  # the longest window of this step
-        while first <= memory.newest:
-            window_started = self.monotonic()
-            count = min(RECORDS_PER_READ, memory.newest - first + 1)
-            try:
-                records = await self._call(self.driver.read_records, first, count)
-            except DeviceException as exc:
-                if exc.busy:
-                    raise
-                # Refused: the record was overwritten since memory_range (a memory wrapping
-                # faster than we read). The next step finds the new oldest and the gap.
-                h.last_error = str(exc)
-                return
-            if not records:
-                break
-            await self._hand_on(first, records)
-            first = records[-1].sequence + 1
-            if h.download_from is not None and self.monotonic() >= self._next_progress_log:
-                self._next_progress_log = self.monotonic() + PROGRESS_LOG_S
-                self.log_progress()
-            # A window that might end past the deadline waits for the next step: the share
-            # ends where the poller's next tick is due (backfill_duty 1.0), and a step that
-            # overran it would cost that whole tick, and its live poll.
-            now = self.monotonic()
-            window_s = max(window_s, now - window_started)
-            if now + window_s >= deadline:
-                break
+        window_s = 0.0  # the longest window of this step, arrival to arrival
+        arrived = self.monotonic()
+        reading: asyncio.Task[list[LoggedRecord]] | None = self._read(first, memory.newest)
+        try:
+            while reading is not None:
+                try:
+                    records = await reading
+                except DeviceException as exc:
+                    if exc.busy:
+                        raise
+                    # Refused: the record was overwritten since memory_range (a memory wrapping
+                    # faster than we read). The next step finds the new oldest and the gap.
+                    h.last_error = str(exc)
+                    return
+                finally:
+                    reading = None
+                if not records:
+                    break
+                after = records[-1].sequence + 1
+                now = self.monotonic()
+                window_s, arrived = max(window_s, now - arrived), now
+                # The next window is read on the line while this one is processed and spooled.
+                # One that might arrive past the deadline waits for the next step: the share
+                # ends where the poller's next tick is due (backfill_duty 1.0), and a step that
+                # overran it would cost that whole tick, and its live poll.
+                if after <= memory.newest and now + window_s < deadline:
+                    reading = self._read(after, memory.newest)
+                await self._hand_on(first, records)
+                first = after
+                if h.download_from is not None and self.monotonic() >= self._next_progress_log:
+                    self._next_progress_log = self.monotonic() + PROGRESS_LOG_S
+                    self.log_progress()
+        finally:
+            if reading is not None:  # stopped (or failed) while a window was being read
+                _abandon(reading)
         if first > memory.newest:
             await self.finish_download()
         elif h.download_from is not None:
@@ -266,6 +281,11 @@ class MemoryFollower:
             h.last_error = h.last_error or (
                 f"record {first} is in the logger's memory but cannot be read"
             )
+
+    def _read(self, first: int, newest: int) -> asyncio.Task[list[LoggedRecord]]:
+        """Start reading the window from record `first` (up to RECORDS_PER_READ records)."""
+        count = min(RECORDS_PER_READ, newest - first + 1)
+        return asyncio.ensure_future(self._call(self.driver.read_records, first, count))
 
     async def _verify_cursor(self, memory: MemoryRange) -> None:
         """After a connect: is the last record stored still the logger's record of that number?
