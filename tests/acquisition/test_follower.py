@@ -11,6 +11,7 @@ import pytest
 
 from loggerd.acquisition.follower import (
     EPOCH_SHIFT,
+    HAND_ON_RECORDS,
     PACE_SPAN_S,
     RECORDS_PER_READ,
     STALLED_AFTER_STEPS,
@@ -18,6 +19,7 @@ from loggerd.acquisition.follower import (
     LogItem,
     MemoryFollower,
 )
+from loggerd.core.errors import NoReply
 from loggerd.core.events import ClockCheck, Event, EventKind
 from loggerd.core.samples import Sample
 from loggerd.core.times import utc_now_us
@@ -268,3 +270,34 @@ async def test_the_next_window_is_read_while_one_is_handed_on() -> None:
     assert seen_while_handing_on == [True]
     assert asked == list(range(1, 1002, RECORDS_PER_READ))
     assert [s.sequence for s in f.samples] == list(range(1, 1002))
+
+
+async def test_small_windows_are_handed_on_together_and_what_was_read_before_an_error() -> None:
+    """A driver that reads five records a window: the sink gets them a hundred at a time, and
+    a read that fails hands on the windows read before it, then raises."""
+    f = Follow(None, 1_000, interval_s=1)  # records 1..1001
+    read = f.driver.read_records
+    fail_at = [10**9]
+
+    def small_windows(first: int, count: int) -> list[LoggedRecord]:
+        if first >= fail_at[0]:
+            raise NoReply("the logger stopped answering")
+        return read(first, min(count, 5))
+
+    f.driver.read_records = small_windows  # type: ignore[method-assign]
+    handed_on: list[list[int]] = []
+
+    async def sink(batch: list[Sample]) -> None:
+        handed_on.append(sorted({s.sequence or 0 for s in batch}))
+        f.samples.extend(batch)
+
+    f.follower.sink = sink
+    fail_at[0] = 336  # the window from 336 on fails: 67 windows of five were read
+    with pytest.raises(NoReply):
+        await f.step(1.0)
+    assert [len(b) for b in handed_on] == [HAND_ON_RECORDS] * 3 + [35]
+    assert f.follower.health.cursor == 335
+    fail_at[0] = 10**9
+    await f.step(1.0)  # on from record 336, to the end
+    assert [s.sequence for s in f.samples] == list(range(1, 1002))
+    assert f.follower.health.cursor == 1001
