@@ -262,8 +262,8 @@ class ChamberProcessor:
 
 class Processing:
     """Every chamber's processing. Records from loggers' memories go through processors of
-    their own, record by record: a derived value must never combine a record of an hour ago
-    with a live reading of now."""
+    their own: a derived value must never combine a record of an hour ago with a live reading
+    of now. A download's records are processed together (processing.batch), each as if alone."""
 
     def __init__(
         self,
