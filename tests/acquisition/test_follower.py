@@ -3,6 +3,7 @@ download that cannot catch up from one that will."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator, Sequence
 
@@ -10,6 +11,7 @@ import pytest
 
 from loggerd.acquisition.follower import (
     EPOCH_SHIFT,
+    HAND_ON_RECORDS,
     PACE_SPAN_S,
     RECORDS_PER_READ,
     STALLED_AFTER_STEPS,
@@ -17,9 +19,11 @@ from loggerd.acquisition.follower import (
     LogItem,
     MemoryFollower,
 )
+from loggerd.core.errors import NoReply
 from loggerd.core.events import ClockCheck, Event, EventKind
 from loggerd.core.samples import Sample
 from loggerd.core.times import utc_now_us
+from loggerd.drivers.base import LoggedRecord
 from loggerd.link.lines import LinePool
 from loggerd.link.worker import LineWorker
 from loggerd_sim.driver import SimulatedLoggerConfig, SimulatedLoggerDriver
@@ -217,3 +221,83 @@ async def test_a_clock_check_runs_beside_the_steps_and_records_wait_for_it() -> 
     assert [s.sequence for s in f.samples] == list(range(1, 13))
     (check,) = [i for i in f.items if isinstance(i, ClockCheck)]
     assert f.follower.health.clock_checked_utc_us == check.utc_us
+
+
+async def test_a_step_leaves_a_window_that_would_overrun_its_budget_for_the_next_step() -> None:
+    """Each window takes 0.3 s of the line: a step of 1 s reads three (ending at 0.9 s), not a
+    fourth that would end at 1.2 s, past the poller's next tick; the next step goes on."""
+    f = Follow(None, 10_000, interval_s=1)  # records 1..10001: many windows to read
+    read = f.driver.read_records
+
+    def slow_read(first: int, count: int) -> list[LoggedRecord]:
+        f.monotonic.s += 0.3
+        return read(first, count)
+
+    f.driver.read_records = slow_read  # type: ignore[method-assign]
+    h = f.follower.health
+    await f.step(1.0)
+    assert h.cursor == 3 * RECORDS_PER_READ
+    await f.step(1.0)
+    assert h.cursor == 6 * RECORDS_PER_READ
+    await f.step(0.0)  # no budget left at all: still one window, a download always moves on
+    assert h.cursor == 7 * RECORDS_PER_READ
+
+
+async def test_the_next_window_is_read_while_one_is_handed_on() -> None:
+    """Processing and spooling a window overlap the line's reading of the next: the sink of the
+    first window sees the driver asked for the second before it returns."""
+    f = Follow(None, 1_000, interval_s=1)  # records 1..1001
+    read = f.driver.read_records
+    asked: list[int] = []
+    second_asked = threading.Event()
+
+    def watched_read(first: int, count: int) -> list[LoggedRecord]:
+        asked.append(first)
+        if len(asked) == 2:
+            second_asked.set()
+        return read(first, count)
+
+    f.driver.read_records = watched_read  # type: ignore[method-assign]
+    seen_while_handing_on: list[bool] = []
+
+    async def sink(batch: list[Sample]) -> None:
+        if not seen_while_handing_on:
+            seen_while_handing_on.append(await asyncio.to_thread(second_asked.wait, 5))
+        f.samples.extend(batch)
+
+    f.follower.sink = sink
+    await f.step(1.0)  # the manual monotonic clock stands still: the step reads it all
+    assert seen_while_handing_on == [True]
+    assert asked == list(range(1, 1002, RECORDS_PER_READ))
+    assert [s.sequence for s in f.samples] == list(range(1, 1002))
+
+
+async def test_small_windows_are_handed_on_together_and_what_was_read_before_an_error() -> None:
+    """A driver that reads five records a window: the sink gets them a hundred at a time, and
+    a read that fails hands on the windows read before it, then raises."""
+    f = Follow(None, 1_000, interval_s=1)  # records 1..1001
+    read = f.driver.read_records
+    fail_at = [10**9]
+
+    def small_windows(first: int, count: int) -> list[LoggedRecord]:
+        if first >= fail_at[0]:
+            raise NoReply("the logger stopped answering")
+        return read(first, min(count, 5))
+
+    f.driver.read_records = small_windows  # type: ignore[method-assign]
+    handed_on: list[list[int]] = []
+
+    async def sink(batch: list[Sample]) -> None:
+        handed_on.append(sorted({s.sequence or 0 for s in batch}))
+        f.samples.extend(batch)
+
+    f.follower.sink = sink
+    fail_at[0] = 336  # the window from 336 on fails: 67 windows of five were read
+    with pytest.raises(NoReply):
+        await f.step(1.0)
+    assert [len(b) for b in handed_on] == [HAND_ON_RECORDS] * 3 + [35]
+    assert f.follower.health.cursor == 335
+    fail_at[0] = 10**9
+    await f.step(1.0)  # on from record 336, to the end
+    assert [s.sequence for s in f.samples] == list(range(1, 1002))
+    assert f.follower.health.cursor == 1001

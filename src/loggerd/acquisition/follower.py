@@ -29,7 +29,7 @@ from loggerd.acquisition.clock import (
     measure_offset_queued,
     timed_read,
 )
-from loggerd.core.errors import DeviceException, LoggerdError
+from loggerd.core.errors import DeviceException, DriverError, LoggerdError
 from loggerd.core.events import ClockCheck, Event, EventKind, Gap, LogItem, Severity
 from loggerd.core.health import BackfillHealth
 from loggerd.core.samples import Quality, Reading, Sample, TimeSource
@@ -52,6 +52,8 @@ PROGRESS_LOG_S = 10.0
 STALLED_AFTER_STEPS = 10
 # Records asked for per driver call (the driver may return fewer: one window's worth).
 RECORDS_PER_READ = 100
+# Records handed on together during a download (the windows of a step are gathered up to this).
+HAND_ON_RECORDS = 100
 # A download's pace (records read, and records the logger took, per second) is measured over
 # spans of this long at least: shorter ones say more about one slow read than about the line.
 PACE_SPAN_S = 10.0
@@ -88,6 +90,13 @@ class ClockPolicy:
     drift_limit_ppm: float = 100.0
     check_interval_s: float = 3600.0
     min_drift_span_s: float = 60.0  # shorter spans say nothing useful about drift
+
+
+def _abandon(task: asyncio.Task[T]) -> None:
+    """A read no one will hand on: cancel the wait for it (a request under way on the line
+    still runs to its end) and let whatever it ends with go unreported."""
+    task.cancel()
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 class MemoryFollower:
@@ -222,26 +231,52 @@ class MemoryFollower:
             await self._start_download(first, memory.newest)
         # At least one read per step, however little of the tick is left: a download always
         # moves on; then more, while this step's share of the tick lasts.
-        while first <= memory.newest:
-            count = min(RECORDS_PER_READ, memory.newest - first + 1)
-            try:
-                records = await self._call(self.driver.read_records, first, count)
-            except DeviceException as exc:
-                if exc.busy:
-                    raise
-                # Refused: the record was overwritten since memory_range (a memory wrapping
-                # faster than we read). The next step finds the new oldest and the gap.
-                h.last_error = str(exc)
-                return
-            if not records:
-                break
-            await self._hand_on(first, records)
-            first = records[-1].sequence + 1
-            if h.download_from is not None and self.monotonic() >= self._next_progress_log:
-                self._next_progress_log = self.monotonic() + PROGRESS_LOG_S
-                self.log_progress()
-            if self.monotonic() >= deadline:
-                break
+        window_s = 0.0  # the longest window of this step, arrival to arrival
+        arrived = self.monotonic()
+        reading: asyncio.Task[list[LoggedRecord]] | None = self._read(first, memory.newest)
+        # Windows read and not yet handed on (from record `batch_first`): gathered up to
+        # HAND_ON_RECORDS, so a driver that reads a few records a window costs one spool
+        # append and one batch of processing per hundred records, not per window.
+        batch: list[LoggedRecord] = []
+        batch_first = first
+        try:
+            while reading is not None:
+                try:
+                    records = await reading
+                except DriverError as exc:
+                    reading = None
+                    if batch:  # what was read is handed on before the error is
+                        await self._hand_on(batch_first, batch)
+                    if not isinstance(exc, DeviceException) or exc.busy:
+                        raise
+                    # Refused: the record was overwritten since memory_range (a memory wrapping
+                    # faster than we read). The next step finds the new oldest and the gap.
+                    h.last_error = str(exc)
+                    return
+                reading = None
+                if not records:
+                    break
+                first = records[-1].sequence + 1
+                now = self.monotonic()
+                window_s, arrived = max(window_s, now - arrived), now
+                # The next window is read on the line while this one is processed and spooled.
+                # One that might arrive past the deadline waits for the next step: the share
+                # ends where the poller's next tick is due (backfill_duty 1.0), and a step that
+                # overran it would cost that whole tick, and its live poll.
+                if first <= memory.newest and now + window_s < deadline:
+                    reading = self._read(first, memory.newest)
+                batch.extend(records)
+                if len(batch) >= HAND_ON_RECORDS or reading is None:
+                    await self._hand_on(batch_first, batch)
+                    batch_first, batch = first, []
+                if h.download_from is not None and self.monotonic() >= self._next_progress_log:
+                    self._next_progress_log = self.monotonic() + PROGRESS_LOG_S
+                    self.log_progress()
+        finally:
+            if reading is not None:  # stopped (or failed) while a window was being read
+                _abandon(reading)
+        if batch:  # the last window read came back empty
+            await self._hand_on(batch_first, batch)
         if first > memory.newest:
             await self.finish_download()
         elif h.download_from is not None:
@@ -259,6 +294,11 @@ class MemoryFollower:
             h.last_error = h.last_error or (
                 f"record {first} is in the logger's memory but cannot be read"
             )
+
+    def _read(self, first: int, newest: int) -> asyncio.Task[list[LoggedRecord]]:
+        """Start reading the window from record `first` (up to RECORDS_PER_READ records)."""
+        count = min(RECORDS_PER_READ, newest - first + 1)
+        return asyncio.ensure_future(self._call(self.driver.read_records, first, count))
 
     async def _verify_cursor(self, memory: MemoryRange) -> None:
         """After a connect: is the last record stored still the logger's record of that number?
@@ -315,8 +355,8 @@ class MemoryFollower:
         h = self.health
         if self._pending_gap is None and records[0].sequence > asked:
             self._pending_gap = (asked, records[0].sequence - 1)
-        # One hand-over per read: records in sequence order, each record's samples together
-        # (the sink processes them record by record and spools them in one append).
+        # One hand-over per batch of windows: records in sequence order, each record's samples
+        # together (the sink processes them together and spools them in one append).
         batch: list[Sample] = []
         for i, record in enumerate(records):
             if i and record.sequence != records[i - 1].sequence + 1:

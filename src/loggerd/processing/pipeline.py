@@ -13,77 +13,33 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Literal
+
+import numpy as np
 
 from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.processing import humidity
-from loggerd.processing.calibration import Certificate, correct, is_past_due
+from loggerd.processing.batch import batchable, process_records
+from loggerd.processing.calibration import correct, is_past_due
+from loggerd.processing.specs import (
+    MASK_OF,
+    UNIT_OF,
+    Calibration,
+    DerivedQuantity,
+    DerivedSpec,
+    derived_uncertainty,
+    derived_value,
+)
 
-DerivedQuantity = Literal[
-    "dew_point",
-    "frost_point",
-    "frost_dew_point",
-    "rh_over_ice",
-    "ppmv",
-    "mole_fraction",
-    "mixing_ratio",
-    "absolute_humidity",
+__all__ = [
+    "UNIT_OF",
+    "Calibration",
+    "ChamberProcessor",
+    "DerivedQuantity",
+    "DerivedSpec",
+    "Processing",
 ]
 
 log = logging.getLogger(__name__)
-
-UNIT_OF: dict[str, str] = {
-    "dew_point": "degC",
-    "frost_point": "degC",
-    "frost_dew_point": "degC",
-    "rh_over_ice": "%RH",
-    "ppmv": "ppmv",
-    "mole_fraction": "ppm",
-    "mixing_ratio": "g/kg",
-    "absolute_humidity": "g/m3",
-}
-
-# What valid_input_mask must check for each derived quantity.
-_MASK_OF: dict[str, humidity.Quantity] = {
-    "dew_point": "dew_point",
-    "frost_point": "frost_point",
-    "frost_dew_point": "frost_dew_point",
-    "rh_over_ice": "frost_point",
-    "ppmv": "ppmv",
-    "mole_fraction": "ppmv",
-    "mixing_ratio": "ppmv",
-    "absolute_humidity": "ppmv",
-}
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """A channel's certificate; `probe_temperature_channel` feeds a 2-D RH table."""
-
-    certificate: Certificate
-    probe_temperature_channel: str | None = None
-
-
-@dataclass(frozen=True)
-class DerivedSpec:
-    channel_id: str
-    quantity: DerivedQuantity
-    temperature_channel: str
-    rh_channel: str
-    formulation: humidity.Formulation = humidity.Formulation.HARDY1998
-    pressure_channel: str | None = None
-    pressure_hpa: float = 1013.25
-    max_input_age_s: float = 10.0
-    # Expanded (k = 2) input uncertainties used when a channel carries no certificate.
-    u_temperature_k: float | None = None
-    u_rh_pct: float | None = None
-    # The device's own value of the same quantity, to be cross-checked against ours.
-    check_channel: str | None = None
-    check_limit: float = 1.0
-
-    @property
-    def unit(self) -> str:
-        return UNIT_OF[self.quantity]
 
 
 @dataclass
@@ -99,7 +55,8 @@ def _today() -> date:
 
 
 class ChamberProcessor:
-    """Corrects and derives the samples of one chamber, one poll at a time."""
+    """Corrects and derives the samples of one chamber, one poll (or record) at a time; a
+    download's records together through processing.batch, to the same result."""
 
     def __init__(
         self,
@@ -118,9 +75,25 @@ class ChamberProcessor:
             self.calibrations,
             key=lambda c: self.calibrations[c].certificate.quantity != "temperature",
         )
+        self.batchable = batchable(self.calibrations, self.derived)
 
-    def _remember(self, s: Sample) -> None:
+    @property
+    def order(self) -> list[str]:
+        """The calibrated channels in the order they are corrected."""
+        return self._order
+
+    def latest(self, channel_id: str) -> _Latest | None:
+        """The channel's latest sample remembered (an input of derived channels)."""
+        return self._latest.get(channel_id)
+
+    def latest_value(self, channel_id: str) -> float | None:
+        latest = self._latest.get(channel_id)
+        return None if latest is None else latest.value
+
+    def remember(self, s: Sample) -> None:
         self._latest[s.channel_id] = _Latest(s.timestamp_us, s.value, s.quality, s.uncertainty)
+
+    _remember = remember
 
     def past_due(self, channel_id: str) -> bool:
         cal = self.calibrations.get(channel_id)
@@ -216,7 +189,7 @@ class ChamberProcessor:
             humidity.valid_input_mask(
                 t.value,
                 rh.value,
-                quantity=_MASK_OF[spec.quantity],
+                quantity=MASK_OF[spec.quantity],
                 pressure_hpa=pressure,
                 formulation=spec.formulation,
             )
@@ -240,23 +213,7 @@ class ChamberProcessor:
 
     @staticmethod
     def _compute(spec: DerivedSpec, t: float, rh: float, p: float) -> float:
-        f = spec.formulation
-        q = spec.quantity
-        if q == "dew_point":
-            return float(humidity.dew_point_c(t, rh, formulation=f))
-        if q == "frost_point":
-            return float(humidity.frost_point_c(t, rh, formulation=f))
-        if q == "frost_dew_point":
-            return float(humidity.frost_dew_point_c(t, rh, formulation=f))
-        if q == "rh_over_ice":
-            return float(humidity.rh_over_ice_pct(t, rh, formulation=f))
-        if q == "ppmv":
-            return float(humidity.ppmv(t, rh, p, formulation=f))
-        if q == "mole_fraction":
-            return float(humidity.mole_fraction_ppm(t, rh, p, formulation=f))
-        if q == "mixing_ratio":
-            return float(humidity.mixing_ratio_g_per_kg(t, rh, p, formulation=f))
-        return float(humidity.absolute_humidity_g_m3(t, rh, p, formulation=f))
+        return float(derived_value(spec, np.asarray(t), np.asarray(rh), np.asarray(p)))
 
     def _uncertainty(
         self, spec: DerivedSpec, t: _Latest, rh: _Latest, pressure: float
@@ -265,20 +222,10 @@ class ChamberProcessor:
         u_rh = rh.uncertainty if rh.uncertainty is not None else spec.u_rh_pct
         if u_t is None or u_rh is None:
             return None
-        f = spec.formulation
-        if spec.quantity == "frost_point":
-            return float(
-                humidity.frost_point_uncertainty_k(t.value, rh.value, u_t, u_rh, formulation=f)
-            )
-        if spec.quantity == "frost_dew_point":
-            return float(
-                humidity.frost_dew_point_uncertainty_k(t.value, rh.value, u_t, u_rh, formulation=f)
-            )
-        if spec.quantity == "ppmv":
-            return float(
-                humidity.ppmv_uncertainty(t.value, rh.value, u_t, u_rh, pressure, formulation=f)
-            )
-        return None
+        u = derived_uncertainty(
+            spec, *(np.asarray(x) for x in (t.value, rh.value, u_t, u_rh, pressure))
+        )
+        return None if u is None else float(u)
 
     def _derived_sample(
         self,
@@ -315,8 +262,8 @@ class ChamberProcessor:
 
 class Processing:
     """Every chamber's processing. Records from loggers' memories go through processors of
-    their own, record by record: a derived value must never combine a record of an hour ago
-    with a live reading of now."""
+    their own: a derived value must never combine a record of an hour ago with a live reading
+    of now. A download's records are processed together (processing.batch), each as if alone."""
 
     def __init__(
         self,
@@ -325,6 +272,14 @@ class Processing:
     ) -> None:
         self.live = dict(live)
         self.records = dict(records)
+
+    def computes(self, chamber_id: str) -> bool:
+        """Whether the chamber's samples are changed or added to at all: a chamber without
+        certificates and derived channels passes its samples on as they are."""
+        return any(
+            p is not None and (p.calibrations or p.derived)
+            for p in (self.live.get(chamber_id), self.records.get(chamber_id))
+        )
 
     def process(self, samples: list[Sample]) -> list[Sample]:
         """One poll's samples (one chamber), or one download's records (one logger):
@@ -337,9 +292,31 @@ class Processing:
         start = 0
         for i in range(1, len(samples) + 1):
             if i == len(samples) or samples[i].sequence != samples[start].sequence:
+                if start == 0 and i < len(samples):
+                    # Records of one layout (a download's window): processed together.
+                    together = _process_records(samples, i, self.records)
+                    if together is not None:
+                        return together
                 out.extend(_process(samples[start:i], self.records))
                 start = i
         return out
+
+
+def _process_records(
+    samples: list[Sample], width: int, processors: Mapping[str, ChamberProcessor]
+) -> list[Sample] | None:
+    """A batch of records through processing.batch; None when it does not take them (the
+    caller then goes record by record, and its errors are handled there, record by record)."""
+    processor = processors.get(samples[0].chamber_id)
+    if processor is None:
+        return None
+    try:
+        return process_records(processor, samples, width)
+    except Exception:
+        # A formulation that raised despite the masks, or a bug in the batch: record by record,
+        # the record at fault is flagged and the others are not.
+        log.debug("processing %s as a batch failed", samples[0].chamber_id, exc_info=True)
+        return None
 
 
 def _process(samples: list[Sample], processors: Mapping[str, ChamberProcessor]) -> list[Sample]:

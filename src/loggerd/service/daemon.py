@@ -17,6 +17,7 @@ from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.link.lines import LinePool
 from loggerd.live.view import LiveView
 from loggerd.processing.pipeline import Processing
+from loggerd.processing.thread import ProcessingThread
 from loggerd.service import wiring
 from loggerd.service.alarms import AlarmService
 from loggerd.service.config import DaemonConfig
@@ -77,6 +78,8 @@ class Daemon:
         # Calibration corrections and derived channels, per chamber.
         self.processors, records = wiring.build_processors(config.chambers, copies=2)
         self.processing = Processing(self.processors, records)
+        # Computed on a thread of loggerd's own: a download's batch never holds the loop.
+        self.processing_thread = ProcessingThread(self.processing)
         # Every channel: measured and derived, as the store's catalog registers them.
         self.channels: list[Channel] = wiring.channels(config.chambers, devices)
         # In memory shared with the API's process, which maps it read-only.
@@ -127,7 +130,7 @@ class Daemon:
         await self._accept(samples, store=False)
 
     async def _accept(self, samples: list[Sample], store: bool = True) -> None:
-        samples = self.processing.process(samples)
+        samples = await self.processing_thread.process(samples)
         # The live view is fed by live reads; a record downloaded from a logger's memory is
         # history only, and so is the note that a tick's poll could not run.
         if samples and samples[0].time_source is not TimeSource.LOGGER:
@@ -232,6 +235,8 @@ class Daemon:
                 log.error("%s had failed: %r", t.get_name(), result)
         self._tasks.clear()
         await asyncio.to_thread(self.acquisition.close)
+        # Nothing hands in batches now; what was handed in is processed before the thread ends.
+        await asyncio.to_thread(self.processing_thread.close)
         if self._alarms_on:
             self._alarms_on = False
             await asyncio.to_thread(self.alarms.stop)

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from loggerd.core.events import Event, EventKind, Severity
 from loggerd.storage.payloads import LOG, SAMPLES, decode, decode_samples, encode
 from loggerd.storage.sample_batch import SampleBatch
-from loggerd.storage.spool import Spool, SpoolError, SpoolFull
+from loggerd.storage.spool import Spool, SpoolEntry, SpoolError, SpoolFull
 
 __all__ = ["DurableQueue", "Entry"]
 
@@ -55,6 +55,10 @@ def _counted(kind: str, items: Sequence[Any] | SampleBatch) -> int:
     return len(items) if kind == SAMPLES else 0
 
 
+def _append(spool: Spool, kind: str, count: int, items: Sequence[Any]) -> int:
+    return spool.append(kind, count, encode(kind, items))
+
+
 class DurableQueue:
     """A FIFO of accepted entries: in the spool, or held in memory when the spool refuses."""
 
@@ -71,6 +75,12 @@ class DurableQueue:
         self._space = asyncio.Event()
         self._space.set()
         self._lock = asyncio.Lock()  # one spool append at a time: order is kept
+        # What this run appended to the spool, by spool id, kept for the drain: decoding the
+        # payload again cost more than writing it to the store. The spool stays what counts
+        # (its order, its entries); an entry not kept here (an earlier run's, or one beyond
+        # `max_queued` samples kept) is decoded from it.
+        self._kept: dict[int, list[Any]] = {}
+        self._kept_count = 0
         # Set once what an earlier run left in the spool is in the store: only then does the
         # store know where each device's history ends (backfill asks it).
         self.backlog_written = asyncio.Event()
@@ -147,12 +157,14 @@ class DurableQueue:
                     await self._respool()  # held entries first: the order is kept
                 if not self._held:
                     try:
-                        await asyncio.to_thread(
-                            self.spool.append, kind, _counted(kind, items), encode(kind, items)
+                        # Encoded on the spool's thread, like the append: not on the loop.
+                        entry_id = await asyncio.to_thread(
+                            _append, self.spool, kind, _counted(kind, items), items
                         )
                     except SpoolError as exc:
                         self._spool_failed(exc)
                     else:
+                        self._keep(entry_id, kind, items)
                         if self._spool_error is not None:
                             log.warning("the spool takes samples again")
                             self._spool_error = None
@@ -162,6 +174,21 @@ class DurableQueue:
                             self._spooled_since_s = accepted_s
                         return
             self._hold(kind, items, accepted_s)
+
+    def _keep(self, entry_id: int, kind: str, items: list[Any]) -> None:
+        count = _counted(kind, items)
+        if self._kept_count + count <= self.max_queued:
+            self._kept[entry_id] = items
+            self._kept_count += count
+
+    def _kept_or_decoded(self, entry: SpoolEntry) -> Sequence[Any] | SampleBatch:
+        items = self._kept.get(entry.id)
+        return _decoded(entry.kind, entry.payload) if items is None else items
+
+    def _forget(self, entries: list[Entry]) -> None:
+        for e in entries:
+            if self._kept.pop(e.id, None) is not None:
+                self._kept_count -= _counted(e.kind, e.items)
 
     def _hold(self, kind: str, items: list[Any], accepted_s: float) -> None:
         self._held.append(Entry(self._next_held_id, kind, items, accepted_s))
@@ -245,8 +272,10 @@ class DurableQueue:
         if self._spooled_entries and self.spool is not None:
             head = await asyncio.to_thread(self.spool.head, max_count)
             if head:
-                return [Entry(e.id, e.kind, _decoded(e.kind, e.payload), 0.0) for e in head], True
+                return [Entry(e.id, e.kind, self._kept_or_decoded(e), 0.0) for e in head], True
             self._spooled = self._spooled_entries = 0  # removed by someone else: trust the spool
+            self._kept.clear()
+            self._kept_count = 0
             self._spooled_since_s = None
             self._backlog_left = 0
             self.backlog_written.set()
@@ -265,6 +294,7 @@ class DurableQueue:
         if from_spool:
             assert self.spool is not None
             await asyncio.to_thread(self.spool.remove_through, entries[-1].id)
+            self._forget(entries)
             self._spooled = max(0, self._spooled - count)
             self._spooled_entries = max(0, self._spooled_entries - len(entries))
             if self._backlog_left:

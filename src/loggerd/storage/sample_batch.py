@@ -143,7 +143,9 @@ class SampleBatch:
                 else:
                     header["present"][name] = "some"
                     arrays.append(np.fromiter((x is not None for x in column), "u1", n).tobytes())
-                    arrays.append(np.fromiter((x or 0 for x in column), dtype, n).tobytes())
+                    arrays.append(
+                        np.fromiter((0 if x is None else x for x in column), dtype, n).tobytes()
+                    )
         head = orjson.dumps(header)
         return b"".join([MAGIC, _HEADER_LENGTH.pack(len(head)), head, *arrays])
 
