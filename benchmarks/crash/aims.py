@@ -55,7 +55,9 @@ class Aims:
 
     def backfill(self, d: DaemonProcess) -> Snapshot:
         self.ready(d)
-        return wait_health(d, downloading, 5.0)
+        # A download starts once the logger's clock is checked (a few seconds of reads timed
+        # at its ticks, beside the polls): wait that long for it.
+        return wait_health(d, downloading, 20.0)
 
     def uniform(self, d: DaemonProcess) -> Snapshot:
         self.ready(d)

@@ -48,6 +48,9 @@ driver = "reference-modbus"
 url = "{tcp_url}"
 address = {a}
 poll_interval_s = 0.2
+# A small share of each tick for downloads, so that one after a downtime spans seconds and a
+# kill can be aimed into it (at the default share it is over within a tick or two).
+backfill_duty = 0.05
 # The simulated clock runs ten times as fast as the host's: its offset is meant to grow.
 clock_offset_limit_s = 1e12
 clock_drift_limit_ppm = 1e12

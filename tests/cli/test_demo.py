@@ -78,7 +78,10 @@ def test_a_sped_up_demo_keeps_history_and_live_on_real_time(
         assert all(1.5 <= b - a <= 2.5 for a, b in itertools.pairwise(times)), times
         latest = get(f"{url}/api/v1/chambers/{chamber}/latest")["readings"]
         live = max(utc_s(r["timestamp"]) for r in latest if r["channel"] == "t1")
-        assert abs(live - times[-1]) <= 3, (chamber, live, times[-1])
+        # The newest record trails the live reading by at most a record interval (2 s), the
+        # download step that hands it on (1 s) and a flush: seconds, where a programme's time
+        # taken for the loggers' would put them minutes apart.
+        assert abs(live - times[-1]) <= 5, (chamber, live, times[-1])
     assert incidents(url) == []
     code, out = proc.stop(signal.SIGTERM)
     assert code == 0, out
