@@ -19,7 +19,13 @@ from loggerd.link.lines import LinePool
 from loggerd.modbus.lines import modbus_master
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.definition import Definition
-from loggerd_protocol.values import decode_block, decode_field, decode_record, encode_field
+from loggerd_protocol.values import (
+    BlockDecoder,
+    decode_block,
+    decode_field,
+    decode_record,
+    encode_field,
+)
 
 from .rl1600 import CLOCK_RANGE_S, readings
 from .rl1600 import DEFN as _DEFN
@@ -33,6 +39,20 @@ def _block_span(defn: Definition, names: Sequence[str]) -> tuple[int, int]:
     fields = [defn.field(n) for n in names]
     start = min(f.address for f in fields)
     return start, max(f.end for f in fields) - start
+
+
+# The live block (every point, its status word, the device status): one read per poll, its
+# fields found and its struct built once.
+_LIVE_SPAN = _block_span(
+    _DEFN,
+    [
+        *_DEFN.point_names(),
+        "device_status",
+        *(_DEFN.status_field(p).name for p in _DEFN.point_names()),
+    ],
+)
+_LIVE = BlockDecoder(_DEFN.table("input"), *_LIVE_SPAN)
+_STATUS_OF = [(p, _DEFN.status_field(p).name) for p in _DEFN.point_names()]
 
 
 class ReferenceModbusDriver(MemoryDriver):
@@ -49,9 +69,7 @@ class ReferenceModbusDriver(MemoryDriver):
     def __init__(self, config: ReferenceModbusConfig, lines: LinePool) -> None:
         super().__init__(config, lines)
         self.master = modbus_master(self.lines, config.url, config.line_settings())
-        names = [*_DEFN.point_names(), "device_status"]
-        names += [_DEFN.status_field(p).name for p in _DEFN.point_names()]
-        self._live_start, self._live_count = _block_span(_DEFN, names)
+        self._live_start, self._live_count = _LIVE_SPAN
         self._channel_count: int | None = None  # channels fitted, from the identity
 
     @property
@@ -92,9 +110,9 @@ class ReferenceModbusDriver(MemoryDriver):
 
     def read(self, groups: Collection[str] | None = None) -> list[Reading]:
         words = self._read_input(self._live_start, self._live_count)
-        values = decode_block(_DEFN.table("input"), self._live_start, words)
-        status = {p: int(values[_DEFN.status_field(p).name]) for p in _DEFN.point_names()}
-        return readings({p: float(values[p]) for p in _DEFN.point_names()}, status)
+        values = _LIVE.decode(words)
+        status = {p: int(values[s]) for p, s in _STATUS_OF}
+        return readings({p: float(values[p]) for p, _ in _STATUS_OF}, status)
 
     def channel_count(self) -> int:
         """The temperature channels fitted: from open(), or read when it has not been called.

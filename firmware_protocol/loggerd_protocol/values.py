@@ -12,7 +12,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .definition import Definition, Field
-from .registers import QUIET_NAN_FLOAT32, Order, decode_registers, encode_registers, scaled
+from .registers import (
+    _STRUCT,
+    QUIET_NAN_FLOAT32,
+    Order,
+    decode_registers,
+    encode_registers,
+    float32_decimal,
+    scaled,
+)
 
 Value = int | float | str
 
@@ -143,3 +151,44 @@ def encode_record(defn: Definition, record: Record | None) -> tuple[int, ...]:
             value = defn.record_missing_int16 * f.scale if math.isnan(v) else min(max(v, lo), hi)
         words[f.address : f.end] = encode_field(f, value)
     return tuple(words)
+
+
+class BlockDecoder:
+    """decode_block for one block read again and again (a live read at every poll): the
+    fields inside it found once, and all of them unpacked by one precompiled struct, not a
+    pack and an unpack per field. Gives exactly what decode_block gives."""
+
+    def __init__(self, fields: Sequence[Field], start: int, count: int) -> None:
+        end = start + count
+        inside = sorted(
+            (f for f in fields if f.address >= start and f.end <= end and f.type != "record"),
+            key=lambda f: f.address,
+        )
+        if WORD_ORDER != "ABCD" or any(f.type == "ascii" for f in inside):
+            raise ValueError("a block decoder takes big-endian numeric fields only")
+        fmt, at = ">", start
+        for f in inside:
+            if f.address < at:
+                raise ValueError(f"{f.name} overlaps the field before it")
+            fmt += "xx" * (f.address - at) + _STRUCT[f.number_type]
+            at = f.end
+        fmt += "xx" * (end - at)
+        self.count = count
+        self._struct = struct.Struct(fmt)
+        self._words = struct.Struct(f">{count}H")
+        self._fields = [(f.name, f.number_type == "float32", f.scale) for f in inside]
+
+    def decode(self, words: Sequence[int]) -> dict[str, Value]:
+        if len(words) != self.count:
+            raise ValueError(f"the block is {self.count} registers, {len(words)} given")
+        try:
+            raw = self._struct.unpack(self._words.pack(*words))
+        except struct.error:
+            raise ValueError(f"registers must be 0..0xFFFF, got {list(words)}") from None
+        out: dict[str, Value] = {}
+        for (name, is_float32, scale), value in zip(self._fields, raw, strict=True):
+            if is_float32:
+                out[name] = float32_decimal(value)
+            else:
+                out[name] = scaled(value, scale) if scale != 1.0 else value
+        return out
