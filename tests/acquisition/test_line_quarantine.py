@@ -259,7 +259,7 @@ class Ledger:
 async def until(predicate: Callable[[], bool]) -> None:
     async with asyncio.timeout(20):
         while not predicate():
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # sync-ok: polling a condition under a deadline
 
 
 async def test_loggers_with_a_memory_send_nothing_but_the_probes_on_a_dead_line(

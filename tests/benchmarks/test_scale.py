@@ -49,7 +49,7 @@ def test_each_logger_is_a_chamber_of_ten_channels(tmp_path: Path) -> None:
 
 
 def test_descendants_include_the_process_itself() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # sync-ok
     try:
         found = descendants(os.getpid())
         assert found[0] == os.getpid()

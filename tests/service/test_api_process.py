@@ -43,7 +43,7 @@ class Apart:
 async def until(predicate: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
     async with asyncio.timeout(timeout_s):
         while not predicate():
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # sync-ok: polling a condition under a deadline
     assert predicate(), what
 
 
