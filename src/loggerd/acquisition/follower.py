@@ -195,22 +195,8 @@ class MemoryFollower:
         history ends makes the follower wait (the records wait in the logger)."""
         deadline = self.monotonic() + budget_s
         h = self.health
-        if not self._cursor_known:
-            try:
-                end = await self.ledger.cursor(self.chamber_id, self.device_id)
-            except LoggerdError as exc:
-                h.state = "waiting_for_store"
-                h.last_error = f"cannot find where the history ends: {exc}"
-                return
-            if end is not None:
-                self._epoch = end.sequence >> EPOCH_SHIFT
-                h.cursor = end.sequence & LOGGER_SEQUENCE
-                self._last_time_us = end.timestamp_us
-                self._cursor_logger_time_us = end.logger_time_us
-                self._verify = True
-            if self._start_at is not None:
-                h.cursor, self._verify = self._start_at - 1, False
-            self._cursor_known = True
+        if not self._cursor_known and not await self._find_cursor():
+            return  # the records wait in the logger until the store can say
         if self._by_hand:
             if self.monotonic() >= self._clock_due:  # a person waits: nothing else to serve
                 await self._record_clock(await self._measure_clock())
@@ -277,16 +263,42 @@ class MemoryFollower:
                 _abandon(reading)
         if batch:  # the last window read came back empty
             await self._hand_on(batch_first, batch)
-        if first > memory.newest:
+        await self._stepped(first, memory.newest, cursor_before)
+
+    async def _find_cursor(self) -> bool:
+        """Where the device's history ends, from the store (False: it cannot say yet)."""
+        h = self.health
+        try:
+            end = await self.ledger.cursor(self.chamber_id, self.device_id)
+        except LoggerdError as exc:
+            h.state = "waiting_for_store"
+            h.last_error = f"cannot find where the history ends: {exc}"
+            return False
+        if end is not None:
+            self._epoch = end.sequence >> EPOCH_SHIFT
+            h.cursor = end.sequence & LOGGER_SEQUENCE
+            self._last_time_us = end.timestamp_us
+            self._cursor_logger_time_us = end.logger_time_us
+            self._verify = True
+        if self._start_at is not None:
+            h.cursor, self._verify = self._start_at - 1, False
+        self._cursor_known = True
+        return True
+
+    async def _stepped(self, first: int, newest: int, cursor_before: int | None) -> None:
+        """After a step's reads: the download done or its pace, and a step that moved
+        nothing counted towards `stalled`."""
+        h = self.health
+        if first > newest:
             await self.finish_download()
         elif h.download_from is not None:
-            self._pace(memory.newest)
+            self._pace(newest)
         self._no_progress = 0 if h.cursor != cursor_before else self._no_progress + 1
         if not self._no_progress and self._stalled:
             self._stalled = False
             if h.state == "stalled":
                 h.state = "following" if h.download_from is None else "downloading"
-                self._pace_from = (self.monotonic(), h.records_downloaded, memory.newest)
+                self._pace_from = (self.monotonic(), h.records_downloaded, newest)
             h.last_error = None
         if self._no_progress >= STALLED_AFTER_STEPS:
             self._stalled = True
