@@ -10,8 +10,7 @@ from loggerd.cli.common import store_flags, store_from_args
 from loggerd.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from loggerd.reports import Calibration, ReportFormat
-    from loggerd.service.config import DaemonConfig
+    from loggerd.reports import ReportFormat
 
 SUFFIXES: dict[str, ReportFormat] = {
     ".pdf": "pdf",
@@ -53,35 +52,11 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=_report)
 
 
-def _calibrations(config: DaemonConfig | None, chamber_id: str) -> dict[str, Calibration | None]:
-    """Each channel's certificate, known only from a configuration."""
-    if config is None:
-        return {}
-    from loggerd.reports import Calibration
-    from loggerd.service.ports import ProcessorCertificates
-    from loggerd.service.wiring import build_processors
-
-    certificates = ProcessorCertificates(build_processors(config.chambers)[0])
-    out: dict[str, Calibration | None] = {}
-    for chamber in config.chambers:
-        if chamber.id != chamber_id:
-            continue
-        for device in chamber.devices:
-            for channel in device.channels:
-                info = certificates.certificate(chamber_id, channel.id)
-                out[channel.id] = (
-                    None
-                    if info is None
-                    else Calibration(
-                        info.certificate_id, info.version, info.due.isoformat(), info.past_due
-                    )
-                )
-    return out
-
-
 def _report(args: argparse.Namespace) -> int:
-    from loggerd.reports import gather, render
+    from loggerd.reports import render
     from loggerd.service.config import load_config
+    from loggerd.service.ports import ProcessorCertificates, StoreReports
+    from loggerd.service.wiring import build_processors
 
     out: Path = args.file
     fmt = args.format or SUFFIXES.get(out.suffix.lower())
@@ -96,9 +71,9 @@ def _report(args: argparse.Namespace) -> int:
     store = store_from_args(args, config)
     try:
         store.check_schema()
-        run = store.runs.get(args.run_id)
-        calibrations = None if run is None else _calibrations(config, run.chamber_id)
-        data = gather(store, args.run_id, calibrations or None)
+        # Certificates are known from a configuration only (none with --url alone).
+        processors = {} if config is None else build_processors(config.chambers)[0]
+        data = StoreReports(store, ProcessorCertificates(processors)).gather(args.run_id)
     finally:
         store.close()
     body = render(data, fmt, args.family, args.rule)

@@ -20,7 +20,7 @@ from loggerd.chamber.statistics import Family
 from loggerd.core.health import WriterHealth
 from loggerd.live.view import LiveReading
 from loggerd.processing.pipeline import ChamberProcessor
-from loggerd.reports import Calibration, ReportFormat, gather, render
+from loggerd.reports import Calibration, ReportFormat, RunData, gather, render
 from loggerd.storage.downsample import Series, downsample
 from loggerd.storage.export import Format, export_chunks
 from loggerd.storage.reader import SampleColumns
@@ -213,6 +213,10 @@ class StoreReports:
         self.certificates = certificates
 
     def report(self, run_id: int, fmt: ReportFormat, family: Family, rule: Rule) -> bytes:
+        return render(self.gather(run_id), fmt, family, rule)
+
+    def gather(self, run_id: int) -> RunData:
+        """What run `run_id`'s report is computed from, with each channel's certificate."""
         run = self.store.runs.get(run_id)
         calibrations: dict[str, Calibration | None] = {}
         if run is not None:
@@ -222,7 +226,7 @@ class StoreReports:
                     calibrations[meta.channel_id] = Calibration(
                         info.certificate_id, info.version, info.due.isoformat(), info.past_due
                     )
-        return render(gather(self.store, run_id, calibrations or None), fmt, family, rule)
+        return gather(self.store, run_id, calibrations or None)
 
 
 def store_ports(
