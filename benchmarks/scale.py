@@ -358,6 +358,12 @@ def one_n(
             "sim_procs": len(sims.procs),
             "ticks_due_approx": due,
             "late_started_polls": total("late_polls"),
+            # From a third in to the end: what start-up left out.
+            "missed_ticks_steady": total("missed_ticks")
+            - sum(int(d["missed_ticks"] or 0) for d in middle[0]["devices"]),
+            "late_started_polls_steady": total("late_polls")
+            - sum(int(d["late_polls"] or 0) for d in middle[0]["devices"]),
+            "polls_steady": steady_polls,
             "line_quarantined_ticks": total("line_quarantined_ticks"),
             "reads_failed": total("reads_failed"),
             "retries": total("retries"),
