@@ -3,14 +3,16 @@ again when it dies, while acquisition goes on.
 
 Acquisition's process binds the API's socket itself, so a port that is taken is said at once,
 and the API started again answers on the same port (requests made meanwhile wait in the
-socket's backlog). A thread of this process answers the API's requests for a snapshot with
-the newest one the event loop published; it sends one only when asked, so an API process that
-hangs can fill no buffer and hold no thread of acquisition's.
+socket's backlog). A thread of this process answers the API's requests for a snapshot: the
+event loop builds one when asked (health objects change on the loop, so they are read there),
+and none when nobody asks; it sends one only when asked, so an API process that hangs can fill
+no buffer and hold no thread of acquisition's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import pickle
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
@@ -65,13 +68,19 @@ class _Child:
 
 class ApiProcess:
     def __init__(
-        self, config: DaemonConfig, live: LiveView, sock: socket.socket, first: ServedSnapshot
+        self,
+        config: DaemonConfig,
+        live: LiveView,
+        sock: socket.socket,
+        snapshot: Callable[[], ServedSnapshot],
     ) -> None:
         self.config = config
         self.live = live
         self.sock = sock
         self.restarts = 0
-        self._latest = pickle.dumps(first)
+        self._snapshot = snapshot  # called on the event loop, when the API asks
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._latest = b""  # the last snapshot sent, pickled
         self._stopping = threading.Event()
         self._ready = threading.Event()
         self._failure: str | None = None
@@ -83,12 +92,11 @@ class ApiProcess:
         child = self._child
         return None if child is None else child.proc.pid
 
-    def publish(self, snapshot: ServedSnapshot) -> None:
-        """On the event loop: the snapshot the API gets when it next asks."""
-        self._latest = pickle.dumps(snapshot)
-
     def start(self) -> None:
-        """Start the API's process now (its imports overlap acquisition's start-up)."""
+        """On the event loop: start the API's process now (its imports overlap acquisition's
+        start-up)."""
+        self._loop = asyncio.get_running_loop()
+        self._latest = pickle.dumps(self._snapshot())
         self._child = self._spawn()
         self._thread = threading.Thread(target=self._supervise, name="loggerd-api-process")
         self._thread.start()
@@ -179,9 +187,36 @@ class ApiProcess:
                 self._ready.set()
             elif message[0] == "health?":
                 try:
-                    child.conn.send(("health", self._latest))
+                    child.conn.send(("health", self._built()))
                 except OSError:
                     return
+
+    def _built(self) -> bytes:
+        """A snapshot built now on the event loop, pickled (the last one sent if the loop is
+        closing, or building failed)."""
+        assert self._loop is not None
+        built: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+
+        def build() -> None:
+            try:
+                built.set_result(pickle.dumps(self._snapshot()))
+            except Exception as exc:  # a snapshot is not worth stopping the API's health for
+                built.set_exception(exc)
+
+        try:
+            self._loop.call_soon_threadsafe(build)
+        except RuntimeError:
+            return self._latest  # the loop has closed: we are stopping
+        while not self._stopping.is_set():
+            try:
+                self._latest = built.result(0.1)
+                break
+            except concurrent.futures.TimeoutError:
+                continue
+            except Exception:
+                log.exception("a health snapshot for the API could not be built")
+                break
+        return self._latest
 
     def _end(self, child: _Child) -> None:
         with contextlib.suppress(OSError):  # already gone

@@ -3,8 +3,10 @@
 It serves HTTP on the socket acquisition's process bound (so a restarted API answers on the
 same port, and a request made meanwhile waits in the socket's backlog), reads history from the
 store and live readings from the shared live view (mapped read-only), and learns devices'
-health and the chambers' certificates from a snapshot it asks acquisition for every half
-second. It loads no
+health and the chambers' certificates from a snapshot it asks acquisition for: half a second
+after the last one came while requests read devices' health, every five seconds while none
+does (a snapshot of a thousand devices costs acquisition's process tens of milliseconds, paid
+only as often as someone looks). It loads no
 driver, line or acquisition code, so nothing it does, however slow, can take a poll's time, and
 if it dies acquisition starts another.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import pickle
 import signal
 import socket
@@ -47,7 +50,8 @@ from loggerd.storage.store import StoreError
 
 log = logging.getLogger("loggerd.api")
 
-SNAPSHOT_INTERVAL_S = 0.5
+SNAPSHOT_INTERVAL_S = 0.5  # while requests read devices' health
+SNAPSHOT_IDLE_INTERVAL_S = 5.0  # while none does
 
 
 @dataclass(frozen=True)
@@ -80,12 +84,14 @@ class _Link:
             self.conn.send(message)
 
     def run(self) -> None:
-        """Ask for a snapshot half a second after the last one came (never two asked at once,
-        so a stalled side never fills the other's buffer), until told to stop."""
-        next_ask, asked = 0.0, False
+        """Ask for a snapshot half a second after the last one came if a request has read
+        devices' health since, five seconds after it otherwise (never two asked at once, so
+        a stalled side never fills the other's buffer), until told to stop."""
+        came, asked = -math.inf, False
         try:
             while True:
-                if not asked and time.monotonic() >= next_ask:
+                interval_s = SNAPSHOT_INTERVAL_S if self.health.read else SNAPSHOT_IDLE_INTERVAL_S
+                if not asked and time.monotonic() >= came + interval_s:
                     self.send(("health?",))
                     asked = True
                 if not self.conn.poll(0.1):
@@ -94,8 +100,8 @@ class _Link:
                 if message[0] == "stop":
                     break
                 if message[0] == "health":
-                    self.health.snapshot = pickle.loads(message[1])
-                    next_ask, asked = time.monotonic() + SNAPSHOT_INTERVAL_S, False
+                    self.health.update(pickle.loads(message[1]))
+                    came, asked = time.monotonic(), False
         except (EOFError, OSError):
             log.warning("acquisition's process has gone; the API stops")
         self.server.should_exit = True
@@ -122,7 +128,7 @@ def run(conn: Connection) -> None:
     except StoreError as exc:  # it is read again on every miss
         log.warning("%s; the API answers from the store once it is back", exc)
     health = SnapshotHealth(store)
-    health.snapshot = pickle.loads(first[1])
+    health.update(pickle.loads(first[1]))
     ports = Ports(
         live=LiveView.attach(spec.live),
         health=health,

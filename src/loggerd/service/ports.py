@@ -120,16 +120,25 @@ class ServedSnapshot:
 
 
 class SnapshotHealth:
-    """Health as the last snapshot from acquisition's process said it; the store's own."""
+    """Health as the last snapshot from acquisition's process said it; the store's own.
+    `read` says whether a request has read devices' or the writer's health since the last
+    snapshot came (the API asks for the next one sooner if so)."""
 
     def __init__(self, store: Store) -> None:
         self.store_ = store
         self.snapshot = ServedSnapshot([], None, {}, {})
+        self.read = False
+
+    def update(self, snapshot: ServedSnapshot) -> None:
+        self.snapshot = snapshot
+        self.read = False
 
     def devices(self) -> list[DeviceReport]:
+        self.read = True
         return self.snapshot.devices
 
     def writer(self) -> WriterHealth | None:
+        self.read = True
         return self.snapshot.writer
 
     def store(self) -> StoreInfo:

@@ -139,7 +139,7 @@ async def serve_apart(
     `stop`, stop the API, then acquisition (which writes every accepted sample first). The API's
     process is started again if it dies; acquisition does not notice."""
     sock = listening_socket(host, port)
-    api = ApiProcess(service.config, service.live, sock, service.snapshot())
+    api = ApiProcess(service.config, service.live, sock, service.snapshot)
     api.start()
     try:
         await service.start()
@@ -147,7 +147,6 @@ async def serve_apart(
         await api.stop()
         sock.close()
         raise
-    publisher = asyncio.create_task(_publish(api, service), name="loggerd-api-snapshots")
     try:
         await api.ready()
         if on_ready is not None:
@@ -155,13 +154,6 @@ async def serve_apart(
             on_ready(f"http://{host}:{bound[1]}")
         await stop.wait()
     finally:
-        publisher.cancel()
         await api.stop()
         sock.close()
         await service.stop()  # always: every accepted sample is written before we return
-
-
-async def _publish(api: ApiProcess, service: Acquiring) -> None:
-    while True:
-        await asyncio.sleep(0.5)
-        api.publish(service.snapshot())
