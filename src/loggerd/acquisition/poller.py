@@ -288,10 +288,10 @@ class DevicePoller:
             samples = self._missing(started, Quality.MISSING)
         else:
             try:
-                self._inflight = asyncio.ensure_future(
-                    self.worker.call(Priority.LIVE, self._read_blocking, groups)
-                )
-                timestamp_us, readings = await asyncio.shield(self._inflight)
+                # Awaited as it is: cancelled (the poller stopping), a read under way still
+                # runs to its end, and aclose's request to close the device runs after it.
+                self._inflight = self.worker.start(Priority.LIVE, self._read_blocking, groups)
+                timestamp_us, readings = await self._inflight
             except DriverError as exc:
                 samples = self._failed(started, exc)
             except Exception as exc:

@@ -74,14 +74,19 @@ class LineWorker:
         self._put(priority, (fn, args, future, None))
         return future
 
-    async def call(self, priority: Priority, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(*args) on the line's thread and wait for it. Cancelling the caller cancels
-        a request that has not started; one under way runs to its end (a half-sent frame
-        would leave the line out of step)."""
+    def start(self, priority: Priority, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """On the event loop: queue fn(*args) on the line's thread; the asyncio future has its
+        result or its error. Cancelling the future cancels a request that has not started;
+        one under way runs to its end (a half-sent frame would leave the line out of step),
+        and a request queued after it on the line runs after it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._put(priority, (fn, args, future, loop))
-        return await future
+        return future
+
+    async def call(self, priority: Priority, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(*args) on the line's thread and wait for it (cancelling: see start)."""
+        return await self.start(priority, fn, *args)
 
     def stop(self) -> None:
         """Finish what was queued, then end the thread (idempotent)."""
