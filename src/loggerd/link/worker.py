@@ -15,6 +15,7 @@ import concurrent.futures
 import contextlib
 import queue
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from enum import IntEnum
@@ -41,9 +42,9 @@ class LineWorker:
 
     Requests wait in one queue per priority; a token per request in a SimpleQueue (C, no
     Python-level lock) wakes the thread, which then takes the most urgent request waiting,
-    whichever token woke it. An awaited request completes its asyncio future straight from the
-    thread (one call_soon_threadsafe), with no concurrent.futures.Future between: the hand-off
-    was the largest cost of a poll with hundreds of loggers.
+    whichever token woke it. An awaited request completes its asyncio future from the thread
+    through the loop's inbox (see _Inbox), with no concurrent.futures.Future between: the
+    hand-off was the largest cost of a poll with hundreds of loggers.
     """
 
     def __init__(self, name: str) -> None:
@@ -138,6 +139,45 @@ class LineWorker:
             _hand(loop, future, result, None)
 
 
+class _Inbox:
+    """Requests completed on line threads for one event loop, settled there in one go: a
+    thread wakes the loop only when nothing is waiting to be settled yet. With hundreds of
+    loggers, completions come faster than the loop turns, and a call_soon_threadsafe each (a
+    write to the loop's self-pipe and a wake) was a large part of a poll's cost."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._done: deque[tuple[Any, Any, BaseException | None]] = deque()
+        self._scheduled = False
+
+    def put(self, future: Any, result: Any, exc: BaseException | None) -> None:
+        self._done.append((future, result, exc))
+        if not self._scheduled:
+            # Two threads may both get here: the second drain finds nothing, no harm done.
+            self._scheduled = True
+            self.loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self._scheduled = False  # before taking: whatever comes after schedules again
+        done = self._done
+        while done:
+            _settle(*done.popleft())
+
+
+_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = (
+    weakref.WeakKeyDictionary()
+)
+_inboxes_lock = threading.Lock()
+
+
+def _inbox(loop: asyncio.AbstractEventLoop) -> _Inbox:
+    inbox = _inboxes.get(loop)
+    if inbox is None:
+        with _inboxes_lock:
+            inbox = _inboxes.setdefault(loop, _Inbox(loop))
+    return inbox
+
+
 def _hand(
     loop: asyncio.AbstractEventLoop,
     future: Any,
@@ -145,7 +185,7 @@ def _hand(
     exc: BaseException | None,
 ) -> None:
     with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
-        loop.call_soon_threadsafe(_settle, future, result, exc)
+        _inbox(loop).put(future, result, exc)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
