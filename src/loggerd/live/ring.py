@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -122,6 +122,9 @@ class ChannelRing:
         self.size = size
         a = RingArrays.allocate(size) if arrays is None else arrays
         self._ts, self._value, self._raw, self._flags, self._state = a
+        # The same memory as memoryviews: an append sets Python ints and floats in place
+        # without a numpy scalar for each (a live view takes ten thousand a second).
+        self._views: tuple[Any, ...] = tuple(x.data for x in a)
 
     @property
     def _count(self) -> int:
@@ -135,17 +138,21 @@ class ChannelRing:
 
     def append(self, sample: Sample) -> bool:
         """Keep a sample; False (and not kept) when it is not newer than the newest."""
+        ts_view, value_view, raw_view, flags_view, state = self._views
         ts = sample.timestamp_us
-        state = self._state
         if ts <= state[NEWEST]:
             return False
-        count = int(state[COUNT])
+        count = state[COUNT]
         i = count % self.size
         state[SEQ] += 1
-        self._ts[i] = ts
-        self._value[i] = sample.value
-        self._raw[i] = sample.raw_value
-        self._flags[i] = _FLAGS[(sample.quality, sample.time_source)]
+        ts_view[i] = ts
+        try:
+            value_view[i] = sample.value
+            raw_view[i] = sample.raw_value
+        except OverflowError:  # beyond float32's range: numpy keeps it as an infinity
+            self._value[i] = sample.value
+            self._raw[i] = sample.raw_value
+        flags_view[i] = _FLAGS[(sample.quality, sample.time_source)]
         state[COUNT] = count + 1
         state[NEWEST] = ts
         state[SEQ] += 1

@@ -9,6 +9,7 @@ live/ring.py), so no reader, however slow or however dead, can hold a poll up.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,6 +48,12 @@ NEWEST_ROW = np.dtype(
         ("method", f"S{METHOD_BYTES}"),
     ]
 )
+# The row as struct packs it (numpy's layout of NEWEST_ROW: packed, little-endian): seq, then
+# the rest. The writer packs a row in one call where a numpy row assignment took microseconds.
+_SEQ = struct.Struct("<q")
+_TIMESTAMP = struct.Struct("<q")
+_REST = struct.Struct("<qddqqdqB64s")
+assert _SEQ.size + _REST.size == NEWEST_ROW.itemsize
 _ALIGN = 64
 
 
@@ -114,6 +121,7 @@ class LiveView:
         self.block = block
         arrays = layout.arrays(block)
         self._newest = arrays["newest"]
+        self._newest_bytes = self._newest.data.cast("B")
         self._index: dict[tuple[str, str], int] = {}
         self._chambers: dict[str, list[tuple[Channel, int]]] = {}
         self._rings: list[ChannelRing] = []
@@ -162,20 +170,23 @@ class LiveView:
         return self._rings[self._index[(chamber_id, channel_id)]]
 
     def accept(self, samples: list[Sample]) -> None:
+        index, rings, rows = self._index, self._rings, self._newest_bytes
+        size = NEWEST_ROW.itemsize
         for s in samples:
-            i = self._index.get((s.chamber_id, s.channel_id))
+            i = index.get((s.chamber_id, s.channel_id))
             if i is None:
                 continue  # not a configured channel: nothing of it is live
-            row = self._newest[i]
-            if s.timestamp_us >= row["timestamp_us"]:
+            if s.timestamp_us >= _TIMESTAMP.unpack_from(rows, i * size + _SEQ.size)[0]:
                 self._write_newest(i, s)
-            self._rings[i].append(s)
+            rings[i].append(s)
 
     def _write_newest(self, i: int, s: Sample) -> None:
-        rows = self._newest
-        rows["seq"][i] += 1
-        rows[i] = (
-            rows["seq"][i],
+        rows, at = self._newest_bytes, i * NEWEST_ROW.itemsize
+        seq = _SEQ.unpack_from(rows, at)[0]
+        _SEQ.pack_into(rows, at, seq + 1)  # odd: being written
+        _REST.pack_into(
+            rows,
+            at + _SEQ.size,
             s.timestamp_us,
             s.value,
             s.raw_value,
@@ -186,7 +197,7 @@ class LiveView:
             flags_of(s.quality, s.time_source),
             (s.method or "").encode()[:METHOD_BYTES],
         )
-        rows["seq"][i] += 1
+        _SEQ.pack_into(rows, at, seq + 2)
 
     def latest(self, chamber_id: str) -> list[LiveReading] | None:
         """Each channel's newest reading; None for a chamber this process does not poll."""
