@@ -67,6 +67,7 @@ class AlarmEngine:
         self._history: dict[object, deque[tuple[int, float]]] = {}
         self._last_valued_us: dict[tuple[str, str], int] = {}
         self._last_seen_us: dict[object, int] = {}
+        self._fault_keys: dict[tuple[str, str], AlarmKey] = {}
 
     def active(self) -> list[AlarmKey]:
         return [k for k, a in self._alarms.items() if a.active]
@@ -95,10 +96,17 @@ class AlarmEngine:
         t, v = s.timestamp_us, s.value
         valued = s.quality in VALUED_QUALITIES and not math.isnan(v)
         if self.rules.sensor_faults and (valued or s.quality in FAULT_QUALITIES):
-            out += self._set(
-                AlarmKey(AlarmKind.SENSOR_FAULT, *where), stream, s.quality in FAULT_QUALITIES,
-                t, Severity.CRITICAL, f"{s.channel_id}: sensor reads {s.quality}", None, None,
-            )  # fmt: skip
+            # Every sample of every channel comes here: its key made once, and a good reading
+            # of a channel that never had a fault costs a lookup.
+            key = self._fault_keys.get(where)
+            if key is None:
+                key = self._fault_keys[where] = AlarmKey(AlarmKind.SENSOR_FAULT, *where)
+            fault = s.quality in FAULT_QUALITIES
+            if fault or key in self._alarms:
+                out += self._set(
+                    key, stream, fault, t, Severity.CRITICAL,
+                    f"{s.channel_id}: sensor reads {s.quality}", None, None,
+                )  # fmt: skip
         if not valued:
             return out
         if where in self._stale:
@@ -247,8 +255,14 @@ class AlarmEngine:
         value: float | None,
         limit: float | None,
     ) -> list[Transition]:
-        alarm = self._alarms.setdefault(key, _Alarm())
-        cond = alarm.streams.setdefault(stream, _Condition())
+        alarm = self._alarms.get(key)
+        if alarm is None:
+            if not on:
+                return []  # never raised: nothing to clear
+            alarm = self._alarms[key] = _Alarm()
+        cond = alarm.streams.get(stream)
+        if cond is None:
+            cond = alarm.streams[stream] = _Condition()
         was = alarm.active
         cond.active = on
         if not on:
