@@ -187,3 +187,46 @@ def test_a_lines_downloads_are_counted_once_for_all_its_polls() -> None:
     assert downloads.under_way() == 2
     downloads.append(Downloading([]))
     assert downloads.under_way() == 3  # a follower added is counted at once
+
+
+class Stuck(Downloading):
+    """A follower whose step waits until released: its requests queue behind a busy line."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.release = asyncio.Event()
+        self.steps = 0
+        self.ended = 0
+
+    async def step(self, budget_s: float) -> None:
+        self.steps += 1
+        await self.release.wait()
+        self.ended += 1
+
+
+async def test_a_memory_step_that_takes_long_costs_the_device_no_tick() -> None:
+    """The device polled every 0.05 s while its follower's step is held for ten ticks: every
+    tick is polled (none skipped), and no second step starts beside the one under way."""
+    follower: Any = Stuck()
+    live = Collected()
+    async with DevicePoller(
+        "rack",
+        "logger-0",
+        SlowDriver(),
+        BINDINGS,
+        0.05,
+        Collected(),
+        follower=follower,
+        live_sink=live,
+    ) as poller:
+        task = asyncio.create_task(poller.run())
+        await live.until(10)
+        assert follower.steps == 1 and follower.ended == 0  # still held
+        follower.release.set()
+        await live.until(len(live.samples) + 3)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert poller.health.missed_ticks == 0
+    assert all(s.quality is Quality.GOOD for s in live.samples)
+    assert follower.steps >= 2  # stepping again once the first had ended
+    assert follower.ended == follower.steps or follower.ended == follower.steps - 1

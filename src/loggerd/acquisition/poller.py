@@ -136,6 +136,7 @@ class DevicePoller:
         }
         self._tick = 0
         self._inflight: asyncio.Future[tuple[int, list[Reading]]] | None = None
+        self._following: asyncio.Task[None] | None = None  # a follower step under way
         self.polls = 0
         # The thread of the device's line (its own when none is given: a test's lone poller).
         self._own_worker = worker is None
@@ -179,7 +180,7 @@ class DevicePoller:
                 if due > loop.time():
                     await asyncio.sleep(due - loop.time())
                 self._started_late(loop.time() - due)
-                await self.poll_once()
+                await self.poll_once(follow_apart=True)
                 k += 1
                 behind = loop.time() - (first + k * self.interval_s)
                 if behind > 0:
@@ -204,6 +205,11 @@ class DevicePoller:
     async def aclose(self) -> None:
         """Let the request under way end (it is bounded by the device's timeout: a half-sent
         frame would leave the line out of step), then close the device on its line."""
+        following = self._following
+        if following is not None and not following.done():
+            following.cancel()  # a step stops as it did when it ran inside the poll's task
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await following
         if self.follower is not None:
             await self.follower.aclose()
         follower_call = self.follower.inflight if self.follower is not None else None
@@ -269,8 +275,13 @@ class DevicePoller:
             attempt += 1
             self.health.retries += 1
 
-    async def poll_once(self) -> list[Sample]:
-        """One poll: read the device and pass on its samples, or missing ones on failure."""
+    async def poll_once(self, follow_apart: bool = False) -> list[Sample]:
+        """One poll: read the device and pass on its samples, or missing ones on failure;
+        then a step of its memory follower. With `follow_apart` (as run() polls) the step
+        runs as a task of its own, and the next tick's poll does not wait for it: a step's
+        requests queue behind every live poll on the line, and a busy line would otherwise
+        make the device miss its ticks for its memory's sake. A step still under way at the
+        next tick is left to finish; none is started beside it."""
         started = self.now_us()
         groups = self._due_groups()
         self._tick += 1
@@ -303,7 +314,12 @@ class DevicePoller:
                 samples = self._succeeded(timestamp_us, readings, groups)
         await self._emit(samples)
         if self.follower is not None and self.health.state == "ok":
-            await self._follow(started)
+            if not follow_apart:
+                await self._follow(started)
+            elif self._following is None or self._following.done():
+                self._following = asyncio.create_task(
+                    self._follow(started), name=f"loggerd-follow {self.name}"
+                )
         self.polls += 1  # completed polls: their samples have been handed on
         return samples
 
