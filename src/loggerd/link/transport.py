@@ -8,6 +8,7 @@ import os
 import select
 import socket
 import stat
+import struct
 import termios
 import time
 from abc import ABC, abstractmethod
@@ -217,11 +218,13 @@ def _fileno(port: Any) -> int | None:
 class TcpTransport(Transport):
     """A TCP connection to a Modbus TCP device or gateway.
 
-    The socket stays non-blocking, and what arrives is read in one go into a buffer that the
-    reads are served from: an exchange costs a send, a poll and a receive (three system calls,
-    each a release of the GIL that hundreds of loggers' line threads contend for), where
-    socket timeouts cost a mode switch per call and a poll and a receive for the header and
-    again for the body.
+    The socket blocks, with its waits bounded by the kernel (SO_RCVTIMEO, SO_SNDTIMEO) rather
+    than by Python's socket timeouts, and what arrives is read in one go into a buffer that
+    the reads are served from: an exchange costs a send and a receive, and the check for
+    anything unasked (a receive that does not wait), three system calls, each a release of
+    the GIL that hundreds of loggers' line threads contend for. Python's socket timeouts cost
+    a mode switch per call and a poll before each receive, for the MBAP header and again for
+    the body.
     """
 
     def __init__(self, host: str, port: int, connect_timeout_s: float = 3.0) -> None:
@@ -230,8 +233,8 @@ class TcpTransport(Transport):
         self.connect_timeout_s = connect_timeout_s
         self.description = f"tcp {host}:{port}"
         self._sock: socket.socket | None = None
-        self._poll = select.poll()
         self._buffer = bytearray()  # received and not yet read
+        self._receive_timeout_ms = -1  # SO_RCVTIMEO as last set, in whole milliseconds
 
     def open(self) -> None:
         if self._sock is not None:
@@ -244,9 +247,9 @@ class TcpTransport(Transport):
                 "that the device or gateway is powered and on the network"
             ) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setblocking(False)
-        self._poll = select.poll()
-        self._poll.register(sock, select.POLLIN)
+        sock.settimeout(None)  # blocking: the kernel bounds the waits
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(self.connect_timeout_s))
+        self._receive_timeout_ms = -1
         self._buffer.clear()
         self._sock = sock
 
@@ -267,16 +270,14 @@ class TcpTransport(Transport):
 
     def write(self, data: bytes) -> None:
         sock = self._require()
-        view = memoryview(data)
-        deadline = time.monotonic() + self.connect_timeout_s
         try:
-            while view:
-                try:
-                    view = view[sock.send(view) :]
-                except BlockingIOError:  # the send buffer is full: wait until it drains
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or not select.select([], [sock], [], remaining)[1]:
-                        raise TimeoutError("timed out") from None
+            sock.sendall(data)
+        except BlockingIOError:  # SO_SNDTIMEO: the peer has not read for connect_timeout_s
+            self.close()
+            raise LinkError(
+                f"send to {self.description} failed: nothing was taken for "
+                f"{self.connect_timeout_s:g} s"
+            ) from None
         except OSError as exc:
             self.close()
             raise LinkError(f"send to {self.description} failed: {exc}") from exc
@@ -286,16 +287,23 @@ class TcpTransport(Transport):
         if not buffer:
             sock = self._require()
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                remaining_ms = math.ceil((deadline - time.monotonic()) * 1e3)
+                if remaining_ms <= 0:
                     return b""
+                # Set only when it changes: one exchange's first receive waits out the device's
+                # whole timeout, as the one before did.
+                if remaining_ms != self._receive_timeout_ms:
+                    sock.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(remaining_ms / 1e3)
+                    )
+                    self._receive_timeout_ms = remaining_ms
                 try:
-                    if not self._poll.poll(max(1, math.ceil(remaining * 1e3))):
-                        return b""
                     data = sock.recv(65536)
                     break
-                except (BlockingIOError, InterruptedError):
-                    continue  # woken with nothing to read after all: wait again
+                except BlockingIOError:  # SO_RCVTIMEO: the deadline passed
+                    return b""
+                except InterruptedError:
+                    continue
                 except OSError as exc:
                     self.close()
                     raise LinkError(f"receive from {self.description} failed: {exc}") from exc
@@ -314,7 +322,7 @@ class TcpTransport(Transport):
         self._buffer.clear()
         try:
             while True:
-                if not sock.recv(65536):
+                if not sock.recv(65536, socket.MSG_DONTWAIT):
                     # The peer closed the connection (an idle timeout, a gateway reboot):
                     # close our end, so the next request connects afresh.
                     self.close()
@@ -324,6 +332,12 @@ class TcpTransport(Transport):
         except OSError as exc:
             self.close()
             raise LinkError(f"{self.description} failed: {exc}") from exc
+
+
+def _timeval(seconds: float) -> bytes:
+    """A struct timeval for SO_RCVTIMEO / SO_SNDTIMEO."""
+    whole = int(seconds)
+    return struct.pack("@ll", whole, int((seconds - whole) * 1e6))
 
 
 def transport_for_url(url: str, settings: SerialSettings) -> Transport:
