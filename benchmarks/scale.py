@@ -217,6 +217,22 @@ def polls_made(report: dict[str, Any]) -> int:
     return sum(int(d["reads_ok"]) + int(d["reads_failed"]) for d in report["devices"])
 
 
+def _moment(report: dict[str, Any], t0: float) -> dict[str, Any]:
+    """Where the run stood: polls made, ticks missed, polls started late, followers' states."""
+    devices = report["devices"]
+    states: dict[str, int] = {}
+    for d in devices:
+        state = (d.get("backfill") or {}).get("state", "-")
+        states[state] = states.get(state, 0) + 1
+    return {
+        "s": round(time.monotonic() - t0, 1),
+        "polls": polls_made(report),
+        "missed": sum(int(d["missed_ticks"] or 0) for d in devices),
+        "late": sum(int(d["late_polls"] or 0) for d in devices),
+        "followers": states,
+    }
+
+
 # --- the API's latest, asked all along --------------------------------------------------------
 
 
@@ -277,6 +293,7 @@ def one_n(
                     text=True,
                 )
             probe: LatestProbe | None = None
+            timeline: list[dict[str, Any]] = []
             spy: subprocess.Popen[bytes] | None = None
             try:
                 assert p.stdout is not None
@@ -294,8 +311,13 @@ def one_n(
                 probe = LatestProbe(url, n)
                 probe.start()
                 # A third in, start-up is over: the steady state's cost is from here to the end.
+                # Till then, every 10 s: how start-up went.
+                while time.monotonic() < t0 + seconds / 3 - 10:
+                    time.sleep(10)
+                    timeline.append(_moment(health(url), t0))
                 time.sleep(max(0.0, t0 + seconds / 3 - time.monotonic()))
                 middle = (health(url), cpu_s(descendants(p.pid)), time.monotonic())
+                timeline.append(_moment(middle[0], t0))
                 if profile is not None:
                     # The daemon's process alone (not its API child), over the last two thirds
                     # of the run: collapsed stacks, GIL holders only, so CPU and not waiting.
@@ -305,6 +327,7 @@ def one_n(
                     spy = subprocess.Popen(command, stdout=subprocess.DEVNULL)
                 time.sleep(max(0.0, t0 + seconds - time.monotonic()))
                 report = health(url)
+                timeline.append(_moment(report, t0))
                 pids = descendants(p.pid)
                 loggerd_cpu = cpu_s(pids)
                 memory = rss_mb(pids)
@@ -364,6 +387,7 @@ def one_n(
             "late_started_polls_steady": total("late_polls")
             - sum(int(d["late_polls"] or 0) for d in middle[0]["devices"]),
             "polls_steady": steady_polls,
+            "timeline": timeline,
             "line_quarantined_ticks": total("line_quarantined_ticks"),
             "reads_failed": total("reads_failed"),
             "retries": total("retries"),
