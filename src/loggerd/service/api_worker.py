@@ -140,7 +140,8 @@ def run(conn: Connection) -> None:
         reports=StoreReports(store, SnapshotCertificates(health)),
         alarms=store.alarms,
     )
-    server = _Server(uvicorn.Config(create_app(ports), log_level="warning", lifespan="off"))
+    app = create_app(ports, spec.config.api.max_raw_points)
+    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     link = _Link(conn, health, server)
     threading.Thread(target=link.run, name="loggerd-api-link", daemon=True).start()
     sock = socket.socket(fileno=spec.socket_fd)

@@ -203,6 +203,12 @@ class StoreConfig(_Strict):
 class ApiConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    max_raw_points: int = Field(
+        default=200_000,
+        ge=1,
+        description="the most raw points a history or export request is answered with; one "
+        "that would return more is refused (422) with the max_points to ask for instead",
+    )
 
 
 class _ChannelRef(_Strict):

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 class Service(Protocol):
     """What serve() runs: the daemon, or an API replica."""
 
+    config: DaemonConfig
+
     def ports(self) -> Ports: ...
 
     async def start(self) -> None: ...
@@ -38,7 +40,6 @@ class Service(Protocol):
 class Acquiring(Service, Protocol):
     """What serve_apart() runs: the daemon."""
 
-    config: DaemonConfig
     live: LiveView
 
     def snapshot(self) -> ServedSnapshot: ...
@@ -104,7 +105,11 @@ async def serve(
     await service.start()
     server = _ApiServer(
         uvicorn.Config(
-            create_app(service.ports()), host=host, port=port, log_level="warning", lifespan="off"
+            create_app(service.ports(), service.config.api.max_raw_points),
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
         )
     )
     api = asyncio.create_task(_serve_api(server, host, port), name="loggerd-api")
