@@ -62,8 +62,17 @@ def _range_text(curve: _Curve) -> str:
     return f"{curve.min_c:+g} °C to {curve.max_c:+g} °C"
 
 
+# Curves are frozen: each range bound and switch point is computed once.
+_LN_PRESSURE_AT_C: dict[tuple[object, float], float] = {}
+
+
 def _ln_pressure_at_c(curve: _Curve, temperature_c: float) -> float:
-    return float(curve.ln_pressure(np.asarray(temperature_c + KELVIN_OFFSET_K)))
+    key = (curve, temperature_c)
+    value = _LN_PRESSURE_AT_C.get(key)
+    if value is None:
+        value = float(curve.ln_pressure(np.asarray(temperature_c + KELVIN_OFFSET_K)))
+        _LN_PRESSURE_AT_C[key] = value
+    return value
 
 
 @dataclass(frozen=True)

@@ -103,8 +103,11 @@ def _td_f(
     is_frost: BoolArray = ln_e < _ln_pressure_at_c(ice, _TD_F_SWITCH_C)
     is_dew = ~is_frost
     result = np.empty(ln_e.shape, dtype=np.float64)
-    result[is_frost] = _invert(ln_e[is_frost], ice, "frost point", t[is_frost], rh[is_frost])
-    result[is_dew] = _invert(ln_e[is_dew], water, "dew point", t[is_dew], rh[is_dew])
+    # A side with no value is skipped: a single value (a live reading) is on one side only.
+    if is_frost.any():
+        result[is_frost] = _invert(ln_e[is_frost], ice, "frost point", t[is_frost], rh[is_frost])
+    if is_dew.any():
+        result[is_dew] = _invert(ln_e[is_dew], water, "dew point", t[is_dew], rh[is_dew])
     return result, is_frost
 
 
