@@ -67,7 +67,7 @@ def test_a_reply_in_two_segments_is_read_whole(peer: tuple[TcpTransport, socket.
 
     def later() -> None:
         conn.sendall(b"de")
-        time.sleep(0.05)  # the second segment comes after the reader has started waiting
+        time.sleep(0.05)  # sync-ok: the scenario itself, a reply in two segments apart
         conn.sendall(b"fgh")
 
     writer = threading.Thread(target=later)

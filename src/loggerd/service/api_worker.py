@@ -6,7 +6,8 @@ store and live readings from the shared live view (mapped read-only), and learns
 health and the chambers' certificates from a snapshot it asks acquisition for: half a second
 after the last one came while requests read devices' health, every five seconds while none
 does (a snapshot of a thousand devices costs acquisition's process tens of milliseconds, paid
-only as often as someone looks). It loads no
+only as often as someone looks); a request that finds the last one older than half a second
+waits for a fresh one. It loads no
 driver, line or acquisition code, so nothing it does, however slow, can take a poll's time, and
 if it dies acquisition starts another.
 
@@ -84,17 +85,19 @@ class _Link:
             self.conn.send(message)
 
     def run(self) -> None:
-        """Ask for a snapshot half a second after the last one came if a request has read
-        devices' health since, five seconds after it otherwise (never two asked at once, so
-        a stalled side never fills the other's buffer), until told to stop."""
+        """Ask for a snapshot at once when a request waits for a fresh one, half a second
+        after the last one came if a request has read devices' health since, five seconds
+        after it otherwise (never two asked at once, so a stalled side never fills the other's
+        buffer), until told to stop."""
         came, asked = -math.inf, False
         try:
             while True:
                 interval_s = SNAPSHOT_INTERVAL_S if self.health.read else SNAPSHOT_IDLE_INTERVAL_S
-                if not asked and time.monotonic() >= came + interval_s:
+                due = self.health.wanted or time.monotonic() >= came + interval_s
+                if not asked and due:
                     self.send(("health?",))
                     asked = True
-                if not self.conn.poll(0.1):
+                if not self.conn.poll(0.02):  # a request waiting is asked for within 20 ms
                     continue
                 message = self.conn.recv()
                 if message[0] == "stop":

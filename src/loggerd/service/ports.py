@@ -3,6 +3,9 @@ live view, the devices' and the writer's health, the chambers' certificates."""
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -121,25 +124,45 @@ class ServedSnapshot:
 
 class SnapshotHealth:
     """Health as the last snapshot from acquisition's process said it; the store's own.
-    `read` says whether a request has read devices' or the writer's health since the last
-    snapshot came (the API asks for the next one sooner if so)."""
 
-    def __init__(self, store: Store) -> None:
+    A request that reads devices' or the writer's health gets a snapshot at most FRESH_S old:
+    an older one is asked for again (`wanted`) and waited for, up to WAIT_S. `read` says
+    whether a request has read health since the last snapshot came: the API's link asks for
+    the next one sooner if so (see api_worker)."""
+
+    FRESH_S = 0.5
+    WAIT_S = 2.0
+
+    def __init__(self, store: Store, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store_ = store
         self.snapshot = ServedSnapshot([], None, {}, {})
         self.read = False
+        self.wanted = False
+        self.monotonic = monotonic
+        self._came_at = -math.inf
+        self._came = threading.Condition()
 
     def update(self, snapshot: ServedSnapshot) -> None:
-        self.snapshot = snapshot
-        self.read = False
+        with self._came:
+            self.snapshot = snapshot
+            self._came_at = self.monotonic()
+            self.read = self.wanted = False
+            self._came.notify_all()
+
+    def _fresh(self) -> ServedSnapshot:
+        self.read = True
+        asked_at = self.monotonic()
+        if asked_at - self._came_at > self.FRESH_S:
+            with self._came:
+                self.wanted = True
+                self._came.wait_for(lambda: self._came_at >= asked_at, self.WAIT_S)
+        return self.snapshot  # the last one, if acquisition did not answer in time
 
     def devices(self) -> list[DeviceReport]:
-        self.read = True
-        return self.snapshot.devices
+        return self._fresh().devices
 
     def writer(self) -> WriterHealth | None:
-        self.read = True
-        return self.snapshot.writer
+        return self._fresh().writer
 
     def store(self) -> StoreInfo:
         return StoreInfo(self.store_.engine_name, self.store_.url, self.store_.schema)
