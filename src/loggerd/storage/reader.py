@@ -14,7 +14,7 @@ import gc
 import math
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -98,6 +98,12 @@ class SampleColumns:
         known = np.fromiter((o is not None for o in offsets), np.bool_, n)
         offset = np.fromiter((o or 0 for o in offsets), np.int64, n)
         return self.ts_us + offset, known
+
+    def slice(self, start: int, stop: int) -> SampleColumns:
+        """The samples from `start` up to `stop`."""
+        if start == 0 and stop >= len(self):
+            return self
+        return SampleColumns(*(getattr(self, f.name)[start:stop] for f in fields(self)))
 
     @staticmethod
     def of_rows(rows: Sequence[tuple[Any, ...]], names: dict[int, str]) -> SampleColumns:
