@@ -54,15 +54,16 @@ class RawSamples:
         return len(self.ts_us)
 
 
-# The columns SampleColumns is read from, in its fields' order; the logger's own time is the
-# stored time plus the clock offset (NULL where there is none).
+# The columns SampleColumns is read from, in its fields' order, one channel at a time (so
+# without the channel); the logger's own time is the stored time plus the clock offset (NULL
+# where there is none).
 _COLUMN_SQL = (
-    "SELECT channel_key, ts_us, value, raw_value, quality, time_source, sequence, "
+    "SELECT ts_us, value, raw_value, quality, time_source, sequence, "
     "calibration_version, uncertainty, method, clock_offset_us FROM samples "
     "WHERE channel_key = {mark} AND ts_us > {mark} AND ts_us < {mark} "
     "ORDER BY ts_us LIMIT {mark}"
 )
-_TS = itemgetter(1)
+_TS = itemgetter(0)
 # Rows read at a time from each channel by sample_batches(): memory stays within
 # channels x this many rows, whatever the range.
 ROWS_PER_READ = 10_000
@@ -107,15 +108,42 @@ class SampleColumns:
 
     @staticmethod
     def of_rows(rows: Sequence[tuple[Any, ...]], names: dict[int, str]) -> SampleColumns:
-        """From rows in _COLUMN_SQL's order; `names`: channel key -> channel id."""
+        """From rows of the channel key then _COLUMN_SQL's columns; `names`: channel key ->
+        channel id."""
         if not rows:
-            return SampleColumns([], np.empty(0, np.int64), *([()] * 9))
+            return _EMPTY
         cols = list(zip(*rows, strict=True))
         return SampleColumns(
             list(map(names.__getitem__, cols[0])),
             np.array(cols[1], dtype=np.int64),
             *cols[2:],
         )
+
+    @staticmethod
+    def merged(
+        runs: Sequence[tuple[str, list[tuple[Any, ...]]]], limit: int | None
+    ) -> SampleColumns:
+        """From channels' rows in _COLUMN_SQL's order, each channel's in time order and the
+        channels in key order: the first `limit` of them by time then channel key (numpy's
+        stable sort on the times; measured 30x faster than sorted()). The rows are put in
+        order once, as tuples, and then made columns: cheaper than ordering each column."""
+        rows = runs[0][1] if len(runs) == 1 else list(chain.from_iterable(r for _, r in runs))
+        ts = np.fromiter(map(_TS, rows), np.int64, len(rows))
+        channel = np.repeat(np.arange(len(runs)), [len(r) for _, r in runs])
+        if len(runs) > 1:
+            order = np.argsort(ts, kind="stable")[:limit]
+            rows = list(map(rows.__getitem__, order.tolist()))
+            ts, channel = ts[order], channel[order]
+        elif limit is not None:
+            rows, ts, channel = rows[:limit], ts[:limit], channel[:limit]
+        if not rows:
+            return _EMPTY
+        names = np.array([name for name, _ in runs], dtype=object)
+        cols = list(zip(*rows, strict=True))
+        return SampleColumns(names[channel].tolist(), ts, *cols[1:])
+
+
+_EMPTY = SampleColumns([], np.empty(0, np.int64), *([()] * 9))
 
 
 @dataclass(frozen=True)
@@ -233,20 +261,17 @@ class HistoryReader:
                     reading.discard(key)
                 if rows:
                     buffers[key] = rows
-                    after[key] = rows[-1][1]
+                    after[key] = _TS(rows[-1])
         bound = min((after[k] for k in reading), default=None)
         taken = []
         for key, rows in buffers.items():
             cut = len(rows) if bound is None else bisect.bisect_right(rows, bound, key=_TS)
             if cut:
-                taken.append(rows[:cut])
+                taken.append((names[key], rows[:cut]))
                 buffers[key] = rows[cut:]
         if not taken:
             return None
-        batch = _merged(taken)
-        if left is not None:
-            batch = batch[:left]
-        return SampleColumns.of_rows(batch, names)
+        return SampleColumns.merged(taken, left)
 
     def sample_columns(
         self,
@@ -466,20 +491,9 @@ class _CollectorPause:
 _collector_paused = _CollectorPause()
 
 
-def _merged(runs: list[list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
-    """Runs of rows, each in time order, given in channel key order: all of them by time then
-    channel key (numpy's stable sort on the times; measured 30x faster than sorted())."""
-    rows = runs[0] if len(runs) == 1 else list(chain.from_iterable(runs))
-    if len(runs) == 1:
-        return rows
-    ts = np.fromiter(map(_TS, rows), np.int64, len(rows))
-    order = np.argsort(ts, kind="stable")
-    return list(map(rows.__getitem__, order.tolist()))
-
-
 def _concatenated(parts: Sequence[SampleColumns]) -> SampleColumns:
     if not parts:
-        return SampleColumns([], np.empty(0, np.int64), *([()] * 9))
+        return _EMPTY
     return SampleColumns(
         [c for p in parts for c in p.channel_id],
         np.concatenate([p.ts_us for p in parts]),
