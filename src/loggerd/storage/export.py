@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 
-from loggerd.core.times import iso_array
+from loggerd.core.times import iso_unique
 from loggerd.storage.reader import SampleColumns
 from loggerd.storage.store import Store
 
@@ -62,6 +63,22 @@ CSV_SCHEMA = PARQUET_SCHEMA.set(0, pa.field("timestamp", pa.string(), nullable=F
 )
 
 
+def _texts(column: Sequence[str | None], type_: pa.DataType) -> pa.Array:
+    """A column of texts: one that is the same throughout is repeated, not converted text by
+    text (quality, time source and method mostly are)."""
+    n = len(column)
+    if n and column.count(column[0]) == n:
+        return pa.repeat(pa.scalar(column[0], type_), n)
+    return pa.array(column, type_)
+
+
+def _iso(ts_us: Any, known: Any = None) -> pa.Array:
+    """ISO 8601 texts of times (null where not `known`), each distinct time formatted once."""
+    texts, where = iso_unique(ts_us)
+    mask = None if known is None else ~known
+    return pa.array(texts, pa.string()).take(pa.array(where, mask=mask))
+
+
 def record_batch(
     points: SampleColumns,
     units: Mapping[str, str],
@@ -71,38 +88,43 @@ def record_batch(
     """Samples as one Arrow record batch of `schema` (PARQUET_SCHEMA or CSV_SCHEMA): each
     column converted at once, no object per sample. past_due: per channel, whether its
     certificate's due date has passed (null where no certificate is known)."""
-    channel = points.channel_id
     logger_us, known = points.logger_time_us()
     if schema.field("timestamp").type == _UTC_US:
         timestamp = pa.array(points.ts_us, _UTC_US)
         logger_time = pa.array(logger_us, _UTC_US, mask=~known)
     else:
-        timestamp = pa.array(iso_array(points.ts_us), pa.string())
-        logger_time = pa.array(
-            iso_array(logger_us), pa.string(), mask=~known if len(known) else None
-        )
+        timestamp = _iso(points.ts_us)
+        logger_time = _iso(logger_us, known)
+    # What depends on the channel alone is made once per channel, then taken for each sample.
+    names = list(set(points.channel_id))
+    index = {c: i for i, c in enumerate(names)}
+    channel = np.fromiter(map(index.__getitem__, points.channel_id), np.intp, len(points))
     columns = [
         timestamp,
-        channel,
+        pa.array(names, pa.string()).take(channel),
         points.value,
         points.raw_value,
-        list(map(units.__getitem__, channel)),
-        points.quality,
-        points.time_source,
+        pa.array([units[c] for c in names], pa.string()).take(channel),
+        _texts(points.quality, pa.string()),
+        _texts(points.time_source, pa.string()),
         points.sequence,
         logger_time,
         points.calibration_version,
-        list(map(past_due.get, channel)),
+        pa.array([past_due.get(c) for c in names], pa.bool_()).take(channel),
         points.uncertainty,
-        points.method,
+        _texts(points.method, pa.string()),
     ]
     return pa.record_batch(
-        [
-            c if isinstance(c, pa.Array) else pa.array(c, f.type)
-            for c, f in zip(columns, schema, strict=True)
-        ],
-        schema=schema,
+        [_array(c, f.type) for c, f in zip(columns, schema, strict=True)], schema=schema
     )
+
+
+def _array(column: Any, type_: pa.DataType) -> pa.Array:
+    if isinstance(column, pa.Array):
+        return column
+    if len(column) and column[0] is None and column.count(None) == len(column):
+        return pa.nulls(len(column), type_)  # none known: uncertainty, calibration, often
+    return pa.array(column, type_)
 
 
 class _Chunks:
