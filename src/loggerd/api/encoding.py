@@ -9,7 +9,6 @@ order, null for a missing value, for NaN and for ±inf (JSON has none of them), 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -35,31 +34,38 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _numbers(column: Sequence[float | int | None]) -> Field:
-    """Each number as JSON followed by a comma (null for None, NaN and ±inf, as orjson writes
-    them; ints stay ints)."""
-    if column[0] is None and column.count(None) == len(column):
+def _numbers(column: pa.Array) -> Field:
+    """Each number as JSON followed by a comma (null for null, NaN and ±inf, as orjson writes
+    them)."""
+    n = len(column)
+    if column.null_count == n:
         return "null,"
+    if pa.types.is_floating(column.type):
+        values = column.to_numpy(zero_copy_only=False)  # null is NaN, and so written null
+    else:
+        values = column.fill_null(0).to_numpy()
     # orjson writes the array; a JSON number never holds a comma, so the commas cut it into
     # its elements, each with the comma after it.
-    text = orjson.dumps(list(column))
+    text = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
     body = np.frombuffer(text, np.uint8)[1:].copy()
     body[-1] = _COMMA  # the closing bracket
     ends = np.flatnonzero(body == _COMMA) + 1
-    offsets = np.zeros(len(column) + 1, np.int32)
+    offsets = np.zeros(n + 1, np.int32)
     offsets[1:] = ends
-    return pa.StringArray.from_buffers(len(column), pa.py_buffer(offsets), pa.py_buffer(body))
+    texts = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(body))
+    if column.null_count and not pa.types.is_floating(column.type):
+        texts = pc.if_else(column.is_valid(), texts, "null,")
+    return texts
 
 
-def _strings(column: Sequence[str | None]) -> Field:
-    """Each text as JSON (null for None), each distinct one encoded once."""
-    first = column[0]
-    if column.count(first) == len(column):
-        return _json(first)
-    distinct = list(set(column))
-    code = {v: i for i, v in enumerate(distinct)}
-    codes = np.fromiter(map(code.__getitem__, column), np.intp, len(column))
-    return pa.array([_json(v) for v in distinct], pa.string()).take(codes)
+def _strings(column: pa.Array) -> Field:
+    """Each text as JSON (null for null), each distinct one encoded once."""
+    if not isinstance(column, pa.DictionaryArray):
+        column = column.dictionary_encode(null_encoding="encode")
+    texts = [_json(v) for v in column.dictionary.to_pylist()]
+    if len(texts) == 1:
+        return texts[0]
+    return pa.array(texts, pa.string()).take(column.indices)
 
 
 def _times(ts_us: Any, before: str, after: str) -> pa.StringArray:

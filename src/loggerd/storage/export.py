@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-import numpy as np
 import pyarrow as pa
 
 from loggerd.core.times import iso_unique
@@ -63,15 +62,6 @@ CSV_SCHEMA = PARQUET_SCHEMA.set(0, pa.field("timestamp", pa.string(), nullable=F
 )
 
 
-def _texts(column: Sequence[str | None], type_: pa.DataType) -> pa.Array:
-    """A column of texts: one that is the same throughout is repeated, not converted text by
-    text (quality, time source and method mostly are)."""
-    n = len(column)
-    if n and column.count(column[0]) == n:
-        return pa.repeat(pa.scalar(column[0], type_), n)
-    return pa.array(column, type_)
-
-
 def _iso(ts_us: Any, known: Any = None) -> pa.Array:
     """ISO 8601 texts of times (null where not `known`), each distinct time formatted once."""
     texts, where = iso_unique(ts_us)
@@ -96,35 +86,24 @@ def record_batch(
         timestamp = _iso(points.ts_us)
         logger_time = _iso(logger_us, known)
     # What depends on the channel alone is made once per channel, then taken for each sample.
-    names = list(set(points.channel_id))
-    index = {c: i for i, c in enumerate(names)}
-    channel = np.fromiter(map(index.__getitem__, points.channel_id), np.intp, len(points))
+    names = points.channel_id.dictionary.to_pylist()
+    channel = points.channel_id.indices
     columns = [
         timestamp,
-        pa.array(names, pa.string()).take(channel),
+        points.channel_id.dictionary_decode(),
         points.value,
         points.raw_value,
         pa.array([units[c] for c in names], pa.string()).take(channel),
-        _texts(points.quality, pa.string()),
-        _texts(points.time_source, pa.string()),
+        points.quality,
+        points.time_source,
         points.sequence,
         logger_time,
         points.calibration_version,
         pa.array([past_due.get(c) for c in names], pa.bool_()).take(channel),
         points.uncertainty,
-        _texts(points.method, pa.string()),
+        points.method,
     ]
-    return pa.record_batch(
-        [_array(c, f.type) for c, f in zip(columns, schema, strict=True)], schema=schema
-    )
-
-
-def _array(column: Any, type_: pa.DataType) -> pa.Array:
-    if isinstance(column, pa.Array):
-        return column
-    if len(column) and column[0] is None and column.count(None) == len(column):
-        return pa.nulls(len(column), type_)  # none known: uncertainty, calibration, often
-    return pa.array(column, type_)
+    return pa.record_batch(columns, schema=schema)
 
 
 class _Chunks:
