@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from typing import Any
+from unittest.mock import patch
 
 import httpx
 import numpy as np
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from loggerd.api.app import create_app
 from loggerd.api.encoding import raw_points_json
-from loggerd.core.times import iso, iso_array
+from loggerd.core.times import iso, iso_unique
 from loggerd.storage.reader import SampleColumns
 
 from .fakes import AIR, T0_US, FakeHistory, client, ports
@@ -126,26 +127,91 @@ async def test_the_suggested_max_points_leaves_each_channel_the_same_share() -> 
 
 
 @given(st.lists(st.integers(-(2**62), 2**62), max_size=50))
-def test_iso_array_is_iso_of_each(ts: list[int]) -> None:
+def test_iso_unique_is_iso_of_each(ts: list[int]) -> None:
     ts = [t for t in ts if -62135596800000000 <= t <= 253402300799999999]  # years 1-9999
-    assert iso_array(np.array(ts, dtype=np.int64)) == [iso(t) for t in ts]
+    texts, where = iso_unique(np.array(ts, dtype=np.int64))
+    assert texts[where].tolist() == [iso(t) for t in ts]
 
 
-@given(st.lists(st.one_of(st.none(), st.floats(), st.integers(-(2**63), 2**63 - 1)), max_size=30))
-def test_numbers_are_as_the_model_wrote_them(values: list[float | int | None]) -> None:
-    """Each number parses back to itself; None, NaN and ±inf are null."""
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.floats()), st.one_of(st.none(), st.integers(0, 2**63 - 1))
+        ),
+        max_size=30,
+    )
+)
+def test_numbers_are_as_the_model_wrote_them(values: list[tuple[float | None, int | None]]) -> None:
+    """Each number parses back to itself, a float as a float and an int as an int; None, NaN
+    and ±inf are null."""
     import orjson
 
     rows = [
-        (AIR.key, T0_US + i, v, None, "good", "host", None, None, None, None, None)
-        for i, v in enumerate(values)
+        (AIR.key, T0_US + i, v, None, "good", "host", n, None, None, None, None)
+        for i, (v, n) in enumerate(values)
     ]
     points = orjson.loads(b"[" + raw_points_json(SampleColumns.of_rows(rows, {1: "air"})) + b"]")
-    for p, v in zip(points, values, strict=True):
-        if v is None or (isinstance(v, float) and not math.isfinite(v)):
+    for p, (v, n) in zip(points, values, strict=True):
+        if v is None or not math.isfinite(v):
             assert p["value"] is None
         else:
-            assert p["value"] == v and type(p["value"]) is type(v)
+            assert p["value"] == v and type(p["value"]) is float
+        assert p["sequence"] == n
+
+
+_NUMBER = st.one_of(st.none(), st.floats(), st.sampled_from([0.0, -0.0, 1e-05, 1e22]))
+_TEXT = st.one_of(st.sampled_from(["good", "host", "ü", 'a,"b\\']), st.text(max_size=4))
+_ROW = st.tuples(
+    st.sampled_from([1, 2, 3]),  # channel key
+    st.integers(0, 3).map(lambda i: T0_US + i * 500_001),
+    _NUMBER,
+    _NUMBER,
+    _TEXT,
+    _TEXT,
+    st.one_of(st.none(), st.integers(0, 2**40)),
+    st.one_of(st.none(), st.integers(0, 3)),
+    _NUMBER,
+    st.one_of(st.none(), _TEXT),
+    st.one_of(st.none(), st.integers(-(10**7), 10**7)),
+)
+
+
+def _as_the_model_has_it(row: tuple[Any, ...], names: dict[int, str]) -> dict[str, Any]:
+    """A row of SampleColumns.of_rows as a dict in PointOut's order."""
+    key, ts, value, raw, quality, source, sequence, version, uncertainty, method, offset = row
+    return {
+        "channel": names[key],
+        "timestamp": iso(ts),
+        "value": value,
+        "raw_value": raw,
+        "quality": quality,
+        "time_source": source,
+        "sequence": sequence,
+        "logger_time": None if offset is None else iso(ts + offset),
+        "uncertainty": uncertainty,
+        "calibration_version": version,
+        "method": method,
+        "min": None,
+        "max": None,
+        "count": None,
+    }
+
+
+@given(st.lists(_ROW, min_size=1, max_size=12), st.sampled_from([1, 2, 5, 65_536]))
+def test_points_are_each_point_as_the_model_wrote_it(
+    rows: list[tuple[Any, ...]], per_slice: int
+) -> None:
+    """Column by column, slice by slice: the text of the points one by one, each as a dict in
+    PointOut's order (orjson writes None, NaN and ±inf as null)."""
+    import orjson
+
+    from loggerd.api import encoding
+
+    names = {1: "air", 2: 'b,"ü', 3: "c"}
+    one_by_one = [_as_the_model_has_it(row, names) for row in rows]
+    with patch.object(encoding, "POINTS_PER_SLICE", per_slice):
+        text = raw_points_json(SampleColumns.of_rows(rows, names))
+    assert b"[" + text + b"]" == orjson.dumps(one_by_one)
 
 
 def test_an_export_is_sent_in_pieces_of_about_a_megabyte_with_nothing_lost() -> None:

@@ -67,9 +67,15 @@ def test_batches_merge_channels_by_time_then_channel(store: Store, rows_per_read
         )
     )
     got = [
-        (b.channel_id[i], int(b.ts_us[i]), b.value[i], b.clock_offset_us[i])
+        row
         for b in batches
-        for i in range(len(b))
+        for row in zip(
+            b.channel_id.to_pylist(),
+            b.ts_us.tolist(),
+            b.value.to_pylist(),
+            b.clock_offset_us.to_pylist(),
+            strict=True,
+        )
     ]
     assert got == [(s.channel_id, s.timestamp_us, s.value, s.clock_offset_us) for s in expected]
     assert len(batches) > 1 or rows_per_read == 10_000
@@ -77,7 +83,7 @@ def test_batches_merge_channels_by_time_then_channel(store: Store, rows_per_read
     start_us, end_us = expected[10].timestamp_us, expected[500].timestamp_us
     inside = [s for s in expected if start_us <= s.timestamp_us < end_us]
     cols = store.reader.sample_columns("c1", ["t1", "t2", "t3"], start_us, end_us, 100)
-    assert list(zip(cols.channel_id, cols.ts_us.tolist(), strict=True)) == [
+    assert list(zip(cols.channel_id.to_pylist(), cols.ts_us.tolist(), strict=True)) == [
         (s.channel_id, s.timestamp_us) for s in inside[:100]
     ]
     count = store.reader.count_at_most

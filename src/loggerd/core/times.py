@@ -30,15 +30,16 @@ def iso(ts_us: int) -> str:
     return (_EPOCH + ts_us * _ONE_US).isoformat().replace("+00:00", "Z")
 
 
-def iso_array(ts_us: npt.NDArray[np.int64]) -> list[str]:
-    """iso() of many instants at once (large history responses and exports): the same text,
-    each distinct instant formatted once (the channels of a logger record share their time),
-    by numpy rather than one datetime each (measured 2-5x faster)."""
+def iso_unique(ts_us: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.intp]]:
+    """iso() of many instants at once (large history responses and exports), each distinct
+    one formatted once (the channels of a logger record share their time), by numpy rather
+    than one datetime each (measured 2-5x faster): the texts of the distinct instants, and
+    where each instant's text is in them."""
     unique, where = np.unique(ts_us, return_inverse=True)
     text = np.datetime_as_string(unique.astype("datetime64[us]"), unit="us")
     # iso() leaves out a fraction of zero: the text up to the seconds is 19 characters.
     text = np.where(unique % 1_000_000 == 0, text.astype("U19"), text)
-    return np.strings.add(text, "Z").astype(object)[where].tolist()  # type: ignore[no-any-return]
+    return np.strings.add(text, "Z"), where.reshape(-1)
 
 
 def parse_utc(value: str, name: str) -> datetime:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from loggerd.core.times import iso_array
+from loggerd.core.times import iso_unique
 from loggerd.storage.reader import SampleColumns
 from loggerd.storage.store import Store
 
@@ -62,6 +62,13 @@ CSV_SCHEMA = PARQUET_SCHEMA.set(0, pa.field("timestamp", pa.string(), nullable=F
 )
 
 
+def _iso(ts_us: Any, known: Any = None) -> pa.Array:
+    """ISO 8601 texts of times (null where not `known`), each distinct time formatted once."""
+    texts, where = iso_unique(ts_us)
+    mask = None if known is None else ~known
+    return pa.array(texts, pa.string()).take(pa.array(where, mask=mask))
+
+
 def record_batch(
     points: SampleColumns,
     units: Mapping[str, str],
@@ -71,38 +78,32 @@ def record_batch(
     """Samples as one Arrow record batch of `schema` (PARQUET_SCHEMA or CSV_SCHEMA): each
     column converted at once, no object per sample. past_due: per channel, whether its
     certificate's due date has passed (null where no certificate is known)."""
-    channel = points.channel_id
     logger_us, known = points.logger_time_us()
     if schema.field("timestamp").type == _UTC_US:
         timestamp = pa.array(points.ts_us, _UTC_US)
         logger_time = pa.array(logger_us, _UTC_US, mask=~known)
     else:
-        timestamp = pa.array(iso_array(points.ts_us), pa.string())
-        logger_time = pa.array(
-            iso_array(logger_us), pa.string(), mask=~known if len(known) else None
-        )
+        timestamp = _iso(points.ts_us)
+        logger_time = _iso(logger_us, known)
+    # What depends on the channel alone is made once per channel, then taken for each sample.
+    names = points.channel_id.dictionary.to_pylist()
+    channel = points.channel_id.indices
     columns = [
         timestamp,
-        channel,
+        points.channel_id.dictionary_decode(),
         points.value,
         points.raw_value,
-        list(map(units.__getitem__, channel)),
+        pa.array([units[c] for c in names], pa.string()).take(channel),
         points.quality,
         points.time_source,
         points.sequence,
         logger_time,
         points.calibration_version,
-        list(map(past_due.get, channel)),
+        pa.array([past_due.get(c) for c in names], pa.bool_()).take(channel),
         points.uncertainty,
         points.method,
     ]
-    return pa.record_batch(
-        [
-            c if isinstance(c, pa.Array) else pa.array(c, f.type)
-            for c, f in zip(columns, schema, strict=True)
-        ],
-        schema=schema,
-    )
+    return pa.record_batch(columns, schema=schema)
 
 
 class _Chunks:

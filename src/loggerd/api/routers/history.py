@@ -21,7 +21,7 @@ from loggerd.api.deps import (
     ordered,
     time_us,
 )
-from loggerd.api.encoding import history_json, raw_points_json
+from loggerd.api.encoding import history_json
 from loggerd.api.errors import NOT_FOUND, STORE_DOWN
 from loggerd.api.ports import History
 from loggerd.api.schemas import HistoryOut, TooManyPointsOut, finite
@@ -147,7 +147,7 @@ def _raw(
         "units": {m.channel_id: m.unit for m in metas},
         "series": None,
     }
-    return Response(history_json(head, raw_points_json(points)), media_type="application/json")
+    return Response(history_json(head, points), media_type="application/json")
 
 
 # What an export sends at a time. Each chunk of a sync iterator is fetched from a worker
