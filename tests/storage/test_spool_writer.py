@@ -378,3 +378,24 @@ async def test_queued_and_spooled_count_samples_not_events(tmp_path: Path) -> No
         spool.close()
     assert store.count() == 25
     store.close()
+
+
+async def test_health_says_how_long_spool_appends_take(tmp_path: Path) -> None:
+    """What each poll's hand-off to history waits: the p99 of the latest appends, in ms
+    (none before the first, and none without a spool)."""
+    store = open_store(tmp_path)
+    writer = Writer(
+        store, batch_size=100, flush_interval_s=0.01, spool=Spool(tmp_path / "spool.db")
+    )
+    unspooled = Writer(store, batch_size=100, flush_interval_s=0.01)
+    await writer.start()
+    try:
+        assert writer.health().spool_append_ms_p99 is None
+        for i in range(5):
+            await writer.submit(records(10, first=10 * i))
+        p99 = writer.health().spool_append_ms_p99
+        assert p99 is not None and 0 < p99 < 60_000
+    finally:
+        await writer.stop()
+        store.close()
+    assert unspooled.health().spool_append_ms_p99 is None

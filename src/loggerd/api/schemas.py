@@ -165,6 +165,10 @@ class WriterHealthOut(BaseModel):
     spooled: int = Field(description="Of those, samples safe in the spool on local disk")
     held: int = Field(description="Of those, samples in memory only (the spool refused them)")
     spool_bytes: int | None
+    spool_append_ms_p99: float | None = Field(
+        description="99th percentile of the latest 600 spool appends, in ms: what a poll's "
+        "hand-off to history waits"
+    )
     capacity: int = Field(description="Samples held in memory at which acquisition waits")
     written: int
     duplicates: int

@@ -115,3 +115,6 @@ class WriterHealth:
     last_flush_duration_s: float | None
     oldest_pending_age_s: float | None  # the writer's lag: how long the oldest sample waits
     spool_bytes: int | None
+    # The 99th percentile of the latest 600 spool appends, ms: what a poll's hand-off to
+    # history waits (None: nothing appended yet, or no spool).
+    spool_append_ms_p99: float | None = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +29,7 @@ from loggerd.storage.spool import Spool, SpoolEntry, SpoolError, SpoolFull
 __all__ = ["DurableQueue", "Entry"]
 
 log = logging.getLogger(__name__)
+APPEND_TIMES_KEPT = 600  # spool appends the p99 in health is taken over
 
 _T = TypeVar("_T")
 
@@ -85,6 +87,17 @@ class DurableQueue:
         # store know where each device's history ends (backfill asks it).
         self.backlog_written = asyncio.Event()
         self._backlog_left = 0
+        # How long the latest appends took, from the call to durable (the wait for the
+        # executor included): what each poll's hand-off to history waits.
+        self._append_s: deque[float] = deque(maxlen=APPEND_TIMES_KEPT)
+
+    @property
+    def append_ms_p99(self) -> float | None:
+        """The 99th percentile of the latest spool appends' durations, in ms (nearest rank)."""
+        if not self._append_s:
+            return None
+        ordered = sorted(self._append_s)
+        return round(1e3 * ordered[math.ceil(0.99 * len(ordered)) - 1], 2)
 
     @property
     def queued(self) -> int:
@@ -158,9 +171,11 @@ class DurableQueue:
                 if not self._held:
                     try:
                         # Encoded on the spool's thread, like the append: not on the loop.
+                        began_s = time.monotonic()
                         entry_id = await asyncio.to_thread(
                             _append, self.spool, kind, _counted(kind, items), items
                         )
+                        self._append_s.append(time.monotonic() - began_s)
                     except SpoolError as exc:
                         self._spool_failed(exc)
                     else:

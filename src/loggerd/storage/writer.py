@@ -143,6 +143,7 @@ class Writer:
             last_flush_duration_s=flusher.last_flush_duration_s,
             oldest_pending_age_s=None if oldest is None else max(0.0, time.time() - oldest),
             spool_bytes=queue.spool_bytes(),
+            spool_append_ms_p99=queue.append_ms_p99,
         )
 
     # What callers read: the parts' settings and figures.

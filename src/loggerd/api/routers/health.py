@@ -118,6 +118,7 @@ def _writer(w: WriterHealth) -> WriterHealthOut:
         spooled=w.spooled,
         held=w.held,
         spool_bytes=w.spool_bytes,
+        spool_append_ms_p99=w.spool_append_ms_p99,
         capacity=w.capacity,
         written=w.written,
         duplicates=w.duplicates,
