@@ -188,3 +188,18 @@ async def test_csv_and_parquet_stream_the_raw_samples(
     assert table.column("channel").to_pylist()[:2] == ["t1", "t3"]
     assert table.schema.field("timestamp").type.tz == "UTC"
     assert table.column("value").to_pylist()[-1] == pytest.approx(299.9)
+
+
+def test_where_a_devices_history_ends_is_its_least_stored_record(store: Store) -> None:
+    """device_cursor: the newest record stored on every channel of the device (the smallest of
+    the channels' newest), on both engines; channels with no record yet say nothing."""
+    assert store.device_cursor("c1", ["t1", "t2", "t3"]) is None
+    store.write(
+        [sample(i, 20.0, "t1", sequence=100 + i) for i in range(5)]  # records 100..104
+        + [sample(i, 21.0, "t2", sequence=100 + i) for i in range(3)]  # 100..102: a crash
+        + [sample(9, 22.0, "t3")]  # a live sample: no sequence
+    )
+    end = store.device_cursor("c1", ["t1", "t2", "t3"])
+    assert end is not None and end[0] == 102 and end[1] == T0_US + 2_000_000
+    assert store.device_cursor("c1", ["t1"]) == (104, T0_US + 4_000_000, None)
+    assert store.device_cursor("c1", []) is None

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, func, select
+from sqlalchemy import CompoundSelect, Connection, Select, bindparam, func, select, union_all
 
 from loggerd.core.samples import Quality, TimeSource
 from loggerd.storage.catalog import Catalog
@@ -196,6 +196,30 @@ class RollupRows:
         return len(self.bucket_us)
 
 
+_NEWEST_RECORDS: dict[int, CompoundSelect[Any] | Select[Any]] = {}
+
+
+def _newest_records(channels: int) -> CompoundSelect[Any] | Select[Any]:
+    """One statement for the newest record of each of `channels` channels (keys bound as k0,
+    k1, ...): each part walks the channel's (channel_key, sequence) index from its end. Built
+    once per count: at start-up every logger asks, and a statement per channel, made and
+    compiled each time, was 10,000 queries' worth of Python for 1,000 loggers."""
+    statement = _NEWEST_RECORDS.get(channels)
+    if statement is None:
+        parts = [
+            select(samples.c.sequence, samples.c.ts_us, samples.c.clock_offset_us)
+            .where(samples.c.channel_key == bindparam(f"k{i}"), samples.c.sequence.is_not(None))
+            .order_by(samples.c.sequence.desc())
+            .limit(1)
+            .subquery()
+            .select()
+            for i in range(channels)
+        ]
+        statement = parts[0] if channels == 1 else union_all(*parts)
+        _NEWEST_RECORDS[channels] = statement
+    return statement
+
+
 class HistoryReader:
     """Reads the samples and rollups of one database; calls block, history() streams."""
 
@@ -366,19 +390,16 @@ class HistoryReader:
         A record's samples can be split over two transactions, so a crash may leave the
         newest record on some channels only; resuming from the smallest re-reads it, and the
         store's keys make the re-read harmless."""
+        if not channel_ids:
+            return None
+        keys = {
+            f"k{i}": self._catalog.channel(chamber_id, c).key for i, c in enumerate(channel_ids)
+        }
         newest: list[tuple[int, int, int | None]] = []
         with self._db.reading(), self._db.engine.connect() as conn:
-            for c in channel_ids:
-                key = self._catalog.channel(chamber_id, c).key
-                row = conn.execute(
-                    select(samples.c.sequence, samples.c.ts_us, samples.c.clock_offset_us)
-                    .where((samples.c.channel_key == key) & samples.c.sequence.is_not(None))
-                    .order_by(samples.c.sequence.desc())
-                    .limit(1)
-                ).first()
-                if row is not None:
-                    logger_time = None if row[2] is None else int(row[1]) + int(row[2])
-                    newest.append((int(row[0]), int(row[1]), logger_time))
+            for row in conn.execute(_newest_records(len(keys)), keys):
+                logger_time = None if row[2] is None else int(row[1]) + int(row[2])
+                newest.append((int(row[0]), int(row[1]), logger_time))
         return min(newest) if newest else None
 
     # What downsampling is built from. Errors say "history query ... failed", as the API
