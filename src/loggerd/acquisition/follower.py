@@ -392,23 +392,30 @@ class MemoryFollower:
         return 0 if self._clock is None else self._clock.offset_us
 
     def _samples(self, record: LoggedRecord) -> list[Sample]:
+        # Ten samples a record, a download's thousands of records on the loop: the fields are
+        # passed by position (keywords cost a fifth more).
         offset = self._offset_us()
         timestamp = record.logger_time_us - offset
+        sequence = (self._epoch << EPOCH_SHIFT) | record.sequence
+        chamber_id, logger = self.chamber_id, TimeSource.LOGGER
         by_point = {r.point: r for r in record.readings}
         out = []
         for point, channel_id in self.bindings:
             r = by_point.get(point) or Reading(point, math.nan, math.nan, Quality.INVALID)
             out.append(
                 Sample(
-                    self.chamber_id,
+                    chamber_id,
                     channel_id,
                     timestamp,
                     r.value,
                     r.raw_value,
                     r.quality,
-                    TimeSource.LOGGER,
-                    sequence=(self._epoch << EPOCH_SHIFT) | record.sequence,
-                    clock_offset_us=offset,
+                    logger,
+                    sequence,
+                    None,  # calibration_version
+                    None,  # uncertainty
+                    None,  # method
+                    offset,  # clock_offset_us
                 )
             )
         return out
