@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -199,8 +200,9 @@ async def test_a_download_slower_than_the_logger_records_says_it_is_behind() -> 
 
 async def test_a_clock_check_runs_beside_the_steps_and_records_wait_for_it() -> None:
     """The clock check's reads are spaced over up to a few seconds of the logger's clock: a step
-    starts it and returns (the poller's next poll is not held), and records are read only once
-    the offset that corrects their times has been measured."""
+    waits for it no longer than the first half of its share of the tick and returns (the
+    poller's next poll is not held), and records are read only once the offset that corrects
+    their times has been measured."""
     f = Follow(None, 115)  # records 1..12
     gate = threading.Event()
     read_clock = f.driver.read_clock
@@ -210,9 +212,11 @@ async def test_a_clock_check_runs_beside_the_steps_and_records_wait_for_it() -> 
         return read_clock()
 
     f.driver.read_clock = held_clock  # type: ignore[method-assign]
-    await f.follower.step(5)  # returns while the first clock read is still held on the line
+    started = time.monotonic()
+    await f.follower.step(0.1)  # returns while the first clock read is still held on the line
+    assert time.monotonic() - started < 5
     assert f.follower.clock_check_under_way and f.samples == []
-    await f.follower.step(5)
+    await f.follower.step(0.1)
     assert f.samples == []  # still no offset: still no records
     gate.set()
     await f.follower.clock_checked()
@@ -221,6 +225,18 @@ async def test_a_clock_check_runs_beside_the_steps_and_records_wait_for_it() -> 
     assert [s.sequence for s in f.samples] == list(range(1, 13))
     (check,) = [i for i in f.items if isinstance(i, ClockCheck)]
     assert f.follower.health.clock_checked_utc_us == check.utc_us
+
+
+async def test_a_step_takes_the_clock_check_as_soon_as_it_ends_and_reads_on() -> None:
+    """A check that ends in the first half of the step's share is taken there: the records are
+    read in the rest of that share, not a tick later. (The logger's clock here stands still, so
+    the check ends a second after its first read, with the one-read estimate.)"""
+    f = Follow(None, 115)  # records 1..12
+    await f.follower.step(5)  # the manual monotonic clock stands still: 2.5 s of real time
+    assert not f.follower.clock_check_under_way
+    assert [s.sequence for s in f.samples] == list(range(1, 13))
+    (check,) = [i for i in f.items if isinstance(i, ClockCheck)]
+    assert all(s.clock_offset_us == check.offset_us for s in f.samples)
 
 
 async def test_a_step_leaves_a_window_that_would_overrun_its_budget_for_the_next_step() -> None:

@@ -193,14 +193,15 @@ class MemoryFollower:
 
         Raises the driver's errors (the poller counts them); a store that cannot say where
         history ends makes the follower wait (the records wait in the logger)."""
-        deadline = self.monotonic() + budget_s
+        now = self.monotonic()
+        deadline = now + budget_s
         h = self.health
         if not self._cursor_known and not await self._find_cursor():
             return  # the records wait in the logger until the store can say
         if self._by_hand:
             if self.monotonic() >= self._clock_due:  # a person waits: nothing else to serve
                 await self._record_clock(await self._measure_clock())
-        elif not await self._clock_in_background():
+        elif not await self._clock_in_background(now + budget_s / 2):
             return  # records wait for the offset that corrects their times
         memory = await self._call(self.driver.memory_range)
         h.logger_oldest, h.logger_newest = memory.oldest, memory.newest
@@ -568,20 +569,30 @@ class MemoryFollower:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.shield(task)
 
-    async def _clock_in_background(self) -> bool:
+    async def _clock_in_background(self, wait_until: float) -> bool:
         """Start a clock check when one is due, or take the one under way once it is done; it
         runs beside the polls (a tick of the logger's clock is up to a few seconds away, and no
         poll waits for it). True when records may be read: the offset is fresh since the device
-        was opened (a periodic check under way leaves the last offset in use meanwhile)."""
+        was opened (a periodic check under way leaves the last offset in use meanwhile).
+
+        Records that wait for the offset wait for it within the first half of this step's
+        share (up to `wait_until`), not until the next step: a check that ends then is taken at
+        once, and the records are read in the rest of the share. One that ends later is taken
+        at the next step: what is left of the share would not be enough for the records, and a
+        step never holds the device's next poll."""
         task = self._clock_task
         if task is None:
-            if self.monotonic() >= self._clock_due:
-                self._clock_task = asyncio.create_task(
-                    self._measure_clock(), name=f"clock-{self.name}"
-                )
-            return self._clock_fresh
+            if self.monotonic() < self._clock_due:
+                return self._clock_fresh
+            task = self._clock_task = asyncio.create_task(
+                self._measure_clock(), name=f"clock-{self.name}"
+            )
         if not task.done():
-            return self._clock_fresh
+            if self._clock_fresh or (wait_s := wait_until - self.monotonic()) <= 0:
+                return self._clock_fresh
+            await asyncio.wait((task,), timeout=wait_s)
+            if not task.done():
+                return False  # taken at the next step, records read from there
         self._clock_task = None
         if task.cancelled():  # by connected(): a new check at the next step
             return False
