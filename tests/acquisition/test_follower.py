@@ -317,3 +317,47 @@ async def test_small_windows_are_handed_on_together_and_what_was_read_before_an_
     await f.step(1.0)  # on from record 336, to the end
     assert [s.sequence for s in f.samples] == list(range(1, 1002))
     assert f.follower.health.cursor == 1001
+
+
+def small_windows(f: Follow, size: int = 5) -> list[int]:
+    """The driver reads `size` records a window (as the reference Modbus logger reads five);
+    the first record of each window asked for, in the order the line read them."""
+    read = f.driver.read_records
+    asked: list[int] = []
+
+    def windows(first: int, count: int) -> list[LoggedRecord]:
+        asked.append(first)
+        return read(first, min(count, size))
+
+    f.driver.read_records = windows  # type: ignore[method-assign]
+    return asked
+
+
+async def test_a_window_late_at_the_end_of_the_share_is_taken_at_the_next_step() -> None:
+    """A window that stalls on the line (the loop or the line held up) is not waited for past
+    the step's share, which would cost the poller's next tick: the step returns with it still
+    under way, holds the records read since the last hand-on, and the next step takes both,
+    without reading the window again."""
+    f = Follow(None, 1_000, interval_s=1)  # records 1..1001
+    await f.step(5)  # the clock check, and records 1..1001
+    f.clock.advance(300)  # records 1002..1301
+    asked = small_windows(f)
+    read = f.driver.read_records
+    stall = threading.Event()
+
+    def stalled(first: int, count: int) -> list[LoggedRecord]:
+        if first == 1127:
+            stall.wait(timeout=30)  # bounded: a failing test still lets the line's thread stop
+        return read(first, count)
+
+    f.driver.read_records = stalled  # type: ignore[method-assign]
+    h = f.follower.health
+    started = time.monotonic()
+    await f.follower.step(0.3)
+    assert time.monotonic() - started < 5 and not stall.is_set()
+    assert h.cursor == 1101  # 1002..1101 handed on; 1102..1126 held
+    stall.set()
+    await f.follower.step(5)
+    assert [s.sequence for s in f.samples] == list(range(1, 1302))
+    assert asked.count(1127) == 1 and asked.count(1132) == 1
+    assert h.cursor == 1301

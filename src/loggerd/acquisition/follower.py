@@ -19,6 +19,7 @@ import contextlib
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -54,6 +55,11 @@ STALLED_AFTER_STEPS = 10
 RECORDS_PER_READ = 100
 # Records handed on together during a download (the windows of a step are gathered up to this).
 HAND_ON_RECORDS = 100
+# A step ends this long before its share does: what it does after it stops reading, and the
+# poller after it, must fit before the next tick, or the whole tick is missed.
+END_MARGIN_S = 0.02
+# How fast the expected time of a window (or of a hand-on) forgets a slow one, per window.
+WINDOW_DECAY = 0.9
 # A download's pace (records read, and records the logger took, per second) is measured over
 # spans of this long at least: shorter ones say more about one slow read than about the line.
 PACE_SPAN_S = 10.0
@@ -90,6 +96,27 @@ class ClockPolicy:
     drift_limit_ppm: float = 100.0
     check_interval_s: float = 3600.0
     min_drift_span_s: float = 60.0  # shorter spans say nothing useful about drift
+
+
+@dataclass(frozen=True)
+class _Window:
+    """A window of records asked for on the line."""
+
+    first: int
+    count: int
+    asked: float  # monotonic
+    request: asyncio.Task[tuple[list[LoggedRecord], float]]  # the records, and when they came
+
+
+def _read_timed(
+    read_records: Callable[[int, int], list[LoggedRecord]],
+    monotonic: Callable[[], float],
+    first: int,
+    count: int,
+) -> tuple[list[LoggedRecord], float]:
+    """A window read on the line's thread, and when it ended there (the loop may take it
+    later: the window's time is the line's, not the loop's)."""
+    return read_records(first, count), monotonic()
 
 
 def _abandon(task: asyncio.Task[T]) -> None:
@@ -148,6 +175,13 @@ class MemoryFollower:
         self._verify = False  # check the cursor's record before going on (after a connect)
         self._start_at: int | None = None
         self._no_progress = 0  # steps in a row that read nothing while records wait
+        # A download's window asked for on the line; one late at a step's end is taken at the
+        # next step, and the records read before it then (see _download).
+        self._reads: deque[_Window] = deque()
+        self._held: tuple[int, list[LoggedRecord]] | None = None
+        self._window_s = 0.0  # the line's time for a window (see WINDOW_DECAY)
+        self._line_free = 0.0  # monotonic: when the line ended the last window
+        self._hand_on_s = 0.0  # the time of a hand-on, likewise
         self._stalled = False
         # The thread of the device's line, where its requests queue with the live polls'.
         self.worker = worker
@@ -187,6 +221,8 @@ class MemoryFollower:
         if self._clock_task is not None:
             self._clock_task.cancel()  # its reads went to the connection that failed
         self._verify = self.health.cursor is not None
+        self._drop_reads()  # so did a window carried over; the records held are read again
+        self._held = None
 
     async def step(self, budget_s: float) -> None:
         """Download what is new in the logger's memory, for at most about `budget_s`.
@@ -203,12 +239,17 @@ class MemoryFollower:
                 await self._record_clock(await self._measure_clock())
         elif not await self._clock_in_background(now + budget_s / 2):
             return  # records wait for the offset that corrects their times
+        if self._held is not None:  # read at the end of the last step: handed on first
+            held_first, held = self._held
+            self._held = None
+            await self._hand_on(held_first, held)
         memory = await self._call(self.driver.memory_range)
         h.logger_oldest, h.logger_newest = memory.oldest, memory.newest
         if self._verify and h.cursor is not None:
             await self._verify_cursor(memory)
         first = await self._first_to_read(memory)
         if first is None or first > memory.newest:
+            self._drop_reads()
             self._no_progress = 0
             await self.finish_download()
             return
@@ -216,55 +257,127 @@ class MemoryFollower:
         announce_over = 0 if self._by_hand else ANNOUNCE_RECORDS
         if h.download_from is None and memory.newest - first + 1 > announce_over:
             await self._start_download(first, memory.newest)
-        # At least one read per step, however little of the tick is left: a download always
-        # moves on; then more, while this step's share of the tick lasts.
-        window_s = 0.0  # the longest window of this step, arrival to arrival
-        arrived = self.monotonic()
-        reading: asyncio.Task[list[LoggedRecord]] | None = self._read(first, memory.newest)
+        first = await self._download(first, memory.newest, deadline)
+        await self._stepped(first, memory.newest, cursor_before)
+
+    async def _download(self, first: int, newest: int, deadline: float) -> int:
+        """Read records `first`..`newest` while this step's share lasts (up to `deadline`) and
+        hand them on; the first record not read.
+
+        At least one read per step, however little of the tick is left: a download always
+        moves on. The next window is read on the line while the last one is processed and
+        spooled. A window is asked for only if it is expected to arrive, and what was read to
+        be handed on, before the share ends: the share ends where the poller's next tick is due
+        (backfill_duty 1.0), and a step that overran it would cost that whole tick, and its
+        live poll. A window that is late all the same (a stall on the loop or the line) is not
+        waited for past the share: it is taken at the next step, with the records read before
+        it (the cursor moves only as records are handed on).
+        """
+        h = self.health
+        cutoff = deadline - END_MARGIN_S
+        reads = self._reads  # a window carried over from the last step comes first
+        if reads and reads[0].first != first:
+            self._drop_reads()
         # Windows read and not yet handed on (from record `batch_first`): gathered up to
         # HAND_ON_RECORDS, so a driver that reads a few records a window costs one spool
         # append and one batch of processing per hundred records, not per window.
         batch: list[LoggedRecord] = []
         batch_first = first
+        taken = False  # a window read in this step (one at least)
         try:
-            while reading is not None:
+            while True:
+                self._ask_ahead(first, newest, cutoff, must=not taken and not reads)
+                if not reads:
+                    break
+                head = reads[0]
+                if not head.request.done():
+                    if taken and not self._by_hand:  # not past the share's end
+                        wait_s = cutoff - self.monotonic()
+                        if wait_s > 0:
+                            await asyncio.wait((head.request,), timeout=wait_s)
+                        if not head.request.done():
+                            break  # late: taken at the next step, with the batch
+                    else:
+                        await asyncio.wait((head.request,))
+                reads.popleft()
+                taken = True
                 try:
-                    records = await reading
+                    records, ended = head.request.result()
                 except DriverError as exc:
-                    reading = None
+                    self._drop_reads()
                     if batch:  # what was read is handed on before the error is
                         await self._hand_on(batch_first, batch)
+                        batch = []
                     if not isinstance(exc, DeviceException) or exc.busy:
                         raise
                     # Refused: the record was overwritten since memory_range (a memory wrapping
                     # faster than we read). The next step finds the new oldest and the gap.
                     h.last_error = str(exc)
-                    return
-                reading = None
+                    return first
                 if not records:
+                    self._drop_reads()
                     break
                 first = records[-1].sequence + 1
-                now = self.monotonic()
-                window_s, arrived = max(window_s, now - arrived), now
-                # The next window is read on the line while this one is processed and spooled.
-                # One that might arrive past the deadline waits for the next step: the share
-                # ends where the poller's next tick is due (backfill_duty 1.0), and a step that
-                # overran it would cost that whole tick, and its live poll.
-                if first <= memory.newest and now + window_s < deadline:
-                    reading = self._read(first, memory.newest)
+                # The line's time for the window: from when it could start (asked for, and the
+                # line done with the one before) to its end. A window late once (a stall) is
+                # not taken for the line's pace: the estimate follows a slower window at once
+                # and a faster one over a few windows.
+                began = max(head.asked, self._line_free)
+                self._line_free = ended
+                self._window_s = max(ended - began, self._window_s * WINDOW_DECAY)
                 batch.extend(records)
-                if len(batch) >= HAND_ON_RECORDS or reading is None:
+                if len(batch) >= HAND_ON_RECORDS:
+                    self._ask_ahead(first, newest, cutoff, must=False)
+                    await asyncio.sleep(0)  # the windows asked for reach the line first
                     await self._hand_on(batch_first, batch)
                     batch_first, batch = first, []
                 if h.download_from is not None and self.monotonic() >= self._next_progress_log:
                     self._next_progress_log = self.monotonic() + PROGRESS_LOG_S
                     self.log_progress()
-        finally:
-            if reading is not None:  # stopped (or failed) while a window was being read
-                _abandon(reading)
-        if batch:  # the last window read came back empty
-            await self._hand_on(batch_first, batch)
-        await self._stepped(first, memory.newest, cursor_before)
+        except BaseException:
+            self._drop_reads()  # stopped, or failed: nothing is carried over
+            raise
+        if batch:
+            if reads:  # the share is over: handed on first thing at the next step
+                self._held = (batch_first, batch)
+            else:
+                await self._hand_on(batch_first, batch)
+        return first
+
+    def _ask_ahead(self, first: int, newest: int, cutoff: float, must: bool) -> None:
+        """Queue the window from `first` on the line, unless one is asked for already: if
+        `must`, or if it is expected to arrive, and the records to be handed on, before
+        `cutoff`."""
+        reads = self._reads
+        if not reads:
+            at = first
+            if at > newest:
+                return
+            expected = self.monotonic() + self._window_s + self._hand_on_s
+            if not must and expected >= cutoff:
+                return
+            count = min(RECORDS_PER_READ, newest - at + 1)
+            request = asyncio.ensure_future(
+                self.worker.call(
+                    Priority.BACKFILL,
+                    _read_timed,
+                    self.driver.read_records,
+                    self.monotonic,
+                    at,
+                    count,
+                )
+            )
+            reads.append(_Window(at, count, self.monotonic(), request))
+            self.inflight = request  # type: ignore[assignment]
+
+    def _drop_reads(self) -> None:
+        """A window asked for and no longer wanted, perhaps under way: it runs to its end,
+        unreported, and `inflight` lets the poller wait for it."""
+        reads = self._reads
+        if reads:
+            request = reads.pop().request
+            self.inflight = request  # type: ignore[assignment]
+            request.add_done_callback(lambda r: r.cancelled() or r.exception())
 
     async def _find_cursor(self) -> bool:
         """Where the device's history ends, from the store (False: it cannot say yet)."""
@@ -307,11 +420,6 @@ class MemoryFollower:
             h.last_error = h.last_error or (
                 f"record {first} is in the logger's memory but cannot be read"
             )
-
-    def _read(self, first: int, newest: int) -> asyncio.Task[list[LoggedRecord]]:
-        """Start reading the window from record `first` (up to RECORDS_PER_READ records)."""
-        count = min(RECORDS_PER_READ, newest - first + 1)
-        return asyncio.ensure_future(self._call(self.driver.read_records, first, count))
 
     async def _verify_cursor(self, memory: MemoryRange) -> None:
         """After a connect: is the last record stored still the logger's record of that number?
@@ -365,6 +473,11 @@ class MemoryFollower:
         return first
 
     async def _hand_on(self, asked: int, records: list[LoggedRecord]) -> None:
+        started = self.monotonic()
+        await self._hand_on_now(asked, records)
+        self._hand_on_s = max(self.monotonic() - started, self._hand_on_s * WINDOW_DECAY)
+
+    async def _hand_on_now(self, asked: int, records: list[LoggedRecord]) -> None:
         h = self.health
         if self._pending_gap is None and records[0].sequence > asked:
             self._pending_gap = (asked, records[0].sequence - 1)
@@ -549,7 +662,10 @@ class MemoryFollower:
             )
 
     async def aclose(self) -> None:
-        """Stop a clock check under way (its read on the line, if any, runs to its end)."""
+        """Stop a clock check under way (its read on the line, if any, runs to its end), and
+        drop a window carried over for the next step (records held are read again)."""
+        self._drop_reads()
+        self._held = None
         task, self._clock_task = self._clock_task, None
         if task is not None:
             task.cancel()
