@@ -333,6 +333,51 @@ def small_windows(f: Follow, size: int = 5) -> list[int]:
     return asked
 
 
+async def test_the_line_reads_the_windows_ahead_without_waiting_for_the_loop() -> None:
+    """Two windows wait on the line, each from where the one before it will end (the driver's
+    window, learnt from the first): while the loop is held handing a hundred records on, the
+    line reads both, and no window is read twice."""
+    f = Follow(None, 1_000, interval_s=1)  # records 1..1001
+    asked = small_windows(f)
+    asked_after_hold: list[int] = []
+
+    async def sink(batch: list[Sample]) -> None:
+        if not asked_after_hold:
+            time.sleep(0.5)  # the loop held: nothing can ask the line for anything meanwhile
+            asked_after_hold.extend(asked)
+        f.samples.extend(batch)
+
+    f.follower.sink = sink
+    await f.step(1.0)  # the manual monotonic clock stands still: the step reads it all
+    # Records 1..100 handed on; windows 101.. and 106.. were waiting, and were read.
+    assert asked_after_hold == list(range(1, 107, 5))
+    assert asked == list(range(1, 1002, 5))
+    assert [s.sequence for s in f.samples] == list(range(1, 1002))
+
+
+async def test_a_window_that_ends_short_has_the_one_asked_after_it_read_again() -> None:
+    """A window asked for ahead starts where the one before it was expected to end; when that
+    one ends short (here once, at record 53), the window asked from 56 is not taken: reading
+    goes on from 54, and every record is handed on once, with no gap."""
+    f = Follow(None, 1_000, interval_s=1)  # records 1..1001
+    asked = small_windows(f)
+    read = f.driver.read_records
+
+    def short_once(first: int, count: int) -> list[LoggedRecord]:
+        records = read(first, count)
+        return records[:3] if first == 51 else records
+
+    f.driver.read_records = short_once  # type: ignore[method-assign]
+    await f.step(1.0)
+    assert [s.sequence for s in f.samples] == list(range(1, 1002))
+    assert not f.events(EventKind.GAP)
+    # The window from 56 may have been read already (the line goes on to it at once); it is
+    # not read again: from 54 on, the windows follow each other.
+    at_54 = asked.index(54)
+    assert asked[:at_54] in (list(range(1, 52, 5)), [*range(1, 52, 5), 56])
+    assert asked[at_54:] == list(range(54, 1002, 5))
+
+
 async def test_a_window_late_at_the_end_of_the_share_is_taken_at_the_next_step() -> None:
     """A window that stalls on the line (the loop or the line held up) is not waited for past
     the step's share, which would cost the poller's next tick: the step returns with it still

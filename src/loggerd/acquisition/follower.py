@@ -55,6 +55,9 @@ STALLED_AFTER_STEPS = 10
 RECORDS_PER_READ = 100
 # Records handed on together during a download (the windows of a step are gathered up to this).
 HAND_ON_RECORDS = 100
+# Windows of a download waiting on the line at once: the line goes on to the next while the
+# loop takes the last, which it may do late (a hand-on, or another thread holding the GIL).
+READ_AHEAD = 2
 # A step ends this long before its share does: what it does after it stops reading, and the
 # poller after it, must fit before the next tick, or the whole tick is missed.
 END_MARGIN_S = 0.02
@@ -175,10 +178,12 @@ class MemoryFollower:
         self._verify = False  # check the cursor's record before going on (after a connect)
         self._start_at: int | None = None
         self._no_progress = 0  # steps in a row that read nothing while records wait
-        # A download's window asked for on the line; one late at a step's end is taken at the
-        # next step, and the records read before it then (see _download).
+        # A download's windows asked for on the line, in order; one late at a step's end is
+        # taken at the next step, and the records read before it then (see _download).
         self._reads: deque[_Window] = deque()
         self._held: tuple[int, list[LoggedRecord]] | None = None
+        self._window_records: int | None = None  # records the driver reads at once
+        self._last_window = 0  # records the last window brought
         self._window_s = 0.0  # the line's time for a window (see WINDOW_DECAY)
         self._line_free = 0.0  # monotonic: when the line ended the last window
         self._hand_on_s = 0.0  # the time of a hand-on, likewise
@@ -265,13 +270,15 @@ class MemoryFollower:
         hand them on; the first record not read.
 
         At least one read per step, however little of the tick is left: a download always
-        moves on. The next window is read on the line while the last one is processed and
-        spooled. A window is asked for only if it is expected to arrive, and what was read to
-        be handed on, before the share ends: the share ends where the poller's next tick is due
-        (backfill_duty 1.0), and a step that overran it would cost that whole tick, and its
-        live poll. A window that is late all the same (a stall on the loop or the line) is not
-        waited for past the share: it is taken at the next step, with the records read before
-        it (the cursor moves only as records are handed on).
+        moves on. Up to READ_AHEAD windows wait on the line, each from where the one before it
+        is expected to end (the driver's window, learnt), so the line goes from one window to
+        the next without waiting for the loop to ask; a window that did not end there makes
+        the ones after it read again. A window is asked for only if it is expected to arrive,
+        and what was read to be handed on, before the share ends: the share ends where the
+        poller's next tick is due (backfill_duty 1.0), and a step that overran it would cost
+        that whole tick, and its live poll. A window that is late all the same (a stall on
+        the loop or the line) is not waited for past the share: it is taken at the next step,
+        with the records read before it (the cursor moves only as records are handed on).
         """
         h = self.health
         cutoff = deadline - END_MARGIN_S
@@ -300,6 +307,8 @@ class MemoryFollower:
                     else:
                         await asyncio.wait((head.request,))
                 reads.popleft()
+                if reads:
+                    self.inflight = reads[0].request  # type: ignore[assignment]
                 taken = True
                 try:
                     records, ended = head.request.result()
@@ -317,7 +326,15 @@ class MemoryFollower:
                 if not records:
                     self._drop_reads()
                     break
+                if len(records) < head.count or head.count == RECORDS_PER_READ:
+                    # As many as the driver reads at once: the size of two windows in a row (one
+                    # short now and then, as at a record overwritten meanwhile, leaves it be).
+                    if len(records) == self._last_window or self._window_records is None:
+                        self._window_records = len(records)
+                    self._last_window = len(records)
                 first = records[-1].sequence + 1
+                if reads and reads[0].first != first:
+                    self._drop_reads()  # asked from where this window did not end
                 # The line's time for the window: from when it could start (asked for, and the
                 # line done with the one before) to its end. A window late once (a stall) is
                 # not taken for the line's pace: the estimate follows a slower window at once
@@ -337,6 +354,9 @@ class MemoryFollower:
         except BaseException:
             self._drop_reads()  # stopped, or failed: nothing is carried over
             raise
+        if reads:  # one window late: the others behind it wait for it, on the line too
+            while len(reads) > 1:
+                _abandon(reads.pop().request)
         if batch:
             if reads:  # the share is over: handed on first thing at the next step
                 self._held = (batch_first, batch)
@@ -345,17 +365,23 @@ class MemoryFollower:
         return first
 
     def _ask_ahead(self, first: int, newest: int, cutoff: float, must: bool) -> None:
-        """Queue the window from `first` on the line, unless one is asked for already: if
-        `must`, or if it is expected to arrive, and the records to be handed on, before
-        `cutoff`."""
+        """Queue windows on the line, from where those already asked for end: one if `must`,
+        more while each is expected to arrive, and the records to be handed on, before
+        `cutoff`. Beyond the first, only once the driver's window is known."""
         reads = self._reads
-        if not reads:
-            at = first
+        while len(reads) < READ_AHEAD:
+            if reads:
+                if self._window_records is None:
+                    return
+                at = reads[-1].first + self._window_records
+            else:
+                at = first
             if at > newest:
                 return
-            expected = self.monotonic() + self._window_s + self._hand_on_s
+            expected = self.monotonic() + (len(reads) + 1) * self._window_s + self._hand_on_s
             if not must and expected >= cutoff:
                 return
+            must = False
             count = min(RECORDS_PER_READ, newest - at + 1)
             request = asyncio.ensure_future(
                 self.worker.call(
@@ -368,12 +394,17 @@ class MemoryFollower:
                 )
             )
             reads.append(_Window(at, count, self.monotonic(), request))
-            self.inflight = request  # type: ignore[assignment]
+            if len(reads) == 1:
+                self.inflight = request  # type: ignore[assignment]
 
     def _drop_reads(self) -> None:
-        """A window asked for and no longer wanted, perhaps under way: it runs to its end,
-        unreported, and `inflight` lets the poller wait for it."""
+        """Windows asked for and no longer wanted: those behind the first are taken off the
+        line (it takes a device's windows in turn, so they wait for the first; one that started
+        all the same runs to its end, unreported); the first may be under way: it runs to its
+        end, unreported, and `inflight` lets the poller wait for it."""
         reads = self._reads
+        while len(reads) > 1:
+            _abandon(reads.pop().request)
         if reads:
             request = reads.pop().request
             self.inflight = request  # type: ignore[assignment]
