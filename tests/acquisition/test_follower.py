@@ -4,9 +4,10 @@ download that cannot catch up from one that will."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
@@ -72,7 +73,13 @@ def stop_line_workers() -> Iterator[None]:
 class Follow:
     """A follower of an in-process simulated logger (10 s interval) on a manual clock."""
 
-    def __init__(self, end: HistoryEnd | None, seconds: float, interval_s: int = 10) -> None:
+    def __init__(
+        self,
+        end: HistoryEnd | None,
+        seconds: float,
+        interval_s: int = 10,
+        now_us: Callable[[], int] = utc_now_us,
+    ) -> None:
         self.clock = ManualClock()
         self.monotonic = Monotonic()
         self.driver = SimulatedLoggerDriver(
@@ -92,7 +99,7 @@ class Follow:
             self._sink,
             self._emit,
             Ledger(end),
-            utc_now_us,
+            now_us,
             monotonic=self.monotonic,
             worker=line_worker(),
         )
@@ -386,6 +393,7 @@ async def test_a_window_late_at_the_end_of_the_share_is_taken_at_the_next_step()
     f = Follow(None, 1_000, interval_s=1)  # records 1..1001
     await f.step(5)  # the clock check, and records 1..1001
     f.clock.advance(300)  # records 1002..1301
+    f.monotonic.s += 300  # past the next look of a follower that caught up
     asked = small_windows(f)
     read = f.driver.read_records
     stall = threading.Event()
@@ -406,3 +414,87 @@ async def test_a_window_late_at_the_end_of_the_share_is_taken_at_the_next_step()
     assert [s.sequence for s in f.samples] == list(range(1, 1302))
     assert asked.count(1127) == 1 and asked.count(1132) == 1
     assert h.cursor == 1301
+
+
+class HostClock:
+    """The host's clock, moved on by the test beside the logger's."""
+
+    def __init__(self) -> None:
+        self.ahead_s = 0.0
+
+    def __call__(self) -> int:
+        return utc_now_us() + round(self.ahead_s * 1e6)
+
+
+async def test_a_follower_that_caught_up_looks_at_the_memory_when_the_next_record_is_due() -> None:
+    """Caught up, a follower does not ask the logger's memory at every tick: it looks again
+    when the next record is due (its last record's time plus the logging interval, learnt,
+    in the host's time by the clock offset), and reads it then."""
+    host = HostClock()
+    f = Follow(None, 115, now_us=host)  # records 1..12, one every 10 s; the 13th 5 s on
+    await f.step(5)
+    h = f.follower.health
+    assert h.cursor == 12
+    looks = count_calls(f.driver, "memory_range")
+    looked_at, read_at = [], {}
+    for second in range(1, 36):
+        host.ahead_s += 1
+        f.monotonic.s += 1
+        f.clock.advance(1)
+        before, cursor = looks[0], h.cursor
+        await f.follower.step(0.5)
+        if looks[0] > before:
+            looked_at.append(second)
+        if h.cursor != cursor:
+            read_at[h.cursor] = second
+    # Records 13..16, taken at 5, 15, 25 and 35 s, each read within a tick or two of it.
+    assert set(read_at) == {13, 14, 15, 16}
+    for sequence, second in read_at.items():
+        assert 0 <= second - (5 + 10 * (sequence - 13)) <= 2
+    assert len(looked_at) <= 3 * len(read_at)  # not 35: once or twice a record
+    assert [s.sequence for s in f.samples] == list(range(1, 17))
+
+
+async def test_a_follower_that_caught_up_notices_a_stopped_logger_and_a_new_memory() -> None:
+    """A logger that stopped recording is still looked at once per logging interval at least
+    (after looking more often while its record is only a little late), and a memory that
+    started again (another logger in its place) is noticed at the next look."""
+    host = HostClock()
+    f = Follow(None, 115, now_us=host)  # records 1..12, one every 10 s
+    await f.step(5)
+    looks = count_calls(f.driver, "memory_range")
+    looked_at = []
+    for second in range(1, 61):  # the logger's clock stands still: it records nothing
+        host.ahead_s += 1
+        f.monotonic.s += 1
+        before = looks[0]
+        await f.follower.step(0.5)
+        if looks[0] > before:
+            looked_at.append(second)
+    assert f.follower.health.cursor == 12
+    assert looked_at and looked_at[0] <= 10
+    assert all(b - a <= 10 for a, b in itertools.pairwise([0, *looked_at, 60]))
+    assert len(looked_at) <= 15
+
+    # Another logger in its place, just started: its memory holds record 1.
+    f.driver._clock, f.driver._logger = ManualClock(), None
+    for _ in range(10):
+        host.ahead_s += 1
+        f.monotonic.s += 1
+        await f.follower.step(0.5)
+        if f.events(EventKind.MEMORY_RESET):
+            break
+    assert f.events(EventKind.MEMORY_RESET)
+
+
+def count_calls(driver: SimulatedLoggerDriver, name: str) -> list[int]:
+    """Count the driver's calls of `name` (in the one-element list returned)."""
+    calls = [0]
+    method = getattr(driver, name)
+
+    def counted(*args: object) -> object:
+        calls[0] += 1
+        return method(*args)
+
+    setattr(driver, name, counted)
+    return calls

@@ -6,6 +6,7 @@ history of the device ends, then downloads the logger's memory from there up to 
 record, a window at a time, within a share of each poll interval, so a download of days never
 starves the live polls of this device or the other devices on its line. Records that the
 logger's ring memory overwrote before they could be read become an explicit gap and an event.
+Caught up, it asks the logger's memory again when the next record is due, not at every tick.
 
 Each record's timestamp is the logger's clock corrected by the offset measured at the last
 clock check; the sample keeps that offset, so the logger's own time is kept exactly.
@@ -63,6 +64,10 @@ READ_AHEAD = 2
 END_MARGIN_S = 0.02
 # How fast the expected time of a window (or of a hand-on) forgets a slow one, per window.
 WINDOW_DECAY = 0.9
+# A follower that has caught up looks at the logger's memory again when its next record is due,
+# and at least this often (and once per logging interval): a memory cleared, one wrapped, or a
+# logger that stopped recording is seen within that (see MemoryFollower._caught_up).
+LOOK_AT_LEAST_EVERY_S = 60.0
 # A download's pace (records read, and records the logger took, per second) is measured over
 # spans of this long at least: shorter ones say more about one slow read than about the line.
 PACE_SPAN_S = 10.0
@@ -187,6 +192,10 @@ class MemoryFollower:
         self._window_s = 0.0  # the line's time for a window (see WINDOW_DECAY)
         self._line_free = 0.0  # monotonic: when the line ended the last window
         self._hand_on_s = 0.0  # the time of a hand-on, likewise
+        # Caught up: the logger's logging interval, learnt from two records in a row, and when
+        # (monotonic) to look at its memory again; until then a step reads nothing.
+        self._record_interval_us: int | None = None
+        self._look_at = 0.0
         self._stalled = False
         # The thread of the device's line, where its requests queue with the live polls'.
         self.worker = worker
@@ -228,13 +237,18 @@ class MemoryFollower:
         self._verify = self.health.cursor is not None
         self._drop_reads()  # so did a window carried over; the records held are read again
         self._held = None
+        self._look_at = 0.0
 
     async def step(self, budget_s: float) -> None:
-        """Download what is new in the logger's memory, for at most about `budget_s`.
+        """Download what is new in the logger's memory, for at most about `budget_s`; caught
+        up, nothing until its next record is due (see _caught_up).
 
         Raises the driver's errors (the poller counts them); a store that cannot say where
         history ends makes the follower wait (the records wait in the logger)."""
         now = self.monotonic()
+        if now < self._look_at and now < self._clock_due and self._clock_task is None:
+            return  # caught up, and no record can be new yet (see _caught_up)
+        self._look_at = 0.0
         deadline = now + budget_s
         h = self.health
         if not self._cursor_known and not await self._find_cursor():
@@ -257,6 +271,7 @@ class MemoryFollower:
             self._drop_reads()
             self._no_progress = 0
             await self.finish_download()
+            self._caught_up()
             return
         cursor_before = h.cursor
         announce_over = 0 if self._by_hand else ANNOUNCE_RECORDS
@@ -264,6 +279,31 @@ class MemoryFollower:
             await self._start_download(first, memory.newest)
         first = await self._download(first, memory.newest, deadline)
         await self._stepped(first, memory.newest, cursor_before)
+        if first > memory.newest and self._held is None:
+            self._caught_up()
+
+    def _caught_up(self) -> None:
+        """Every record the logger held is read: no step need ask its memory again before its
+        next record is due (its last record's time plus its logging interval, in the host's
+        time by the clock offset, and the offset's uncertainty), and one that finds it not
+        there yet looks again after as long as it is overdue. But at least once per logging
+        interval and every LOOK_AT_LEAST_EVERY_S, whatever is due: a memory cleared or wrapped,
+        or a logger that stopped, is noticed within that. Until the interval is known (two
+        records in a row read), while the cursor's record is still to be checked after a
+        connect, or for a download by hand, every step looks."""
+        self._look_at = 0.0
+        if self._by_hand or self._verify:
+            return
+        interval_us, last_us, clock = (
+            self._record_interval_us,
+            self._cursor_logger_time_us,
+            self._clock,
+        )
+        if interval_us is None or last_us is None or clock is None:
+            return
+        due_us = last_us + interval_us - clock.offset_us + clock.uncertainty_us
+        wait_s = abs(due_us - self.now_us()) / 1e6
+        self._look_at = self.monotonic() + min(wait_s, interval_us / 1e6, LOOK_AT_LEAST_EVERY_S)
 
     async def _download(self, first: int, newest: int, deadline: float) -> int:
         """Read records `first`..`newest` while this step's share lasts (up to `deadline`) and
@@ -510,6 +550,7 @@ class MemoryFollower:
 
     async def _hand_on_now(self, asked: int, records: list[LoggedRecord]) -> None:
         h = self.health
+        before = (h.cursor, self._cursor_logger_time_us)  # the record before these
         if self._pending_gap is None and records[0].sequence > asked:
             self._pending_gap = (asked, records[0].sequence - 1)
         # One hand-over per batch of windows: records in sequence order, each record's samples
@@ -532,6 +573,14 @@ class MemoryFollower:
             await self.sink(batch)
         h.cursor = records[-1].sequence
         h.records_downloaded += len(records)
+        last = records[-1]
+        previous = (
+            (records[-2].sequence, records[-2].logger_time_us) if len(records) > 1 else before
+        )
+        # Two records in a row: the logging interval (unless the clock was set between them).
+        if previous[0] == last.sequence - 1 and previous[1] is not None:
+            interval_us = last.logger_time_us - previous[1]
+            self._record_interval_us = interval_us if interval_us > 0 else None
 
     def _offset_us(self) -> int:
         return 0 if self._clock is None else self._clock.offset_us
