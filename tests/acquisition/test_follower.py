@@ -4,8 +4,10 @@ download that cannot catch up from one that will."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
@@ -71,7 +73,13 @@ def stop_line_workers() -> Iterator[None]:
 class Follow:
     """A follower of an in-process simulated logger (10 s interval) on a manual clock."""
 
-    def __init__(self, end: HistoryEnd | None, seconds: float, interval_s: int = 10) -> None:
+    def __init__(
+        self,
+        end: HistoryEnd | None,
+        seconds: float,
+        interval_s: int = 10,
+        now_us: Callable[[], int] = utc_now_us,
+    ) -> None:
         self.clock = ManualClock()
         self.monotonic = Monotonic()
         self.driver = SimulatedLoggerDriver(
@@ -91,7 +99,7 @@ class Follow:
             self._sink,
             self._emit,
             Ledger(end),
-            utc_now_us,
+            now_us,
             monotonic=self.monotonic,
             worker=line_worker(),
         )
@@ -199,8 +207,9 @@ async def test_a_download_slower_than_the_logger_records_says_it_is_behind() -> 
 
 async def test_a_clock_check_runs_beside_the_steps_and_records_wait_for_it() -> None:
     """The clock check's reads are spaced over up to a few seconds of the logger's clock: a step
-    starts it and returns (the poller's next poll is not held), and records are read only once
-    the offset that corrects their times has been measured."""
+    waits for it no longer than the first half of its share of the tick and returns (the
+    poller's next poll is not held), and records are read only once the offset that corrects
+    their times has been measured."""
     f = Follow(None, 115)  # records 1..12
     gate = threading.Event()
     read_clock = f.driver.read_clock
@@ -210,9 +219,11 @@ async def test_a_clock_check_runs_beside_the_steps_and_records_wait_for_it() -> 
         return read_clock()
 
     f.driver.read_clock = held_clock  # type: ignore[method-assign]
-    await f.follower.step(5)  # returns while the first clock read is still held on the line
+    started = time.monotonic()
+    await f.follower.step(0.1)  # returns while the first clock read is still held on the line
+    assert time.monotonic() - started < 5
     assert f.follower.clock_check_under_way and f.samples == []
-    await f.follower.step(5)
+    await f.follower.step(0.1)
     assert f.samples == []  # still no offset: still no records
     gate.set()
     await f.follower.clock_checked()
@@ -221,6 +232,18 @@ async def test_a_clock_check_runs_beside_the_steps_and_records_wait_for_it() -> 
     assert [s.sequence for s in f.samples] == list(range(1, 13))
     (check,) = [i for i in f.items if isinstance(i, ClockCheck)]
     assert f.follower.health.clock_checked_utc_us == check.utc_us
+
+
+async def test_a_step_takes_the_clock_check_as_soon_as_it_ends_and_reads_on() -> None:
+    """A check that ends in the first half of the step's share is taken there: the records are
+    read in the rest of that share, not a tick later. (The logger's clock here stands still, so
+    the check ends a second after its first read, with the one-read estimate.)"""
+    f = Follow(None, 115)  # records 1..12
+    await f.follower.step(5)  # the manual monotonic clock stands still: 2.5 s of real time
+    assert not f.follower.clock_check_under_way
+    assert [s.sequence for s in f.samples] == list(range(1, 13))
+    (check,) = [i for i in f.items if isinstance(i, ClockCheck)]
+    assert all(s.clock_offset_us == check.offset_us for s in f.samples)
 
 
 async def test_a_step_leaves_a_window_that_would_overrun_its_budget_for_the_next_step() -> None:
@@ -301,3 +324,177 @@ async def test_small_windows_are_handed_on_together_and_what_was_read_before_an_
     await f.step(1.0)  # on from record 336, to the end
     assert [s.sequence for s in f.samples] == list(range(1, 1002))
     assert f.follower.health.cursor == 1001
+
+
+def small_windows(f: Follow, size: int = 5) -> list[int]:
+    """The driver reads `size` records a window (as the reference Modbus logger reads five);
+    the first record of each window asked for, in the order the line read them."""
+    read = f.driver.read_records
+    asked: list[int] = []
+
+    def windows(first: int, count: int) -> list[LoggedRecord]:
+        asked.append(first)
+        return read(first, min(count, size))
+
+    f.driver.read_records = windows  # type: ignore[method-assign]
+    return asked
+
+
+async def test_the_line_reads_the_windows_ahead_without_waiting_for_the_loop() -> None:
+    """Two windows wait on the line, each from where the one before it will end (the driver's
+    window, learnt from the first): while the loop is held handing a hundred records on, the
+    line reads both, and no window is read twice."""
+    f = Follow(None, 1_000, interval_s=1)  # records 1..1001
+    asked = small_windows(f)
+    asked_after_hold: list[int] = []
+
+    async def sink(batch: list[Sample]) -> None:
+        if not asked_after_hold:
+            time.sleep(0.5)  # the loop held: nothing can ask the line for anything meanwhile
+            asked_after_hold.extend(asked)
+        f.samples.extend(batch)
+
+    f.follower.sink = sink
+    await f.step(1.0)  # the manual monotonic clock stands still: the step reads it all
+    # Records 1..100 handed on; windows 101.. and 106.. were waiting, and were read.
+    assert asked_after_hold == list(range(1, 107, 5))
+    assert asked == list(range(1, 1002, 5))
+    assert [s.sequence for s in f.samples] == list(range(1, 1002))
+
+
+async def test_a_window_that_ends_short_has_the_one_asked_after_it_read_again() -> None:
+    """A window asked for ahead starts where the one before it was expected to end; when that
+    one ends short (here once, at record 53), the window asked from 56 is not taken: reading
+    goes on from 54, and every record is handed on once, with no gap."""
+    f = Follow(None, 1_000, interval_s=1)  # records 1..1001
+    asked = small_windows(f)
+    read = f.driver.read_records
+
+    def short_once(first: int, count: int) -> list[LoggedRecord]:
+        records = read(first, count)
+        return records[:3] if first == 51 else records
+
+    f.driver.read_records = short_once  # type: ignore[method-assign]
+    await f.step(1.0)
+    assert [s.sequence for s in f.samples] == list(range(1, 1002))
+    assert not f.events(EventKind.GAP)
+    # The window from 56 may have been read already (the line goes on to it at once); it is
+    # not read again: from 54 on, the windows follow each other.
+    at_54 = asked.index(54)
+    assert asked[:at_54] in (list(range(1, 52, 5)), [*range(1, 52, 5), 56])
+    assert asked[at_54:] == list(range(54, 1002, 5))
+
+
+async def test_a_window_late_at_the_end_of_the_share_is_taken_at_the_next_step() -> None:
+    """A window that stalls on the line (the loop or the line held up) is not waited for past
+    the step's share, which would cost the poller's next tick: the step returns with it still
+    under way, holds the records read since the last hand-on, and the next step takes both,
+    without reading the window again."""
+    f = Follow(None, 1_000, interval_s=1)  # records 1..1001
+    await f.step(5)  # the clock check, and records 1..1001
+    f.clock.advance(300)  # records 1002..1301
+    f.monotonic.s += 300  # past the next look of a follower that caught up
+    asked = small_windows(f)
+    read = f.driver.read_records
+    stall = threading.Event()
+
+    def stalled(first: int, count: int) -> list[LoggedRecord]:
+        if first == 1127:
+            stall.wait(timeout=30)  # bounded: a failing test still lets the line's thread stop
+        return read(first, count)
+
+    f.driver.read_records = stalled  # type: ignore[method-assign]
+    h = f.follower.health
+    started = time.monotonic()
+    await f.follower.step(0.3)
+    assert time.monotonic() - started < 5 and not stall.is_set()
+    assert h.cursor == 1101  # 1002..1101 handed on; 1102..1126 held
+    stall.set()
+    await f.follower.step(5)
+    assert [s.sequence for s in f.samples] == list(range(1, 1302))
+    assert asked.count(1127) == 1 and asked.count(1132) == 1
+    assert h.cursor == 1301
+
+
+class HostClock:
+    """The host's clock, moved on by the test beside the logger's."""
+
+    def __init__(self) -> None:
+        self.ahead_s = 0.0
+
+    def __call__(self) -> int:
+        return utc_now_us() + round(self.ahead_s * 1e6)
+
+
+async def test_a_follower_that_caught_up_looks_at_the_memory_when_the_next_record_is_due() -> None:
+    """Caught up, a follower does not ask the logger's memory at every tick: it looks again
+    when the next record is due (its last record's time plus the logging interval, learnt,
+    in the host's time by the clock offset), and reads it then."""
+    host = HostClock()
+    f = Follow(None, 115, now_us=host)  # records 1..12, one every 10 s; the 13th 5 s on
+    await f.step(5)
+    h = f.follower.health
+    assert h.cursor == 12
+    looks = count_calls(f.driver, "memory_range")
+    looked_at, read_at = [], {}
+    for second in range(1, 36):
+        host.ahead_s += 1
+        f.monotonic.s += 1
+        f.clock.advance(1)
+        before, cursor = looks[0], h.cursor
+        await f.follower.step(0.5)
+        if looks[0] > before:
+            looked_at.append(second)
+        if h.cursor != cursor:
+            read_at[h.cursor] = second
+    # Records 13..16, taken at 5, 15, 25 and 35 s, each read within a tick or two of it.
+    assert set(read_at) == {13, 14, 15, 16}
+    for sequence, second in read_at.items():
+        assert 0 <= second - (5 + 10 * (sequence - 13)) <= 2
+    assert len(looked_at) <= 3 * len(read_at)  # not 35: once or twice a record
+    assert [s.sequence for s in f.samples] == list(range(1, 17))
+
+
+async def test_a_follower_that_caught_up_notices_a_stopped_logger_and_a_new_memory() -> None:
+    """A logger that stopped recording is still looked at once per logging interval at least
+    (after looking more often while its record is only a little late), and a memory that
+    started again (another logger in its place) is noticed at the next look."""
+    host = HostClock()
+    f = Follow(None, 115, now_us=host)  # records 1..12, one every 10 s
+    await f.step(5)
+    looks = count_calls(f.driver, "memory_range")
+    looked_at = []
+    for second in range(1, 61):  # the logger's clock stands still: it records nothing
+        host.ahead_s += 1
+        f.monotonic.s += 1
+        before = looks[0]
+        await f.follower.step(0.5)
+        if looks[0] > before:
+            looked_at.append(second)
+    assert f.follower.health.cursor == 12
+    assert looked_at and looked_at[0] <= 10
+    assert all(b - a <= 10 for a, b in itertools.pairwise([0, *looked_at, 60]))
+    assert len(looked_at) <= 15
+
+    # Another logger in its place, just started: its memory holds record 1.
+    f.driver._clock, f.driver._logger = ManualClock(), None
+    for _ in range(10):
+        host.ahead_s += 1
+        f.monotonic.s += 1
+        await f.follower.step(0.5)
+        if f.events(EventKind.MEMORY_RESET):
+            break
+    assert f.events(EventKind.MEMORY_RESET)
+
+
+def count_calls(driver: SimulatedLoggerDriver, name: str) -> list[int]:
+    """Count the driver's calls of `name` (in the one-element list returned)."""
+    calls = [0]
+    method = getattr(driver, name)
+
+    def counted(*args: object) -> object:
+        calls[0] += 1
+        return method(*args)
+
+    setattr(driver, name, counted)
+    return calls

@@ -6,6 +6,7 @@ history of the device ends, then downloads the logger's memory from there up to 
 record, a window at a time, within a share of each poll interval, so a download of days never
 starves the live polls of this device or the other devices on its line. Records that the
 logger's ring memory overwrote before they could be read become an explicit gap and an event.
+Caught up, it asks the logger's memory again when the next record is due, not at every tick.
 
 Each record's timestamp is the logger's clock corrected by the offset measured at the last
 clock check; the sample keeps that offset, so the logger's own time is kept exactly.
@@ -19,6 +20,7 @@ import contextlib
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -54,6 +56,18 @@ STALLED_AFTER_STEPS = 10
 RECORDS_PER_READ = 100
 # Records handed on together during a download (the windows of a step are gathered up to this).
 HAND_ON_RECORDS = 100
+# Windows of a download waiting on the line at once: the line goes on to the next while the
+# loop takes the last, which it may do late (a hand-on, or another thread holding the GIL).
+READ_AHEAD = 2
+# A step ends this long before its share does: what it does after it stops reading, and the
+# poller after it, must fit before the next tick, or the whole tick is missed.
+END_MARGIN_S = 0.02
+# How fast the expected time of a window (or of a hand-on) forgets a slow one, per window.
+WINDOW_DECAY = 0.9
+# A follower that has caught up looks at the logger's memory again when its next record is due,
+# and at least this often (and once per logging interval): a memory cleared, one wrapped, or a
+# logger that stopped recording is seen within that (see MemoryFollower._caught_up).
+LOOK_AT_LEAST_EVERY_S = 60.0
 # A download's pace (records read, and records the logger took, per second) is measured over
 # spans of this long at least: shorter ones say more about one slow read than about the line.
 PACE_SPAN_S = 10.0
@@ -90,6 +104,27 @@ class ClockPolicy:
     drift_limit_ppm: float = 100.0
     check_interval_s: float = 3600.0
     min_drift_span_s: float = 60.0  # shorter spans say nothing useful about drift
+
+
+@dataclass(frozen=True)
+class _Window:
+    """A window of records asked for on the line."""
+
+    first: int
+    count: int
+    asked: float  # monotonic
+    request: asyncio.Task[tuple[list[LoggedRecord], float]]  # the records, and when they came
+
+
+def _read_timed(
+    read_records: Callable[[int, int], list[LoggedRecord]],
+    monotonic: Callable[[], float],
+    first: int,
+    count: int,
+) -> tuple[list[LoggedRecord], float]:
+    """A window read on the line's thread, and when it ended there (the loop may take it
+    later: the window's time is the line's, not the loop's)."""
+    return read_records(first, count), monotonic()
 
 
 def _abandon(task: asyncio.Task[T]) -> None:
@@ -148,6 +183,19 @@ class MemoryFollower:
         self._verify = False  # check the cursor's record before going on (after a connect)
         self._start_at: int | None = None
         self._no_progress = 0  # steps in a row that read nothing while records wait
+        # A download's windows asked for on the line, in order; one late at a step's end is
+        # taken at the next step, and the records read before it then (see _download).
+        self._reads: deque[_Window] = deque()
+        self._held: tuple[int, list[LoggedRecord]] | None = None
+        self._window_records: int | None = None  # records the driver reads at once
+        self._last_window = 0  # records the last window brought
+        self._window_s = 0.0  # the line's time for a window (see WINDOW_DECAY)
+        self._line_free = 0.0  # monotonic: when the line ended the last window
+        self._hand_on_s = 0.0  # the time of a hand-on, likewise
+        # Caught up: the logger's logging interval, learnt from two records in a row, and when
+        # (monotonic) to look at its memory again; until then a step reads nothing.
+        self._record_interval_us: int | None = None
+        self._look_at = 0.0
         self._stalled = False
         # The thread of the device's line, where its requests queue with the live polls'.
         self.worker = worker
@@ -187,83 +235,220 @@ class MemoryFollower:
         if self._clock_task is not None:
             self._clock_task.cancel()  # its reads went to the connection that failed
         self._verify = self.health.cursor is not None
+        self._drop_reads()  # so did a window carried over; the records held are read again
+        self._held = None
+        self._look_at = 0.0
 
     async def step(self, budget_s: float) -> None:
-        """Download what is new in the logger's memory, for at most about `budget_s`.
+        """Download what is new in the logger's memory, for at most about `budget_s`; caught
+        up, nothing until its next record is due (see _caught_up).
 
         Raises the driver's errors (the poller counts them); a store that cannot say where
         history ends makes the follower wait (the records wait in the logger)."""
-        deadline = self.monotonic() + budget_s
+        now = self.monotonic()
+        if now < self._look_at and now < self._clock_due and self._clock_task is None:
+            return  # caught up, and no record can be new yet (see _caught_up)
+        self._look_at = 0.0
+        deadline = now + budget_s
         h = self.health
         if not self._cursor_known and not await self._find_cursor():
             return  # the records wait in the logger until the store can say
         if self._by_hand:
             if self.monotonic() >= self._clock_due:  # a person waits: nothing else to serve
                 await self._record_clock(await self._measure_clock())
-        elif not await self._clock_in_background():
+        elif not await self._clock_in_background(now + budget_s / 2):
             return  # records wait for the offset that corrects their times
+        if self._held is not None:  # read at the end of the last step: handed on first
+            held_first, held = self._held
+            self._held = None
+            await self._hand_on(held_first, held)
         memory = await self._call(self.driver.memory_range)
         h.logger_oldest, h.logger_newest = memory.oldest, memory.newest
         if self._verify and h.cursor is not None:
             await self._verify_cursor(memory)
         first = await self._first_to_read(memory)
         if first is None or first > memory.newest:
+            self._drop_reads()
             self._no_progress = 0
             await self.finish_download()
+            self._caught_up()
             return
         cursor_before = h.cursor
         announce_over = 0 if self._by_hand else ANNOUNCE_RECORDS
         if h.download_from is None and memory.newest - first + 1 > announce_over:
             await self._start_download(first, memory.newest)
-        # At least one read per step, however little of the tick is left: a download always
-        # moves on; then more, while this step's share of the tick lasts.
-        window_s = 0.0  # the longest window of this step, arrival to arrival
-        arrived = self.monotonic()
-        reading: asyncio.Task[list[LoggedRecord]] | None = self._read(first, memory.newest)
+        first = await self._download(first, memory.newest, deadline)
+        await self._stepped(first, memory.newest, cursor_before)
+        if first > memory.newest and self._held is None:
+            self._caught_up()
+
+    def _caught_up(self) -> None:
+        """Every record the logger held is read: no step need ask its memory again before its
+        next record is due (its last record's time plus its logging interval, in the host's
+        time by the clock offset, and the offset's uncertainty), and one that finds it not
+        there yet looks again after as long as it is overdue. But at least once per logging
+        interval and every LOOK_AT_LEAST_EVERY_S, whatever is due: a memory cleared or wrapped,
+        or a logger that stopped, is noticed within that. Until the interval is known (two
+        records in a row read), while the cursor's record is still to be checked after a
+        connect, or for a download by hand, every step looks."""
+        self._look_at = 0.0
+        if self._by_hand or self._verify:
+            return
+        interval_us, last_us, clock = (
+            self._record_interval_us,
+            self._cursor_logger_time_us,
+            self._clock,
+        )
+        if interval_us is None or last_us is None or clock is None:
+            return
+        due_us = last_us + interval_us - clock.offset_us + clock.uncertainty_us
+        wait_s = abs(due_us - self.now_us()) / 1e6
+        self._look_at = self.monotonic() + min(wait_s, interval_us / 1e6, LOOK_AT_LEAST_EVERY_S)
+
+    async def _download(self, first: int, newest: int, deadline: float) -> int:
+        """Read records `first`..`newest` while this step's share lasts (up to `deadline`) and
+        hand them on; the first record not read.
+
+        At least one read per step, however little of the tick is left: a download always
+        moves on. Up to READ_AHEAD windows wait on the line, each from where the one before it
+        is expected to end (the driver's window, learnt), so the line goes from one window to
+        the next without waiting for the loop to ask; a window that did not end there makes
+        the ones after it read again. A window is asked for only if it is expected to arrive,
+        and what was read to be handed on, before the share ends: the share ends where the
+        poller's next tick is due (backfill_duty 1.0), and a step that overran it would cost
+        that whole tick, and its live poll. A window that is late all the same (a stall on
+        the loop or the line) is not waited for past the share: it is taken at the next step,
+        with the records read before it (the cursor moves only as records are handed on).
+        """
+        h = self.health
+        cutoff = deadline - END_MARGIN_S
+        reads = self._reads  # a window carried over from the last step comes first
+        if reads and reads[0].first != first:
+            self._drop_reads()
         # Windows read and not yet handed on (from record `batch_first`): gathered up to
         # HAND_ON_RECORDS, so a driver that reads a few records a window costs one spool
         # append and one batch of processing per hundred records, not per window.
         batch: list[LoggedRecord] = []
         batch_first = first
+        taken = False  # a window read in this step (one at least)
         try:
-            while reading is not None:
+            while True:
+                self._ask_ahead(first, newest, cutoff, must=not taken and not reads)
+                if not reads:
+                    break
+                head = reads[0]
+                if not head.request.done():
+                    if taken and not self._by_hand:  # not past the share's end
+                        wait_s = cutoff - self.monotonic()
+                        if wait_s > 0:
+                            await asyncio.wait((head.request,), timeout=wait_s)
+                        if not head.request.done():
+                            break  # late: taken at the next step, with the batch
+                    else:
+                        await asyncio.wait((head.request,))
+                reads.popleft()
+                if reads:
+                    self.inflight = reads[0].request  # type: ignore[assignment]
+                taken = True
                 try:
-                    records = await reading
+                    records, ended = head.request.result()
                 except DriverError as exc:
-                    reading = None
+                    self._drop_reads()
                     if batch:  # what was read is handed on before the error is
                         await self._hand_on(batch_first, batch)
+                        batch = []
                     if not isinstance(exc, DeviceException) or exc.busy:
                         raise
                     # Refused: the record was overwritten since memory_range (a memory wrapping
                     # faster than we read). The next step finds the new oldest and the gap.
                     h.last_error = str(exc)
-                    return
-                reading = None
+                    return first
                 if not records:
+                    self._drop_reads()
                     break
+                if len(records) < head.count or head.count == RECORDS_PER_READ:
+                    # As many as the driver reads at once: the size of two windows in a row (one
+                    # short now and then, as at a record overwritten meanwhile, leaves it be).
+                    if len(records) == self._last_window or self._window_records is None:
+                        self._window_records = len(records)
+                    self._last_window = len(records)
                 first = records[-1].sequence + 1
-                now = self.monotonic()
-                window_s, arrived = max(window_s, now - arrived), now
-                # The next window is read on the line while this one is processed and spooled.
-                # One that might arrive past the deadline waits for the next step: the share
-                # ends where the poller's next tick is due (backfill_duty 1.0), and a step that
-                # overran it would cost that whole tick, and its live poll.
-                if first <= memory.newest and now + window_s < deadline:
-                    reading = self._read(first, memory.newest)
+                if reads and reads[0].first != first:
+                    self._drop_reads()  # asked from where this window did not end
+                # The line's time for the window: from when it could start (asked for, and the
+                # line done with the one before) to its end. A window late once (a stall) is
+                # not taken for the line's pace: the estimate follows a slower window at once
+                # and a faster one over a few windows.
+                began = max(head.asked, self._line_free)
+                self._line_free = ended
+                self._window_s = max(ended - began, self._window_s * WINDOW_DECAY)
                 batch.extend(records)
-                if len(batch) >= HAND_ON_RECORDS or reading is None:
+                if len(batch) >= HAND_ON_RECORDS:
+                    self._ask_ahead(first, newest, cutoff, must=False)
+                    await asyncio.sleep(0)  # the windows asked for reach the line first
                     await self._hand_on(batch_first, batch)
                     batch_first, batch = first, []
                 if h.download_from is not None and self.monotonic() >= self._next_progress_log:
                     self._next_progress_log = self.monotonic() + PROGRESS_LOG_S
                     self.log_progress()
-        finally:
-            if reading is not None:  # stopped (or failed) while a window was being read
-                _abandon(reading)
-        if batch:  # the last window read came back empty
-            await self._hand_on(batch_first, batch)
-        await self._stepped(first, memory.newest, cursor_before)
+        except BaseException:
+            self._drop_reads()  # stopped, or failed: nothing is carried over
+            raise
+        if reads:  # one window late: the others behind it wait for it, on the line too
+            while len(reads) > 1:
+                _abandon(reads.pop().request)
+        if batch:
+            if reads:  # the share is over: handed on first thing at the next step
+                self._held = (batch_first, batch)
+            else:
+                await self._hand_on(batch_first, batch)
+        return first
+
+    def _ask_ahead(self, first: int, newest: int, cutoff: float, must: bool) -> None:
+        """Queue windows on the line, from where those already asked for end: one if `must`,
+        more while each is expected to arrive, and the records to be handed on, before
+        `cutoff`. Beyond the first, only once the driver's window is known."""
+        reads = self._reads
+        while len(reads) < READ_AHEAD:
+            if reads:
+                if self._window_records is None:
+                    return
+                at = reads[-1].first + self._window_records
+            else:
+                at = first
+            if at > newest:
+                return
+            expected = self.monotonic() + (len(reads) + 1) * self._window_s + self._hand_on_s
+            if not must and expected >= cutoff:
+                return
+            must = False
+            count = min(RECORDS_PER_READ, newest - at + 1)
+            request = asyncio.ensure_future(
+                self.worker.call(
+                    Priority.BACKFILL,
+                    _read_timed,
+                    self.driver.read_records,
+                    self.monotonic,
+                    at,
+                    count,
+                )
+            )
+            reads.append(_Window(at, count, self.monotonic(), request))
+            if len(reads) == 1:
+                self.inflight = request  # type: ignore[assignment]
+
+    def _drop_reads(self) -> None:
+        """Windows asked for and no longer wanted: those behind the first are taken off the
+        line (it takes a device's windows in turn, so they wait for the first; one that started
+        all the same runs to its end, unreported); the first may be under way: it runs to its
+        end, unreported, and `inflight` lets the poller wait for it."""
+        reads = self._reads
+        while len(reads) > 1:
+            _abandon(reads.pop().request)
+        if reads:
+            request = reads.pop().request
+            self.inflight = request  # type: ignore[assignment]
+            request.add_done_callback(lambda r: r.cancelled() or r.exception())
 
     async def _find_cursor(self) -> bool:
         """Where the device's history ends, from the store (False: it cannot say yet)."""
@@ -306,11 +491,6 @@ class MemoryFollower:
             h.last_error = h.last_error or (
                 f"record {first} is in the logger's memory but cannot be read"
             )
-
-    def _read(self, first: int, newest: int) -> asyncio.Task[list[LoggedRecord]]:
-        """Start reading the window from record `first` (up to RECORDS_PER_READ records)."""
-        count = min(RECORDS_PER_READ, newest - first + 1)
-        return asyncio.ensure_future(self._call(self.driver.read_records, first, count))
 
     async def _verify_cursor(self, memory: MemoryRange) -> None:
         """After a connect: is the last record stored still the logger's record of that number?
@@ -364,7 +544,13 @@ class MemoryFollower:
         return first
 
     async def _hand_on(self, asked: int, records: list[LoggedRecord]) -> None:
+        started = self.monotonic()
+        await self._hand_on_now(asked, records)
+        self._hand_on_s = max(self.monotonic() - started, self._hand_on_s * WINDOW_DECAY)
+
+    async def _hand_on_now(self, asked: int, records: list[LoggedRecord]) -> None:
         h = self.health
+        before = (h.cursor, self._cursor_logger_time_us)  # the record before these
         if self._pending_gap is None and records[0].sequence > asked:
             self._pending_gap = (asked, records[0].sequence - 1)
         # One hand-over per batch of windows: records in sequence order, each record's samples
@@ -387,28 +573,43 @@ class MemoryFollower:
             await self.sink(batch)
         h.cursor = records[-1].sequence
         h.records_downloaded += len(records)
+        last = records[-1]
+        previous = (
+            (records[-2].sequence, records[-2].logger_time_us) if len(records) > 1 else before
+        )
+        # Two records in a row: the logging interval (unless the clock was set between them).
+        if previous[0] == last.sequence - 1 and previous[1] is not None:
+            interval_us = last.logger_time_us - previous[1]
+            self._record_interval_us = interval_us if interval_us > 0 else None
 
     def _offset_us(self) -> int:
         return 0 if self._clock is None else self._clock.offset_us
 
     def _samples(self, record: LoggedRecord) -> list[Sample]:
+        # Ten samples a record, a download's thousands of records on the loop: the fields are
+        # passed by position (keywords cost a fifth more).
         offset = self._offset_us()
         timestamp = record.logger_time_us - offset
+        sequence = (self._epoch << EPOCH_SHIFT) | record.sequence
+        chamber_id, logger = self.chamber_id, TimeSource.LOGGER
         by_point = {r.point: r for r in record.readings}
         out = []
         for point, channel_id in self.bindings:
             r = by_point.get(point) or Reading(point, math.nan, math.nan, Quality.INVALID)
             out.append(
                 Sample(
-                    self.chamber_id,
+                    chamber_id,
                     channel_id,
                     timestamp,
                     r.value,
                     r.raw_value,
                     r.quality,
-                    TimeSource.LOGGER,
-                    sequence=(self._epoch << EPOCH_SHIFT) | record.sequence,
-                    clock_offset_us=offset,
+                    logger,
+                    sequence,
+                    None,  # calibration_version
+                    None,  # uncertainty
+                    None,  # method
+                    offset,  # clock_offset_us
                 )
             )
         return out
@@ -541,7 +742,10 @@ class MemoryFollower:
             )
 
     async def aclose(self) -> None:
-        """Stop a clock check under way (its read on the line, if any, runs to its end)."""
+        """Stop a clock check under way (its read on the line, if any, runs to its end), and
+        drop a window carried over for the next step (records held are read again)."""
+        self._drop_reads()
+        self._held = None
         task, self._clock_task = self._clock_task, None
         if task is not None:
             task.cancel()
@@ -561,20 +765,30 @@ class MemoryFollower:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.shield(task)
 
-    async def _clock_in_background(self) -> bool:
+    async def _clock_in_background(self, wait_until: float) -> bool:
         """Start a clock check when one is due, or take the one under way once it is done; it
         runs beside the polls (a tick of the logger's clock is up to a few seconds away, and no
         poll waits for it). True when records may be read: the offset is fresh since the device
-        was opened (a periodic check under way leaves the last offset in use meanwhile)."""
+        was opened (a periodic check under way leaves the last offset in use meanwhile).
+
+        Records that wait for the offset wait for it within the first half of this step's
+        share (up to `wait_until`), not until the next step: a check that ends then is taken at
+        once, and the records are read in the rest of the share. One that ends later is taken
+        at the next step: what is left of the share would not be enough for the records, and a
+        step never holds the device's next poll."""
         task = self._clock_task
         if task is None:
-            if self.monotonic() >= self._clock_due:
-                self._clock_task = asyncio.create_task(
-                    self._measure_clock(), name=f"clock-{self.name}"
-                )
-            return self._clock_fresh
+            if self.monotonic() < self._clock_due:
+                return self._clock_fresh
+            task = self._clock_task = asyncio.create_task(
+                self._measure_clock(), name=f"clock-{self.name}"
+            )
         if not task.done():
-            return self._clock_fresh
+            if self._clock_fresh or (wait_s := wait_until - self.monotonic()) <= 0:
+                return self._clock_fresh
+            await asyncio.wait((task,), timeout=wait_s)
+            if not task.done():
+                return False  # taken at the next step, records read from there
         self._clock_task = None
         if task.cancelled():  # by connected(): a new check at the next step
             return False
