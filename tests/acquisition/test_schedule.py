@@ -126,6 +126,9 @@ class Downloading:
     def connected(self) -> None:
         pass
 
+    def step_due(self) -> bool:
+        return True
+
     async def step(self, budget_s: float) -> None:
         self.budgets.append(budget_s)
 
@@ -230,3 +233,24 @@ async def test_a_memory_step_that_takes_long_costs_the_device_no_tick() -> None:
     assert all(s.quality is Quality.GOOD for s in live.samples)
     assert follower.steps >= 2  # stepping again once the first had ended
     assert follower.ended == follower.steps or follower.ended == follower.steps - 1
+
+
+async def test_a_follower_with_nothing_due_is_not_stepped() -> None:
+    """A follower that has caught up (no record can be new yet) gets no step, and so costs its
+    device's poll no task; once one is due, the next poll steps it."""
+    follower: Any = Downloading([])
+    follower.health.state = "following"
+    due = [False]
+    follower.step_due = lambda: due[0]
+    live = Collected()
+    async with DevicePoller(
+        "rack", "logger-0", SlowDriver(), BINDINGS, 1.0, Collected(),
+        follower=follower, live_sink=live,
+    ) as poller:  # fmt: skip
+        await poller.poll_once(follow_apart=True)
+        assert poller._following is None and follower.budgets == []
+        due[0] = True
+        await poller.poll_once(follow_apart=True)
+        assert poller._following is not None
+        await poller._following
+    assert len(follower.budgets) == 1

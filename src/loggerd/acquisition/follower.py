@@ -239,6 +239,12 @@ class MemoryFollower:
         self._held = None
         self._look_at = 0.0
 
+    def step_due(self, now: float | None = None) -> bool:
+        """Whether a step would do anything: False while the follower has caught up, no record
+        can be new yet and no clock check is due (the poller then starts none)."""
+        now = self.monotonic() if now is None else now
+        return not (now < self._look_at and now < self._clock_due and self._clock_task is None)
+
     async def step(self, budget_s: float) -> None:
         """Download what is new in the logger's memory, for at most about `budget_s`; caught
         up, nothing until its next record is due (see _caught_up).
@@ -246,7 +252,7 @@ class MemoryFollower:
         Raises the driver's errors (the poller counts them); a store that cannot say where
         history ends makes the follower wait (the records wait in the logger)."""
         now = self.monotonic()
-        if now < self._look_at and now < self._clock_due and self._clock_task is None:
+        if not self.step_due(now):
             return  # caught up, and no record can be new yet (see _caught_up)
         self._look_at = 0.0
         deadline = now + budget_s

@@ -316,7 +316,9 @@ class DevicePoller:
         if self.follower is not None and self.health.state == "ok":
             if not follow_apart:
                 await self._follow(started)
-            elif self._following is None or self._following.done():
+            elif (self._following is None or self._following.done()) and (
+                self.follower.step_due()  # caught up: no task made only to return
+            ):
                 self._following = asyncio.create_task(
                     self._follow(started), name=f"loggerd-follow {self.name}"
                 )
