@@ -347,10 +347,22 @@ async def test_the_line_reads_the_windows_ahead_without_waiting_for_the_loop() -
     f = Follow(None, 1_000, interval_s=1)  # records 1..1001
     asked = small_windows(f)
     asked_after_hold: list[int] = []
+    windows = f.driver.read_records
+    second_ahead = threading.Event()  # the window from 106 has been read on the line
+
+    def reading(first: int, count: int) -> list[LoggedRecord]:
+        records = windows(first, count)
+        if first == 106:
+            second_ahead.set()
+        return records
+
+    f.driver.read_records = reading  # type: ignore[method-assign]
 
     async def sink(batch: list[Sample]) -> None:
         if not asked_after_hold:
-            time.sleep(0.5)  # the loop held: nothing can ask the line for anything meanwhile
+            # The loop held (a blocking wait: nothing can ask the line for anything meanwhile)
+            # until the line has read the second window ahead, or for 20 s if it never does.
+            second_ahead.wait(20)
             asked_after_hold.extend(asked)
         f.samples.extend(batch)
 
