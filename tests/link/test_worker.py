@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from loggerd.core.errors import LinkError
 from loggerd.link.worker import LineWorker, Priority
 
 
@@ -75,3 +76,25 @@ async def test_a_caller_that_stops_waiting_cancels_a_request_not_yet_started() -
     finally:
         worker.stop()
     assert ran == []
+
+
+def test_a_held_line_answers_all_but_live_polls_without_sending_them() -> None:
+    """While `held` gives a reason (its line quarantined), a clock read or a memory window is
+    answered with a LinkError saying it, never run; a live poll (the probe) still runs."""
+    worker = LineWorker("held")
+    reason: list[str | None] = ["line held is quarantined"]
+    worker.held = lambda: reason[0]
+    ran: list[str] = []
+    try:
+        window = worker.submit(Priority.BACKFILL, ran.append, "window")
+        clock = worker.submit(Priority.CLOCK, ran.append, "clock")
+        probe = worker.submit(Priority.LIVE, ran.append, "probe")
+        assert probe.result(10) is None
+        for refused in (window, clock):
+            with pytest.raises(LinkError, match="quarantined"):
+                refused.result(10)
+        reason[0] = None  # the line is back
+        assert worker.submit(Priority.BACKFILL, ran.append, "window").result(10) is None
+    finally:
+        worker.stop()
+    assert ran == ["probe", "window"]

@@ -68,7 +68,12 @@ class Acquisition:
                 self.gates[line] = LineGate(line, names, backoff)
         for d in devices:
             line = _line(d)
-            worker = self.workers.setdefault(line, LineWorker(line))
+            worker = self.workers.get(line)
+            if worker is None:
+                worker = self.workers[line] = LineWorker(line)
+                gate = self.gates.get(line)
+                if gate is not None:
+                    worker.held = gate.held
             on_line = followers.setdefault(line, LineDownloads())
             follower = None
             if (

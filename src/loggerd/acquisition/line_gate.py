@@ -72,6 +72,15 @@ class LineGate:
     def quarantined(self) -> bool:
         return self.health.quarantined
 
+    def held(self) -> str | None:
+        """Why nothing but probes may go out on the line now (None: the line is up). Asked by
+        the line's thread before each request other than a live poll (see LineWorker.held):
+        a memory window or clock read queued before the verdict is answered, never sent.
+        It reads one flag the loop sets."""
+        if not self.health.quarantined:
+            return None
+        return f"line {self.name} is quarantined: no device on it answers"
+
     def turn(self, device: str) -> Turn:
         """At `device`'s tick: may it poll? Granting the probe hands it the line's one request."""
         if not self.health.quarantined:

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import Any, TypeVar
 
+from loggerd.core.errors import LinkError
+
 T = TypeVar("T")
 
 
@@ -54,6 +56,10 @@ class LineWorker:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._stopped = False
+        # Why requests other than live polls must not go out now (None: they may), asked as
+        # each is about to run: a line quarantined as a whole sends its probes and nothing
+        # else, whatever was queued before the verdict (a memory window, a clock read).
+        self.held: Callable[[], str | None] | None = None
 
     def _put(self, priority: Priority, job: _Job) -> None:
         with self._lock:
@@ -102,9 +108,13 @@ class LineWorker:
             thread.join()
 
     def _next(self) -> _Job | None:
-        for waiting in self._waiting:
+        for priority, waiting in enumerate(self._waiting):
             if waiting:
-                return waiting.popleft()
+                job = waiting.popleft()
+                held = self.held
+                if priority != Priority.LIVE and held is not None and (why := held()):
+                    return (_refuse, (why,), job[2], job[3])  # answered, never sent
+                return job
         return None
 
     def _run(self) -> None:
@@ -137,6 +147,10 @@ class LineWorker:
             _hand(loop, future, None, exc)
         else:
             _hand(loop, future, result, None)
+
+
+def _refuse(why: str) -> None:
+    raise LinkError(why)
 
 
 class _Inbox:
