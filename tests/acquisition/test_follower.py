@@ -12,15 +12,14 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 
 from loggerd.acquisition.follower import (
-    EPOCH_SHIFT,
     HAND_ON_RECORDS,
-    PACE_SPAN_S,
     RECORDS_PER_READ,
     STALLED_AFTER_STEPS,
-    HistoryEnd,
     LogItem,
     MemoryFollower,
 )
+from loggerd.acquisition.ledger import EPOCH_SHIFT, HistoryEnd
+from loggerd.acquisition.pace import PACE_SPAN_S
 from loggerd.core.errors import NoReply
 from loggerd.core.events import ClockCheck, Event, EventKind
 from loggerd.core.samples import Sample

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 import pytest
 
 from loggerd.acquisition.acquisition import Acquisition, DeviceSpec
-from loggerd.acquisition.follower import HistoryEnd
+from loggerd.acquisition.ledger import HistoryEnd
 from loggerd.acquisition.line_gate import LineGate
 from loggerd.acquisition.poller import ChannelBinding, DevicePoller, PollPolicy
 from loggerd.core.backoff import Backoff

@@ -7,7 +7,8 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from loggerd.acquisition.follower import ClockPolicy, Emit, Ledger, MemoryFollower, Sink
+from loggerd.acquisition.follower import MemoryFollower
+from loggerd.acquisition.ledger import ClockPolicy, Emit, Ledger, Sink
 from loggerd.acquisition.line_gate import LineGate
 from loggerd.acquisition.poller import ChannelBinding, DevicePoller, LineDownloads, PollPolicy
 from loggerd.core.backoff import Backoff

@@ -21,9 +21,9 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from loggerd.acquisition.clock import (
     OffsetMeasurement,
@@ -31,6 +31,15 @@ from loggerd.acquisition.clock import (
     measure_offset_queued,
     timed_read,
 )
+from loggerd.acquisition.ledger import (
+    EPOCH_SHIFT,
+    LOGGER_SEQUENCE,
+    ClockPolicy,
+    Emit,
+    Ledger,
+    Sink,
+)
+from loggerd.acquisition.pace import follow_pace, log_progress
 from loggerd.core.errors import DeviceException, DriverError, LoggerdError
 from loggerd.core.events import ClockCheck, Event, EventKind, Gap, LogItem, Severity
 from loggerd.core.health import BackfillHealth
@@ -41,8 +50,6 @@ from loggerd.link.worker import LineWorker, Priority
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-Emit = Callable[[Sequence[LogItem]], Awaitable[None]]
-Sink = Callable[[list[Sample]], Awaitable[None]]
 
 # A download of more records than this is announced (log, event, progress in health). Fewer
 # are the daemon following: the records of a tick, or of a short outage, read as they come.
@@ -68,42 +75,6 @@ WINDOW_DECAY = 0.9
 # and at least this often (and once per logging interval): a memory cleared, one wrapped, or a
 # logger that stopped recording is seen within that (see MemoryFollower._caught_up).
 LOOK_AT_LEAST_EVERY_S = 60.0
-# A download's pace (records read, and records the logger took, per second) is measured over
-# spans of this long at least: shorter ones say more about one slow read than about the line.
-PACE_SPAN_S = 10.0
-
-
-# A stored record's sequence number is the logger's record number in its low 32 bits and, above
-# them, how many times loggerd has seen the logger's memory start again (cleared, or another
-# logger in its place): records numbered again are new records, never taken for old ones.
-EPOCH_SHIFT = 32
-LOGGER_SEQUENCE = (1 << EPOCH_SHIFT) - 1
-
-
-@dataclass(frozen=True)
-class HistoryEnd:
-    """The newest record of a device that is safely kept."""
-
-    sequence: int  # as stored: epoch << 32 | the logger's record number
-    timestamp_us: int  # corrected
-    logger_time_us: int | None  # the logger's own time of it
-
-
-class Ledger(Protocol):
-    """What the follower needs to know of history (the daemon answers from its store)."""
-
-    async def cursor(self, chamber_id: str, device_id: str) -> HistoryEnd | None:
-        """The newest record of the device that is safely kept (None: none)."""
-
-    async def last_clock_check(self, chamber_id: str, device_id: str) -> ClockCheck | None: ...
-
-
-@dataclass(frozen=True)
-class ClockPolicy:
-    offset_limit_s: float = 2.0
-    drift_limit_ppm: float = 100.0
-    check_interval_s: float = 3600.0
-    min_drift_span_s: float = 60.0  # shorter spans say nothing useful about drift
 
 
 @dataclass(frozen=True)
@@ -396,7 +367,7 @@ class MemoryFollower:
                     batch_first, batch = first, []
                 if h.download_from is not None and self.monotonic() >= self._next_progress_log:
                     self._next_progress_log = self.monotonic() + PROGRESS_LOG_S
-                    self.log_progress()
+                    log_progress(self.name, h)
         except BaseException:
             self._drop_reads()  # stopped, or failed: nothing is carried over
             raise
@@ -483,7 +454,7 @@ class MemoryFollower:
         if first > newest:
             await self.finish_download()
         elif h.download_from is not None:
-            self._pace(newest)
+            self._pace_from = follow_pace(self.name, h, newest, self._pace_from, self.monotonic())
         self._no_progress = 0 if h.cursor != cursor_before else self._no_progress + 1
         if not self._no_progress and self._stalled:
             self._stalled = False
@@ -689,63 +660,6 @@ class MemoryFollower:
         h.state = "following"
         h.download_from = h.download_to = None
         h.read_rate_per_s = h.record_rate_per_s = h.eta_s = None
-
-    def _pace(self, newest: int) -> None:
-        """Follow the logger's newest record with the download's end, and measure, over spans
-        of PACE_SPAN_S, how fast records are read and how fast the logger takes them. A
-        download that reads no faster than the logger records never ends: `behind`, said
-        once in the log with what to do, and in health (with both rates) until it gains."""
-        h = self.health
-        h.download_to = max(h.download_to or newest, newest)
-        since, downloaded, newest_then = self._pace_from
-        now = self.monotonic()
-        span_s = now - since
-        if span_s < PACE_SPAN_S:
-            return
-        self._pace_from = (now, h.records_downloaded, newest)
-        h.read_rate_per_s = (h.records_downloaded - downloaded) / span_s
-        h.record_rate_per_s = (newest - newest_then) / span_s
-        gain = h.read_rate_per_s - h.record_rate_per_s
-        h.eta_s = (newest - (h.cursor or 0)) / gain if gain > 0 else None
-        if gain <= 0 and h.state == "downloading":
-            h.state = "behind"
-            log.warning(
-                "%s: the logger records %.2f records/s and its memory is read at %.2f/s: the "
-                "download (record %s of %s..%s) cannot catch up. Give it more of each tick "
-                "(backfill_duty), poll less often, or let the logger record less often",
-                self.name,
-                h.record_rate_per_s,
-                h.read_rate_per_s,
-                h.cursor,
-                h.download_from,
-                h.download_to,
-            )
-        elif gain > 0 and h.state == "behind":
-            h.state = "downloading"
-            log.info("%s: the download gains on the logger again", self.name)
-
-    def log_progress(self) -> None:
-        """Log how far a download has come (the poller calls this now and then)."""
-        h = self.health
-        p = h.progress
-        if p is not None:
-            pace = ""
-            if h.read_rate_per_s is not None and h.record_rate_per_s is not None:
-                pace = (
-                    f", reading {h.read_rate_per_s:.2f} records/s while the logger records "
-                    f"{h.record_rate_per_s:.2f}/s"
-                )
-                if h.eta_s is not None:
-                    pace += f", done in about {h.eta_s:.0f} s"
-            log.info(
-                "%s: download %.0f %% (record %s of %s..%s%s)",
-                self.name,
-                100 * p,
-                h.cursor,
-                h.download_from,
-                h.download_to,
-                pace,
-            )
 
     async def aclose(self) -> None:
         """Stop a clock check under way (its read on the line, if any, runs to its end), and

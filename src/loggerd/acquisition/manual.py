@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from loggerd.acquisition.clock import OffsetMeasurement, measure_offset
-from loggerd.acquisition.follower import Emit, MemoryFollower
+from loggerd.acquisition.follower import MemoryFollower
+from loggerd.acquisition.ledger import Emit
 from loggerd.acquisition.poller import PollPolicy
 from loggerd.core.errors import DeviceException, DriverError, LinkError, LoggerdError
 from loggerd.core.events import ClockCheck, Event, EventKind, Severity

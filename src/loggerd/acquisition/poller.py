@@ -12,7 +12,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from loggerd.acquisition.follower import MemoryFollower, Sink
+from loggerd.acquisition.follower import MemoryFollower
+from loggerd.acquisition.ledger import Sink
 from loggerd.acquisition.line_gate import LineGate, Turn
 from loggerd.core.backoff import Backoff
 from loggerd.core.errors import DeviceException, DriverError, LinkError, NoReply, ProtocolError

@@ -7,7 +7,7 @@ import asyncio
 import logging
 
 from loggerd.acquisition.acquisition import Acquisition
-from loggerd.acquisition.follower import HistoryEnd
+from loggerd.acquisition.ledger import HistoryEnd
 from loggerd.alarms.engine import ChannelStatus, DeviceStatus
 from loggerd.api.ports import Ports
 from loggerd.core.backoff import Backoff

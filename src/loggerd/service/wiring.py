@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from loggerd.acquisition.acquisition import DeviceSpec
-from loggerd.acquisition.follower import ClockPolicy
+from loggerd.acquisition.ledger import ClockPolicy
 from loggerd.acquisition.poller import ChannelBinding, PollPolicy
 from loggerd.core.channels import Channel
 from loggerd.drivers.registry import load_driver
