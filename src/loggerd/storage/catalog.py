@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from loggerd.core.channels import Channel
 from loggerd.storage.database import Database
@@ -17,6 +17,9 @@ from loggerd.storage.model import ChannelMeta, DeviceRow, StoreError
 from loggerd.storage.schema import chambers, channels, devices
 
 __all__ = ["Catalog"]
+
+# What registering a channel sets (beside its ids).
+_CHANNEL_FIELDS = ("device_key", "name", "point", "quantity", "unit")
 
 
 class Catalog:
@@ -40,31 +43,48 @@ class Catalog:
         for c in channel_rows:
             drivers.setdefault((c.chamber_id, c.device_id), None)
         db = self._db
+        # One statement of each kind for all rows (executemany): a statement per row, each
+        # built and compiled anew, took seconds of a start with a thousand loggers.
+        chamber_rows = [{"id": cid, "name": name} for cid, name in chamber_names.items()]
         with db.failing_as(f"cannot open the store at {db.url}"), db.engine.begin() as conn:
-            for cid, name in chamber_names.items():
-                conn.execute(db.insert(chambers).values(id=cid, name=name).on_conflict_do_nothing())
-                conn.execute(update(chambers).where(chambers.c.id == cid).values(name=name))
-            device_keys = self._register_devices(conn, drivers)
-            for row in channel_rows:
-                values = dict(
-                    device_key=device_keys[(row.chamber_id, row.device_id)],
-                    name=row.name,
-                    point=row.point,
-                    quantity=row.quantity,
-                    unit=row.unit,
-                )
+            if chamber_rows:
+                conn.execute(db.insert(chambers).on_conflict_do_nothing(), chamber_rows)
                 conn.execute(
-                    db.insert(channels)
-                    .values(chamber_id=row.chamber_id, channel_id=row.channel_id, **values)
-                    .on_conflict_do_nothing()
+                    update(chambers)
+                    .where(chambers.c.id == bindparam("w_id"))
+                    .values(name=bindparam("v_name")),
+                    [{"w_id": r["id"], "v_name": r["name"]} for r in chamber_rows],
                 )
+            device_keys = self._register_devices(conn, drivers)
+            rows = [
+                {
+                    "chamber_id": row.chamber_id,
+                    "channel_id": row.channel_id,
+                    "device_key": device_keys[(row.chamber_id, row.device_id)],
+                    "name": row.name,
+                    "point": row.point,
+                    "quantity": row.quantity,
+                    "unit": row.unit,
+                }
+                for row in channel_rows
+            ]
+            if rows:
+                conn.execute(db.insert(channels).on_conflict_do_nothing(), rows)
                 conn.execute(
                     update(channels)
                     .where(
-                        (channels.c.chamber_id == row.chamber_id)
-                        & (channels.c.channel_id == row.channel_id)
+                        (channels.c.chamber_id == bindparam("w_chamber"))
+                        & (channels.c.channel_id == bindparam("w_channel"))
                     )
-                    .values(**values)
+                    .values({c: bindparam(f"v_{c}") for c in _CHANNEL_FIELDS}),
+                    [
+                        {
+                            "w_chamber": r["chamber_id"],
+                            "w_channel": r["channel_id"],
+                            **{f"v_{c}": r[c] for c in _CHANNEL_FIELDS},
+                        }
+                        for r in rows
+                    ],
                 )
         self.refresh()
 
@@ -72,18 +92,30 @@ class Catalog:
         self, conn: Connection, drivers: dict[tuple[str, str], str | None]
     ) -> dict[tuple[str, str], int]:
         """Add the devices (a known driver replaces the stored one); their keys."""
-        device_keys: dict[tuple[str, str], int] = {}
-        for (cid, did), driver in sorted(drivers.items()):
+        if not drivers:
+            return {}
+        rows = [
+            {"chamber_id": cid, "device_id": did, "driver": driver}
+            for (cid, did), driver in sorted(drivers.items())
+        ]
+        conn.execute(self._db.insert(devices).on_conflict_do_nothing(), rows)
+        known = [
+            {"w_chamber": r["chamber_id"], "w_device": r["device_id"], "v_driver": r["driver"]}
+            for r in rows
+            if r["driver"] is not None
+        ]
+        if known:
             conn.execute(
-                self._db.insert(devices)
-                .values(chamber_id=cid, device_id=did, driver=driver)
-                .on_conflict_do_nothing()
+                update(devices)
+                .where(
+                    (devices.c.chamber_id == bindparam("w_chamber"))
+                    & (devices.c.device_id == bindparam("w_device"))
+                )
+                .values(driver=bindparam("v_driver")),
+                known,
             )
-            where = (devices.c.chamber_id == cid) & (devices.c.device_id == did)
-            if driver is not None:
-                conn.execute(update(devices).where(where).values(driver=driver))
-            device_keys[(cid, did)] = conn.execute(select(devices.c.key).where(where)).scalar_one()
-        return device_keys
+        keys = conn.execute(select(devices.c.chamber_id, devices.c.device_id, devices.c.key))
+        return {(cid, did): key for cid, did, key in keys if (cid, did) in drivers}
 
     def refresh(self) -> None:
         """Read the whole catalog again (other loggerds may have registered since)."""
