@@ -86,6 +86,12 @@ def quality_of(point: Point, status: int, values: Mapping[str, float]) -> Qualit
     return Quality.GOOD
 
 
+# Each point as readings() walks them: the point, its name, its range, whether it is the frost
+# point (whose quality also depends on its inputs).
+_WALK = [(p, p.name, p.range[0], p.range[1], p.name == FROST_POINT) for p in DEFN.points]
+_FROST_INPUTS = [(name, *DEFN.point(name).range) for name in FROST_POINT_INPUTS]
+
+
 def readings(
     values: Mapping[str, float],
     status: Mapping[str, int] | None = None,
@@ -94,13 +100,42 @@ def readings(
     """One reading per point, live or from a record: NaN as the value unless GOOD, and what
     came kept as raw_value. `status` holds the point's status words where the read brought
     them; otherwise they are inferred from the values, which needs `channel_count` (the
-    channels fitted, from the identity) to tell a channel not fitted from an open one."""
+    channels fitted, from the identity) to tell a channel not fitted from an open one.
+
+    A value in its point's range with no status bit set is GOOD by every rule (a frost point
+    when its inputs are in range too): that case, nearly every reading, is decided here
+    without the rules' walk (a thousand loggers polled at 1 Hz made it a tenth of a poll's
+    cost); any other goes through the rules (_by_the_rules, which a test holds this to)."""
     out = []
-    for point in DEFN.points:
-        bits = _inferred_status(point, values, channel_count)
-        if status is not None:
-            bits |= status.get(point.name, 0)
-        quality = quality_of(point, bits, values)
-        raw = values[point.name]
-        out.append(Reading(point.name, raw if quality is Quality.GOOD else math.nan, raw, quality))
+    inputs_in_range: bool | None = None
+    good = Quality.GOOD
+    for point, name, low, high, is_frost in _WALK:
+        raw = values[name]
+        if low <= raw <= high and (status is None or not status.get(name, 0)):
+            if not is_frost:
+                out.append(Reading(name, raw, raw, good))
+                continue
+            if inputs_in_range is None:
+                inputs_in_range = all(
+                    lo <= values.get(n, math.nan) <= hi for n, lo, hi in _FROST_INPUTS
+                )
+            if inputs_in_range:
+                out.append(Reading(name, raw, raw, good))
+                continue
+        out.append(_by_the_rules(point, values, status, channel_count))
     return out
+
+
+def _by_the_rules(
+    point: Point,
+    values: Mapping[str, float],
+    status: Mapping[str, int] | None,
+    channel_count: int | None,
+) -> Reading:
+    """One point's reading by the rules (see the module's doc)."""
+    bits = _inferred_status(point, values, channel_count)
+    if status is not None:
+        bits |= status.get(point.name, 0)
+    quality = quality_of(point, bits, values)
+    raw = values[point.name]
+    return Reading(point.name, raw if quality is Quality.GOOD else math.nan, raw, quality)

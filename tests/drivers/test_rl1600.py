@@ -9,13 +9,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loggerd.core.samples import Quality, Reading
 from loggerd.drivers.base import MemoryDriver
 from loggerd.link.lines import LinePool
 from loggerd_drivers.reference_ascii import ReferenceAsciiConfig, ReferenceAsciiDriver
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
-from loggerd_drivers.rl1600 import OUT_OF_RANGE, readings
+from loggerd_drivers.rl1600 import DEFN, OUT_OF_RANGE, _by_the_rules, readings
 from loggerd_sim.driver import SimulatedLoggerConfig, SimulatedLoggerDriver
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import ManualClock, SimulatedLogger
@@ -129,3 +131,31 @@ def test_status_words_say_what_values_cannot() -> None:
         by_point["temperature_5"].value
     )
     assert by_point["temperature_6"].quality is Quality.GOOD
+
+
+_NAMES = [p.name for p in DEFN.points]
+# Values that land in, at and out of the points' ranges, and NaN (nothing came).
+_VALUE = st.one_of(
+    st.sampled_from([math.nan, -90.0, 180.0, 0.0, 100.0, -100.0, 200.0, -80.0, HOT_C]),
+    st.floats(-200.0, 250.0),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.fixed_dictionaries({n: _VALUE for n in _NAMES}),
+    status=st.none()
+    | st.fixed_dictionaries({n: st.sampled_from([0, 0, 0, 1, 2, 4, 8, 15]) for n in _NAMES}),
+    channel_count=st.none() | st.integers(1, 16),
+)
+def test_the_shortcut_for_good_values_gives_what_the_rules_give(
+    values: dict[str, float], status: dict[str, int] | None, channel_count: int | None
+) -> None:
+    """readings() decides an in-range value with no status bit without walking the rules: it
+    must give what the rules give for every point, whatever the values and status words."""
+    expected = [_by_the_rules(p, values, status, channel_count) for p in DEFN.points]
+    got = readings(values, status, channel_count)
+    assert [(r.point, r.quality) for r in got] == [(r.point, r.quality) for r in expected]
+    for r, e in zip(got, expected, strict=True):
+        assert r.value == e.value or (math.isnan(r.value) and math.isnan(e.value))
+        assert (r.raw_value == e.raw_value) or (math.isnan(r.raw_value) and math.isnan(e.raw_value))
