@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from loggerd.core.errors import LinkError
-from loggerd.link.worker import LineWorker, Priority
+from loggerd.link.worker import AGED_S, LineWorker, Priority
 
 
 def test_a_live_poll_goes_before_the_memory_windows_that_wait() -> None:
@@ -26,6 +26,38 @@ def test_a_live_poll_goes_before_the_memory_windows_that_wait() -> None:
     finally:
         worker.stop()
     assert order == ["live", "clock", "window 0", "window 1", "window 2"]
+
+
+def test_a_line_its_live_polls_fill_still_serves_what_has_waited_one_at_a_time() -> None:
+    """Live polls that never leave the queue empty do not starve the clock reads and memory
+    windows: one that has waited AGED_S goes first, one per AGED_S, and then live polls
+    again. Each request here takes a tenth of AGED_S on the line's (test) clock."""
+    now = [0.0]
+    worker = LineWorker("tcp gateway", monotonic=lambda: now[0])
+    order: list[str] = []
+    gate = threading.Event()
+    step_s = AGED_S / 4  # exact in binary: the picks fall at whole quarters
+
+    def request(name: str) -> None:
+        now[0] += step_s
+        order.append(name)
+
+    try:
+        held = worker.submit(Priority.LIVE, gate.wait)  # a request under way
+        windows = [worker.submit(Priority.BACKFILL, request, f"window {i}") for i in range(2)]
+        clock = worker.submit(Priority.CLOCK, request, "clock")
+        polls = [worker.submit(Priority.LIVE, request, f"poll {i}") for i in range(40)]
+        gate.set()
+        for future in (held, *windows, clock, *polls):
+            future.result(timeout=5)
+    finally:
+        worker.stop()
+    # Queued at 0: until AGED_S nothing has waited long enough, so four live polls go first;
+    # then the clock read, three polls, the first window, three polls, the second window.
+    assert order.index("clock") == 4
+    assert order.index("window 0") == 8
+    assert order.index("window 1") == 12
+    assert [o for o in order if o.startswith("poll")] == [f"poll {i}" for i in range(40)]
 
 
 def test_requests_run_on_the_lines_thread_and_errors_reach_the_caller() -> None:

@@ -6,6 +6,12 @@ queued reads would hold every thread and with them the spool appends and store w
 other line. Each line gets a thread of its own instead, and a priority queue: a live poll
 waits for the request under way, never for a queue of memory downloads, and a clock check goes
 before a download window. A request is never cut: priorities order what waits, nothing else.
+
+Live polls first, but not always: a line that its live polls fill (fifty loggers on one TCP
+gateway, a slow host) would otherwise never check a clock or read a memory, and a logger whose
+history is its memory has no history but its records. So a clock read or a memory window that
+has waited AGED_S goes before the live polls, one such request per AGED_S at most: a live poll
+waits one request longer at worst twice a second, and the memory work goes on.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import concurrent.futures
 import contextlib
 import queue
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -34,9 +41,12 @@ class Priority(IntEnum):
     BACKFILL = 2  # a window of a logger's memory: it can wait
 
 
-# fn, args, its future, and the loop an awaited call's asyncio future belongs to (None: a
-# concurrent.futures.Future, for a caller on another thread).
-_Job = tuple[Callable[..., Any], tuple[Any, ...], Any, asyncio.AbstractEventLoop | None]
+AGED_S = 0.5  # a request other than a live poll waiting this long goes first (one per AGED_S)
+
+# fn, args, its future, the loop an awaited call's asyncio future belongs to (None: a
+# concurrent.futures.Future, for a caller on another thread), and when it was queued
+# (monotonic).
+_Job = tuple[Callable[..., Any], tuple[Any, ...], Any, asyncio.AbstractEventLoop | None, float]
 
 
 class LineWorker:
@@ -49,8 +59,10 @@ class LineWorker:
     hand-off was the largest cost of a poll with hundreds of loggers.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.name = name
+        self.monotonic = monotonic
+        self._aged_at = -AGED_S  # when a request last went before the live polls
         self._waiting: tuple[deque[_Job], ...] = tuple(deque() for _ in Priority)
         self._tokens: queue.SimpleQueue[bool] = queue.SimpleQueue()  # False: stop
         self._thread: threading.Thread | None = None
@@ -78,7 +90,7 @@ class LineWorker:
     ) -> concurrent.futures.Future[T]:
         """Queue fn(*args) on the line's thread; its future has the result or the error."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._put(priority, (fn, args, future, None))
+        self._put(priority, (fn, args, future, None, self.monotonic()))
         return future
 
     def start(self, priority: Priority, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
@@ -88,7 +100,7 @@ class LineWorker:
         and a request queued after it on the line runs after it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._put(priority, (fn, args, future, loop))
+        self._put(priority, (fn, args, future, loop, self.monotonic()))
         return future
 
     async def call(self, priority: Priority, fn: Callable[..., T], *args: Any) -> T:
@@ -108,14 +120,25 @@ class LineWorker:
             thread.join()
 
     def _next(self) -> _Job | None:
-        for priority, waiting in enumerate(self._waiting):
-            if waiting:
-                job = waiting.popleft()
-                held = self.held
-                if priority != Priority.LIVE and held is not None and (why := held()):
-                    return (_refuse, (why,), job[2], job[3])  # answered, never sent
-                return job
+        waiting = self._waiting
+        if waiting[Priority.LIVE] and (waiting[Priority.CLOCK] or waiting[Priority.BACKFILL]):
+            now = self.monotonic()
+            if now - self._aged_at >= AGED_S:
+                for priority in (Priority.CLOCK, Priority.BACKFILL):
+                    if waiting[priority] and now - waiting[priority][0][4] >= AGED_S:
+                        self._aged_at = now
+                        return self._take(priority)
+        for level, queued in enumerate(waiting):
+            if queued:
+                return self._take(level)
         return None
+
+    def _take(self, priority: int) -> _Job:
+        job = self._waiting[priority].popleft()
+        held = self.held
+        if priority != Priority.LIVE and held is not None and (why := held()):
+            return (_refuse, (why,), job[2], job[3], job[4])  # answered, never sent
+        return job
 
     def _run(self) -> None:
         while self._tokens.get():
@@ -127,7 +150,7 @@ class LineWorker:
 
     @staticmethod
     def _do(job: _Job) -> None:
-        fn, args, future, loop = job
+        fn, args, future, loop, _ = job
         if loop is None:
             assert isinstance(future, concurrent.futures.Future)
             if not future.set_running_or_notify_cancel():
