@@ -13,6 +13,7 @@ from pymodbus.framer.rtu import FramerRTU
 
 from loggerd_protocol import modbus as mb
 from loggerd_protocol.definition import Definition, Field, reference_logger
+from loggerd_protocol.registers import float32_decimal
 from loggerd_protocol.values import (
     EMPTY_SEQUENCE,
     Record,
@@ -297,3 +298,21 @@ def test_any_record_registers_decode(words: list[int]) -> None:
     for name, value in decoded.values.items():
         raw = words[RECORD_FIELDS[name].address]
         assert math.isnan(value) == (raw == 0x8000), name
+
+
+@given(bits=st.integers(0, 2**32 - 1))
+@example(bits=0x80000000)  # -0.0: one key with 0.0 in a memory of values
+@example(bits=0x00000000)
+@example(bits=0x7F800000)  # +inf
+@example(bits=0x7FC00001)  # a NaN
+def test_float32_decimal_is_the_shortest_decimal_first_time_and_from_memory(bits: int) -> None:
+    """float32_decimal remembers what it worked out: asked again for the same float32 (and
+    after its sign twin), it gives the same shortest decimal, sign of zero included."""
+    x = struct.unpack(">f", struct.pack(">I", bits))[0]
+    twin = struct.unpack(">f", struct.pack(">I", bits ^ 0x80000000))[0]
+    for value in (x, twin, x):
+        got, want = float32_decimal(value), shortest_decimal(value)
+        if math.isnan(want):
+            assert math.isnan(got)
+        else:
+            assert got == want and math.copysign(1.0, got) == math.copysign(1.0, want)
