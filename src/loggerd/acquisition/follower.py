@@ -170,6 +170,8 @@ class MemoryFollower:
         self._stalled = False
         # The thread of the device's line, where its requests queue with the live polls'.
         self.worker = worker
+        # Whether a clock check may start now (the line's turn: see LineDownloads).
+        self.may_check_clock: Callable[[], bool] = lambda: True
         # The driver call under way on the line: one stopping must let it finish before the
         # line is closed under it (see DevicePoller.aclose).
         self.inflight: asyncio.Future[object] | None = None
@@ -698,7 +700,7 @@ class MemoryFollower:
         step never holds the device's next poll."""
         task = self._clock_task
         if task is None:
-            if self.monotonic() < self._clock_due:
+            if self.monotonic() < self._clock_due or not self.may_check_clock():
                 return self._clock_fresh
             task = self._clock_task = asyncio.create_task(
                 self._measure_clock(), name=f"clock-{self.name}"

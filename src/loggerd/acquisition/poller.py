@@ -29,25 +29,44 @@ LATE_S = 0.25  # a poll that starts later than this after its tick is late
 LATENESS_WINDOW = 600  # polls the lateness figures in health are taken over
 
 
+CLOCK_CHECKS_AT_ONCE = 2  # clock checks under way on one line at most
+
+
 class LineDownloads:
-    """The memory followers of one line, and how many are downloading now. Every poll on the
-    line asks, so the count is taken at most once per `every_s` for all of them (fifty
-    devices to a line counted fifty followers at each of their polls)."""
+    """The memory followers of one line: how many are downloading now, and whose turn it is
+    to check its logger's clock.
+
+    Every poll on the line asks the count, so it is taken at most once per `every_s` for all
+    of them (fifty devices to a line counted fifty followers at each of their polls). At most
+    `clock_checks_at_once` clock checks run on the line at once: a check is a dozen reads
+    over a second or so, and fifty loggers on one gateway all connecting at start-up would
+    otherwise put six hundred reads on the line beside its fifty live polls a second. The
+    others' records wait in their loggers until their turn (nothing is lost)."""
 
     def __init__(
         self,
         followers: Sequence[MemoryFollower] = (),
         every_s: float = 0.5,
         monotonic: Callable[[], float] = time.monotonic,
+        clock_checks_at_once: int = CLOCK_CHECKS_AT_ONCE,
     ) -> None:
-        self.followers = list(followers)
+        self.followers: list[MemoryFollower] = []
         self.every_s = every_s
         self.monotonic = monotonic
+        self.clock_checks_at_once = clock_checks_at_once
         self._counted = (-math.inf, 0)
+        for follower in followers:
+            self.append(follower)
 
     def append(self, follower: MemoryFollower) -> None:
         self.followers.append(follower)
         self._counted = (-math.inf, 0)
+        follower.may_check_clock = self.clock_turn
+
+    def clock_turn(self) -> bool:
+        """Whether one more clock check may start on the line now."""
+        under_way = sum(f.clock_check_under_way for f in self.followers)
+        return under_way < self.clock_checks_at_once
 
     def under_way(self) -> int:
         at, count = self._counted
