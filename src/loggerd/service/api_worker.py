@@ -39,6 +39,7 @@ from loggerd.api.app import create_app
 from loggerd.api.ports import Ports
 from loggerd.live.view import LiveHandle, LiveView
 from loggerd.service.config import DaemonConfig
+from loggerd.service.heap import freeze_start_up_objects
 from loggerd.service.logs import setup_logging
 from loggerd.service.ports import (
     SnapshotCertificates,
@@ -148,6 +149,7 @@ def run(conn: Connection) -> None:
     link = _Link(conn, health, server)
     threading.Thread(target=link.run, name="loggerd-api-link", daemon=True).start()
     sock = socket.socket(fileno=spec.socket_fd)
+    freeze_start_up_objects()  # the app, its schemas and the store: out of the full passes
     try:
         asyncio.run(_serve(server, sock, link))
     finally:

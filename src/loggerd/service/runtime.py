@@ -19,6 +19,7 @@ from loggerd.core.errors import LoggerdError
 from loggerd.live.view import LiveView
 from loggerd.service.api_process import ApiProcess, listening_socket
 from loggerd.service.config import DaemonConfig
+from loggerd.service.heap import freeze_start_up_objects
 from loggerd.service.ports import ServedSnapshot
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ async def serve(
     """Start the service and the API; on `stop`, stop both (the daemon writes every accepted
     sample first)."""
     await service.start()
+    freeze_start_up_objects()
     server = _ApiServer(
         uvicorn.Config(
             create_app(service.ports(), service.config.api.max_raw_points),
@@ -152,6 +154,7 @@ async def serve_apart(
         await api.stop()
         sock.close()
         raise
+    freeze_start_up_objects()
     try:
         await api.ready()
         if on_ready is not None:
