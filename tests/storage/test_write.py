@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import random
 import threading
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
 
-from loggerd.core.samples import Quality
+from loggerd.core.samples import Quality, Sample, TimeSource
 from loggerd.storage.schema import TIERS, rollup_tables, samples
 from loggerd.storage.store import Retention, Store
 
@@ -191,3 +192,36 @@ def test_concurrent_writers_overlapping_lose_nothing_and_duplicate_nothing(
     got = list(check.history("c1", ["t1", "t2", "t3"], 0, 2**62))
     assert sorted(s.sequence or 0 for s in got) == list(range(6000))
     assert_rollups_exact(check)
+
+
+def test_every_field_is_kept_whether_a_column_is_full_empty_or_mixed(store: Store) -> None:
+    """A batch's columns that hold nothing go to the store as NULL, those that hold something
+    go as they are: each row keeps its own fields, NaN stored as NULL, qualities as words."""
+
+    def full(i: int, **changes: object) -> Sample:
+        fields: dict[str, object] = {"clock_offset_us": -7, **changes}
+        return replace(sample(i, 20.0 + i, sequence=100 + i), **fields)
+
+    plain = [full(0), full(1, value=math.nan, quality=Quality.SENSOR_FAULT)]
+    mixed = [
+        full(2, calibration_version=3, uncertainty=0.05, method="sonntag1990"),
+        full(3),
+        full(4, quality=Quality.SUPERSATURATED, time_source=TimeSource.HOST, sequence=None),
+        full(5, clock_offset_us=None, uncertainty=math.nan),
+    ]
+    store.write(plain)
+    store.write(mixed)
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(samples).order_by(samples.c.ts_us)).all()
+    key = store.channel("c1", "t1").key
+    assert [tuple(r) for r in rows] == [
+        (key, T0_US, 20.0, 20.0, "good", "logger", 100, None, None, None, -7),
+        (key, T0_US + 1_000_000, None, 21.0, "sensor_fault", "logger", 101, None, None, None, -7),
+        (key, T0_US + 2_000_000, 22.0, 22.0, "good", "logger", 102, 3, 0.05, "sonntag1990", -7),
+        (key, T0_US + 3_000_000, 23.0, 23.0, "good", "logger", 103, None, None, None, -7),
+        (key, T0_US + 4_000_000, 24.0, 24.0, "supersaturated", "host", None, None, None, None, -7),
+        (key, T0_US + 5_000_000, 25.0, 25.0, "good", "logger", 105, None, None, None, None),
+    ]
+    (bucket,) = stored_rollups(store)["1m"].values()
+    # Valued qualities count (supersaturated too), the fault's NaN does not.
+    assert bucket[:4] == (5, 20.0 + 22 + 23 + 24 + 25, 20.0, 25.0)

@@ -18,6 +18,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Protocol
 
 import numpy as np
@@ -40,6 +41,8 @@ BoolArray = npt.NDArray[np.bool_]
 __all__ = ["batchable", "process_records"]
 
 _USABLE = (Quality.GOOD, Quality.SUPERSATURATED)
+_CHAMBER = attrgetter("chamber_id")
+_TIME = attrgetter("timestamp_us")
 
 
 class _Remembered(Protocol):
@@ -125,7 +128,7 @@ def process_records(
     if len(set(layout)) != width or [s.channel_id for s in samples] != layout * count:
         return None
     chamber_id = samples[0].chamber_id
-    if any(s.chamber_id != chamber_id for s in samples):
+    if list(map(_CHAMBER, samples)).count(chamber_id) != len(samples):
         return None
     sequences = [s.sequence for s in samples]
     firsts = sequences[::width]
@@ -150,7 +153,7 @@ class _Batch:
         self.out: dict[str, list[Sample]] = {}
         # As remembered (the input of a derived channel): the corrected samples, not flagged.
         self.remembered: dict[str, list[Sample]] = {}
-        ts = np.fromiter((s.timestamp_us for s in samples), np.int64, len(samples))
+        ts = np.fromiter(map(_TIME, samples), np.int64, len(samples))
         by_record = ts.reshape(count, self.width)
         # The newest sample of each record stamps its derived values (the first one, on a tie).
         self.newest = [
@@ -185,20 +188,18 @@ class _Batch:
             self.p.remember(last)
         for column in derived:
             self.p.remember(column[-1])
-        records = [
-            [
-                self.out[c][r] if c in self.out else s
-                for c, s in zip(
-                    self.position, self.samples[r * self.width : (r + 1) * self.width], strict=True
-                )
-            ]
-            for r in range(self.count)
-        ]
+        # Each record's samples, the corrected and flagged in their place, then its derived ones.
+        samples = self.samples
+        if self.out:
+            samples = list(samples)
+            for c, column in self.out.items():
+                samples[self.position[c] :: self.width] = column
         result: list[Sample] = []
-        for r, record in enumerate(records):
-            result.extend(record)
-            result.extend(column[r] for column in derived)
-        return result
+        w = self.width
+        for r, derived_samples in enumerate(zip(*derived, strict=True)):
+            result += samples[r * w : (r + 1) * w]
+            result += derived_samples
+        return result if derived else list(samples)
 
     # --- calibration -------------------------------------------------------------------------
 
@@ -350,7 +351,7 @@ class _Batch:
         for r, newest in enumerate(self.newest):
             logger_stamped = newest.time_source is not TimeSource.HOST
             v = values[r]
-            column.append(
+            column.append(  # by position: a download makes one per record and derived channel
                 Sample(
                     newest.chamber_id,
                     spec.channel_id,
@@ -359,10 +360,11 @@ class _Batch:
                     v,
                     qualities[quality[r]],
                     newest.time_source if logger_stamped else TimeSource.HOST,
-                    sequence=newest.sequence if logger_stamped and own else None,
-                    uncertainty=uncertainties[r] if with_uncertainty[r] else None,
-                    method=method,
-                    clock_offset_us=newest.clock_offset_us if logger_stamped else None,
+                    newest.sequence if logger_stamped and own else None,
+                    None,  # calibration_version
+                    uncertainties[r] if with_uncertainty[r] else None,
+                    method,
+                    newest.clock_offset_us if logger_stamped else None,
                 )
             )
         self._cross_check(spec, column)

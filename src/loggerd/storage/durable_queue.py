@@ -57,8 +57,16 @@ def _counted(kind: str, items: Sequence[Any] | SampleBatch) -> int:
     return len(items) if kind == SAMPLES else 0
 
 
-def _append(spool: Spool, kind: str, count: int, items: Sequence[Any]) -> int:
-    return spool.append(kind, count, encode(kind, items))
+def _append(
+    spool: Spool, kind: str, count: int, items: Sequence[Any]
+) -> tuple[int, Sequence[Any] | SampleBatch]:
+    """Append an entry; its id, and its items as the drain will want them: samples as the
+    columns they were encoded from (kept until written, a batch's dozen lists are far less for
+    the garbage collector to walk than its Sample objects, and nothing to take apart again)."""
+    kept: Sequence[Any] | SampleBatch = items
+    if kind == SAMPLES:
+        kept = SampleBatch.from_samples(items)
+    return spool.append(kind, count, encode(kind, kept)), kept
 
 
 class DurableQueue:
@@ -81,7 +89,7 @@ class DurableQueue:
         # payload again cost more than writing it to the store. The spool stays what counts
         # (its order, its entries); an entry not kept here (an earlier run's, or one beyond
         # `max_queued` samples kept) is decoded from it.
-        self._kept: dict[int, list[Any]] = {}
+        self._kept: dict[int, Sequence[Any] | SampleBatch] = {}
         self._kept_count = 0
         # Set once what an earlier run left in the spool is in the store: only then does the
         # store know where each device's history ends (backfill asks it).
@@ -172,14 +180,14 @@ class DurableQueue:
                     try:
                         # Encoded on the spool's thread, like the append: not on the loop.
                         began_s = time.monotonic()
-                        entry_id = await asyncio.to_thread(
+                        entry_id, kept = await asyncio.to_thread(
                             _append, self.spool, kind, _counted(kind, items), items
                         )
                         self._append_s.append(time.monotonic() - began_s)
                     except SpoolError as exc:
                         self._spool_failed(exc)
                     else:
-                        self._keep(entry_id, kind, items)
+                        self._keep(entry_id, kind, kept)
                         if self._spool_error is not None:
                             log.warning("the spool takes samples again")
                             self._spool_error = None
@@ -190,7 +198,7 @@ class DurableQueue:
                         return
             self._hold(kind, items, accepted_s)
 
-    def _keep(self, entry_id: int, kind: str, items: list[Any]) -> None:
+    def _keep(self, entry_id: int, kind: str, items: Sequence[Any] | SampleBatch) -> None:
         count = _counted(kind, items)
         if self._kept_count + count <= self.max_queued:
             self._kept[entry_id] = items

@@ -261,25 +261,37 @@ class SqliteSampleWriter(SampleWriter):
         cutoff_us: int | None,
         conflicts: list[tuple[Row, Row]],
     ) -> tuple[int, int]:
-        rows = self.rows(batch, cutoff_us)
-        if not rows:
+        # Columns, not rows: SQLite stores a NaN bound as NULL, so values go as they are; a
+        # column with nothing in it (no calibration, no method...) is a NULL in the statement
+        # rather than a None bound per row (each a trip through sqlite3's adapter lookup); and
+        # the rows are made while executemany takes them, none kept beyond its insert.
+        columns = batch.columns(_KeyMap(self._catalog).__getitem__, cutoff_us, nan_as_none=False)
+        kept = len(columns[1])
+        if not kept:
             return 0, 0
-        kept = len(rows)
+        bound = [i for i, c in enumerate(columns) if not _all_none(c)]
+        marks = ", ".join("?" if i in bound else "NULL" for i in range(len(columns)))
         cur = conn.cursor()
-        insert = f"INSERT INTO samples ({SAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         # IMMEDIATE: take the write lock now, so the duplicate check below sees every sample
         # and no other writer can slip in between check and insert.
         cur.execute("BEGIN IMMEDIATE")
         try:
             cur.execute("SAVEPOINT batch")
             try:
-                cur.executemany(insert, rows)
+                cur.executemany(
+                    f"INSERT INTO samples ({SAMPLE_COLUMNS}) VALUES ({marks})",
+                    zip(*(columns[i] for i in bound), strict=True),
+                )
+                inserted = kept
+                merges = self._merger.statements(_column_partials(columns))
             except conn.IntegrityError:
                 cur.execute("ROLLBACK TO batch")
-                rows = self._new_only(cur, rows, conflicts)
-                cur.executemany(insert, rows)
+                rows = self._new_only(cur, self.rows(batch, cutoff_us), conflicts)
+                cur.executemany(_INSERT_ROW, rows)
+                inserted = len(rows)
+                merges = self._merges(rows)
             cur.execute("RELEASE batch")
-            for sql, params in self._merges(rows):
+            for sql, params in merges:
                 cur.executemany(sql, params)
             cur.execute("COMMIT")
         except BaseException:
@@ -288,7 +300,24 @@ class SqliteSampleWriter(SampleWriter):
             raise
         finally:
             cur.close()
-        return kept, len(rows)
+        return kept, inserted
+
+
+_INSERT_ROW = f"INSERT INTO samples ({SAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _all_none(column: Sequence[Any]) -> bool:
+    return column[0] is None and column.count(None) == len(column)
+
+
+def _column_partials(columns: list[Sequence[Any]]) -> list[tuple[Tier, rollups.Partials]]:
+    """The rollup partials of every row of the columns (see SampleWriter._partials)."""
+    n = len(columns[1])
+    value = np.array(columns[2], np.float64)  # None (NULL) is NaN: not counted either way
+    counted = {q: q in rollups.COUNTED for q in set(columns[4])}
+    if not all(counted.values()):
+        value[~np.fromiter(map(counted.__getitem__, columns[4]), bool, n)] = math.nan
+    return rollups.per_tier(np.array(columns[0], np.int64), np.array(columns[1], np.int64), value)
 
 
 class PostgresSampleWriter(SampleWriter):
