@@ -5,6 +5,9 @@ back from the spool."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from loggerd.storage import durable_queue
@@ -88,3 +91,44 @@ async def test_entries_beyond_the_bound_and_an_earlier_runs_are_read_from_the_sp
         durable_queue.decode_samples = decode_samples
     assert [list(e.items) for e in delivered] == [*batches[3:], batches[0]]
     assert counting.decoded == [10, 10]
+
+
+class HeldSpool(Spool):
+    """A spool whose first append waits for the test, and which counts its appends."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.release = threading.Event()
+        self.appends: list[int] = []  # entries in each append
+
+    def append_many(self, entries: Sequence[tuple[str, int, bytes]]) -> list[int]:
+        if not self.appends:
+            self.release.wait(timeout=30)  # bounded: a failing test still ends
+        self.appends.append(len(entries))
+        return super().append_many(entries)
+
+
+async def test_puts_that_come_during_an_append_go_in_the_next_one_together_in_order(
+    tmp_path: Path,
+) -> None:
+    """A group commit: while one append is under way, what is put waits, and then goes to the
+    spool in one append, each batch its own entry, in the order put; each put returns once
+    its batch is in the spool."""
+    batches = [records(10, first=10 * i) for i in range(6)]
+    with HeldSpool(tmp_path / "spool.db") as spool:
+        queue = DurableQueue(spool, max_queued=1000)
+        await queue.load()
+        first = asyncio.create_task(queue.put(SAMPLES, batches[0], 0.0))
+        async with asyncio.timeout(30):
+            while not spool.appends and not queue._lock.locked():
+                await asyncio.sleep(0.01)  # sync-ok: until the first put holds the lock
+        rest = [asyncio.create_task(queue.put(SAMPLES, b, 0.0)) for b in batches[1:]]
+        await asyncio.sleep(0)  # sync-ok: one turn, so every put is waiting
+        assert not any(t.done() for t in rest)
+        spool.release.set()
+        async with asyncio.timeout(30):
+            await asyncio.gather(first, *rest)
+        assert spool.appends == [1, 5]
+        assert [decode(SAMPLES, e.payload) for e in spool.head(ALL)] == batches
+        delivered = await drain(queue)
+        assert [list(e.items) for e in delivered] == batches

@@ -57,16 +57,34 @@ def _counted(kind: str, items: Sequence[Any] | SampleBatch) -> int:
     return len(items) if kind == SAMPLES else 0
 
 
-def _append(
-    spool: Spool, kind: str, count: int, items: Sequence[Any]
-) -> tuple[int, Sequence[Any] | SampleBatch]:
-    """Append an entry; its id, and its items as the drain will want them: samples as the
-    columns they were encoded from (kept until written, a batch's dozen lists are far less for
-    the garbage collector to walk than its Sample objects, and nothing to take apart again)."""
-    kept: Sequence[Any] | SampleBatch = items
-    if kind == SAMPLES:
-        kept = SampleBatch.from_samples(items)
-    return spool.append(kind, count, encode(kind, kept)), kept
+def _append_group(
+    spool: Spool, group: Sequence[tuple[str, Sequence[Any]]]
+) -> tuple[list[int], list[Sequence[Any] | SampleBatch]]:
+    """Append entries in one transaction; their ids, in order, and their items as the drain
+    will want them: samples as the columns they were encoded from (kept until written, a
+    batch's dozen lists are far less for the garbage collector to walk than its Sample
+    objects, and nothing to take apart again)."""
+    kept: list[Sequence[Any] | SampleBatch] = [
+        SampleBatch.from_samples(items) if kind == SAMPLES else items for kind, items in group
+    ]
+    ids = spool.append_many(
+        [
+            (kind, _counted(kind, items), encode(kind, k))
+            for (kind, items), k in zip(group, kept, strict=True)
+        ]
+    )
+    return ids, kept
+
+
+@dataclass
+class _Waiting:
+    """An entry put and not yet appended (or held), with what became of it."""
+
+    kind: str
+    items: list[Any]
+    accepted_s: float
+    done: bool = False
+    failed: BaseException | None = None
 
 
 class DurableQueue:
@@ -85,6 +103,7 @@ class DurableQueue:
         self._space = asyncio.Event()
         self._space.set()
         self._lock = asyncio.Lock()  # one spool append at a time: order is kept
+        self._waiting: list[_Waiting] = []  # put, for the next append (see put)
         # What this run appended to the spool, by spool id, kept for the drain: decoding the
         # payload again cost more than writing it to the store. The spool stays what counts
         # (its order, its entries); an entry not kept here (an earlier run's, or one beyond
@@ -171,32 +190,57 @@ class DurableQueue:
 
     async def put(self, kind: str, items: list[Any], accepted_s: float) -> None:
         """Append an entry: to the spool (durable when this returns), or held in memory when
-        the spool refuses it."""
+        the spool refuses it.
+
+        Entries put while an append is under way go to the spool together, in the next append
+        (one transaction, each its own entry, in the order put): a group commit. One append a
+        put, each a hand-off to a thread and a commit, capped a daemon whose devices' history
+        is their polls at the hand-off's pace (170 polls a second at 1,000 devices, on a
+        loaded host)."""
+        waiting = _Waiting(kind, items, accepted_s)
+        self._waiting.append(waiting)
         async with self._lock:
-            if self.spool is not None:
-                if self._held:
-                    await self._respool()  # held entries first: the order is kept
-                if not self._held:
-                    try:
-                        # Encoded on the spool's thread, like the append: not on the loop.
-                        began_s = time.monotonic()
-                        entry_id, kept = await asyncio.to_thread(
-                            _append, self.spool, kind, _counted(kind, items), items
-                        )
-                        self._append_s.append(time.monotonic() - began_s)
-                    except SpoolError as exc:
-                        self._spool_failed(exc)
-                    else:
-                        self._keep(entry_id, kind, kept)
-                        if self._spool_error is not None:
-                            log.warning("the spool takes samples again")
-                            self._spool_error = None
-                        self._spooled += _counted(kind, items)
+            if not waiting.done:
+                group, self._waiting = self._waiting, []
+                try:
+                    await self._put_group(group)
+                except BaseException as exc:
+                    for w in group:
+                        w.failed = exc
+                    raise
+                finally:
+                    for w in group:
+                        w.done = True
+        if waiting.failed is not None:
+            raise waiting.failed
+
+    async def _put_group(self, group: list[_Waiting]) -> None:
+        if self.spool is not None:
+            if self._held:
+                await self._respool()  # held entries first: the order is kept
+            if not self._held:
+                try:
+                    # Encoded on the spool's thread, like the append: not on the loop.
+                    began_s = time.monotonic()
+                    ids, kept = await asyncio.to_thread(
+                        _append_group, self.spool, [(w.kind, w.items) for w in group]
+                    )
+                    self._append_s.append(time.monotonic() - began_s)
+                except SpoolError as exc:
+                    self._spool_failed(exc)
+                else:
+                    if self._spool_error is not None:
+                        log.warning("the spool takes samples again")
+                        self._spool_error = None
+                    for w, entry_id, items in zip(group, ids, kept, strict=True):
+                        self._keep(entry_id, w.kind, items)
+                        self._spooled += _counted(w.kind, w.items)
                         self._spooled_entries += 1
                         if self._spooled_since_s is None:
-                            self._spooled_since_s = accepted_s
-                        return
-            self._hold(kind, items, accepted_s)
+                            self._spooled_since_s = w.accepted_s
+                    return
+        for w in group:
+            self._hold(w.kind, w.items, w.accepted_s)
 
     def _keep(self, entry_id: int, kind: str, items: Sequence[Any] | SampleBatch) -> None:
         count = _counted(kind, items)
