@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import math
 import sqlite3
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from loggerd.core.channels import Channel
 from loggerd.core.samples import Quality, Sample, TimeSource
+from loggerd.storage.spool import Spool
 from loggerd.storage.store import Store, sqlite_url
 from loggerd.storage.writer import Writer
 
@@ -157,3 +160,38 @@ async def test_an_unexpected_store_error_does_not_kill_the_writer(tmp_path: Path
     await writer.stop()
     assert store.count() == 5 and writer.failed_flushes == 1
     store.close()
+
+
+async def test_a_batch_the_writer_has_is_counted_and_written_even_if_its_caller_stops(
+    tmp_path: Path,
+) -> None:
+    """submit's `handed` is called once the writer has the batch: a caller cancelled while the
+    spool append is under way (a poller stopping) still has it counted, and it is written."""
+    release = threading.Event()
+
+    class HeldSpool(Spool):
+        def append_many(self, entries: Sequence[tuple[str, int, bytes]]) -> list[int]:
+            release.wait(timeout=30)  # bounded: a failing test still ends
+            return super().append_many(entries)
+
+    store = open_store(tmp_path)
+    writer = Writer(store, flush_interval_s=0.01, spool=HeldSpool(tmp_path / "spool.db"))
+    await writer.start()
+    counted: list[int] = []
+    batch = samples(5)
+    submit = asyncio.create_task(writer.submit(batch, lambda: counted.append(len(batch))))
+    try:
+        async with asyncio.timeout(10):
+            while not counted:
+                await asyncio.sleep(0.01)  # sync-ok: until the writer has taken the batch
+        submit.cancel()
+        release.set()
+        async with asyncio.timeout(20):
+            await writer.flushed()
+    finally:
+        release.set()
+        await writer.stop()
+    assert submit.cancelled() and counted == [5]
+    rows = list(store.history("c", ["air"], 0, 2**62))
+    store.close()
+    assert [r.timestamp_us for r in rows] == [s.timestamp_us for s in batch]

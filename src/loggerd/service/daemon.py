@@ -136,11 +136,17 @@ class Daemon:
         if samples and samples[0].time_source is not TimeSource.LOGGER:
             self.live.accept([s for s in samples if s.quality is not Quality.SKIPPED])
         if store:
-            await self.writer.submit(samples)
-            self.accepted_for_history += len(samples)
+            # Counted when the writer has the batch, not when the spool append returns: a
+            # poller stopped while it waits for the append leaves the batch to be written.
+            def handed() -> None:
+                self.accepted_for_history += len(samples)
+                self.accepted += len(samples)
+
+            await self.writer.submit(samples, handed)
+        else:
+            self.accepted += len(samples)
         if self._alarms_on:
             self.alarms.offer(samples)  # a queue's put: alarms never hold the poll
-        self.accepted += len(samples)
         if self._accepted_changed is not None:
             async with self._accepted_changed:
                 self._accepted_changed.notify_all()

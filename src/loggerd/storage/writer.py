@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from loggerd.core.events import LogItem
@@ -68,16 +68,20 @@ class Writer:
         backlog = await self._queue.load()
         self._flusher.start(backlog=backlog > 0)
 
-    async def submit(self, batch: list[Sample]) -> None:
+    async def submit(self, batch: list[Sample], handed: Callable[[], None] | None = None) -> None:
         """Keep samples for the store: durable in the spool when this returns (unless the
-        spool's disk is full: then held in memory, waiting while `max_queued` are held)."""
-        await self._accept(SAMPLES, batch)
+        spool's disk is full: then held in memory, waiting while `max_queued` are held).
+        `handed` is called once the batch is the writer's for certain: from then on it is
+        kept even if the caller is cancelled while it waits for the spool."""
+        await self._accept(SAMPLES, batch, handed)
 
     async def submit_log(self, items: Sequence[LogItem]) -> None:
         """Keep events, gaps and clock checks for the store, like samples."""
         await self._accept(LOG, list(items))
 
-    async def _accept(self, kind: str, items: list[Any]) -> None:
+    async def _accept(
+        self, kind: str, items: list[Any], handed: Callable[[], None] | None = None
+    ) -> None:
         if not items:
             return
         # Back-pressure on samples only: an event raised by the drain loop itself must never
@@ -89,6 +93,8 @@ class Writer:
         # think the spool empty and leave it there.
         task = asyncio.ensure_future(self._accept_now(kind, items, time.time()))
         self._accepting.add(task)
+        if handed is not None:
+            handed()
         task.add_done_callback(self._accepting.discard)
         await asyncio.shield(task)
 
