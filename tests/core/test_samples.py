@@ -46,9 +46,11 @@ def test_the_type_checker_refuses_an_assignment(tmp_path: Path) -> None:
     code.write_text(
         textwrap.dedent(
             """
-            from loggerd.core.samples import Quality, Sample, TimeSource
+            from loggerd.core.samples import Quality, Reading, Sample, TimeSource
             s = Sample("c", "t", 1, 1.0, 1.0, Quality.GOOD, TimeSource.HOST)
             s.value = 2.0
+            r = Reading("temperature_1", 1.0, 1.0, Quality.GOOD)
+            r.quality = Quality.MISSING
             """
         )
     )
@@ -60,3 +62,4 @@ def test_the_type_checker_refuses_an_assignment(tmp_path: Path) -> None:
     )
     assert result.returncode == 1, result.stdout
     assert 'Property "value" defined in "Sample" is read-only' in result.stdout
+    assert 'Property "quality" defined in "Reading" is read-only' in result.stdout
