@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import statistics
 import tempfile
@@ -32,6 +33,7 @@ from pathlib import Path
 from loggerd.link.lines import LinePool
 from loggerd.service.config import parse_config
 from loggerd.service.daemon import Daemon
+from loggerd.service.heap import freeze_start_up_objects
 from loggerd_drivers.reference_modbus import ReferenceModbusConfig, ReferenceModbusDriver
 from loggerd_sim.host import SimOptions, SimulatorHost
 from loggerd_sim.logger import ManualClock
@@ -64,6 +66,7 @@ def baseline(url: str, newest: int) -> tuple[float, float]:
     driver = ReferenceModbusDriver(ReferenceModbusConfig(url=url, address=1), LinePool())
     try:
         driver.open()
+        freeze_start_up_objects()  # as loggerd's run below (the simulator's memory too)
         started, cpu = time.perf_counter(), time.process_time()
         first = 1
         while first <= newest:
@@ -72,6 +75,7 @@ def baseline(url: str, newest: int) -> tuple[float, float]:
         elapsed = time.perf_counter() - started
         return newest / elapsed, (time.process_time() - cpu) / newest
     finally:
+        gc.unfreeze()
         driver.lines.close()
 
 
@@ -86,6 +90,7 @@ async def through_loggerd(url: str, newest: int, derived: int = 0) -> dict[str, 
         started = time.perf_counter()
         first_record = None
         await daemon.start()
+        freeze_start_up_objects()  # as `loggerd run` does once started (service/runtime.py)
         try:
             while (h.cursor or 0) < newest:
                 await daemon.wait_accepted(daemon.accepted + 1)
@@ -99,6 +104,7 @@ async def through_loggerd(url: str, newest: int, derived: int = 0) -> dict[str, 
             cpu = (time.process_time() - first_record[2]) / (newest - first_record[1])
             count = daemon.store.count()
         finally:
+            gc.unfreeze()
             await daemon.stop()
     assert count >= newest * (len(CHANNELS) + derived), (count, newest)
     return {
