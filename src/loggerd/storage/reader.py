@@ -24,6 +24,7 @@ from sqlalchemy import CompoundSelect, Connection, Select, bindparam, func, sele
 
 from loggerd.core.samples import Quality, TimeSource
 from loggerd.storage.catalog import Catalog
+from loggerd.storage.compact_read import COLUMNS, read_compact
 from loggerd.storage.database import Database, said
 from loggerd.storage.model import StoredSample, StoreError
 from loggerd.storage.rollups import COUNTED
@@ -57,8 +58,7 @@ class RawSamples:
 # without the channel); the logger's own time is the stored time plus the clock offset (NULL
 # where there is none).
 _COLUMN_SQL = (
-    "SELECT ts_us, value, raw_value, quality, time_source, sequence, "
-    "calibration_version, uncertainty, method, clock_offset_us FROM samples "
+    f"SELECT {', '.join(COLUMNS)} FROM samples "
     "WHERE channel_key = {mark} AND ts_us > {mark} AND ts_us < {mark} "
     "ORDER BY ts_us LIMIT {mark}"
 )
@@ -78,6 +78,7 @@ ROW_TYPE = pa.struct(
     ]
 )
 # The channel of each sample, as an index into the names of the channels read.
+ROW_SCHEMA = pa.schema(list(ROW_TYPE))
 _CHANNEL = pa.field("channel_id", pa.dictionary(pa.int32(), pa.string()), nullable=False)
 SAMPLE_SCHEMA = pa.schema([_CHANNEL, *ROW_TYPE])
 # Rows read at a time from each channel by sample_batches(): memory stays within
@@ -283,6 +284,10 @@ class HistoryReader:
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
             def read(key: int, after_us: int) -> pa.RecordBatch:
+                if db.is_sqlite:
+                    batch = read_compact(cur, key, after_us, end_us, rows_per_read, ROW_SCHEMA)
+                    if batch is not None:
+                        return batch
                 cur.execute(sql, (key, after_us, end_us, rows_per_read))
                 return _rows_batch(cur.fetchall())
 
