@@ -239,14 +239,29 @@ class _Columns:
             self.float_valid[col][at] = value is not None
 
     def batch(self, schema: pa.Schema) -> pa.RecordBatch:
+        n = len(self.ts)
         arrays: dict[str, Any] = {"ts_us": pa.array(self.ts, pa.int64())}
         for col in _FLOATS:
-            arrays[col] = pa.array(self.floats[col], pa.float64(), mask=~self.float_valid[col])
+            arrays[col] = _masked(self.floats[col], self.float_valid[col], pa.float64())
         for col, values in self.ints.items():
-            arrays[col] = pa.array(values, mask=~self.int_valid[col]).cast(schema.field(col).type)
+            arrays[col] = _masked(values, self.int_valid[col], schema.field(col).type)
         for col, words in self.words.items():
-            arrays[col] = pa.array(words, pa.string()).take(pa.array(self.word_index[col]))
+            if len(words) > 1:
+                arrays[col] = pa.array(words, pa.string()).take(self.word_index[col])
+            elif words[0] is None:
+                arrays[col] = pa.nulls(n, pa.string())
+            else:
+                arrays[col] = pa.repeat(pa.scalar(words[0], pa.string()), n)
         return pa.RecordBatch.from_arrays([arrays[c] for c in COLUMNS], schema=schema)
+
+
+def _masked(values: npt.NDArray[Any], valid: npt.NDArray[np.bool_], kind: pa.DataType) -> Any:
+    """An Arrow array of `values`, null where not `valid` (each case its cheapest way)."""
+    if valid.all():
+        return pa.array(values, kind)
+    if not valid.any():
+        return pa.nulls(len(values), kind)
+    return pa.array(values, kind, mask=~valid)
 
 
 def _decode(plan: _Plan, row: tuple[Any, ...], schema: pa.Schema) -> pa.RecordBatch | str:
