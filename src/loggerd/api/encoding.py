@@ -58,6 +58,13 @@ def _numbers(column: pa.Array) -> Field:
     return texts
 
 
+def _same_bits(a: pa.Array, b: pa.Array) -> bool:
+    """Whether two float columns are written alike: the same bits, as _numbers reads them (not
+    Arrow's equality, for which -0.0 is 0.0)."""
+    x, y = a.to_numpy(zero_copy_only=False), b.to_numpy(zero_copy_only=False)
+    return x.shape == y.shape and bool(np.array_equal(x.view(np.int64), y.view(np.int64)))
+
+
 def _strings(column: pa.Array) -> Field:
     """Each text as JSON (null for null), each distinct one encoded once."""
     if not isinstance(column, pa.DictionaryArray):
@@ -97,7 +104,7 @@ def _fields(points: SampleColumns) -> list[Field]:
     aggregates), each point followed by a comma."""
     values = _numbers(points.value)
     # Uncalibrated channels store raw_value as value: their text is made once.
-    same = points.raw_value.equals(points.value)
+    same = _same_bits(points.raw_value, points.value)
     return [
         '{"channel":',
         _strings(points.channel_id),
