@@ -2,6 +2,10 @@
 HTTP API, large history responses and exports, and the live ring's memory.
 
     python -m benchmarks.history [--pg-url postgresql://postgres@127.0.0.1:5432/test] [--rounds 2]
+        [--only ingest|query|responses|ring ...]
+
+`--only` runs just the parts named (repeat it for several), and prints only their keys and the
+targets: `--only responses` measures the large JSON answers without the ingest's minutes.
 
 1. Ingest: a logger's memory downloaded in one burst, 10 channels x 3 days at 1 Hz (2.59 M
    samples, with record sequence numbers), handed in chunks of 5,000 to the writer of a
@@ -508,18 +512,32 @@ def ring() -> dict[str, float]:
     }
 
 
+PARTS = ("ingest", "query", "responses", "ring")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--rounds", type=int, default=2, help="ingest runs of each kind")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (repeat for several); default: all of them",
+    )
     args = parser.parse_args()
+    parts = args.only or PARTS
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result: dict[str, Any] = {}
-        result.update(ingest(Path(tmp), args.pg_url, args.rounds))
-        result.update(query(Path(tmp)))
-        result.update(responses(Path(tmp)))
-        result.update(ring())
+        if "ingest" in parts:
+            result.update(ingest(Path(tmp), args.pg_url, args.rounds))
+        if "query" in parts:
+            result.update(query(Path(tmp)))
+        if "responses" in parts:
+            result.update(responses(Path(tmp)))
+        if "ring" in parts:
+            result.update(ring())
     result.update(
         {
             "targets": {

@@ -222,3 +222,29 @@ def test_an_export_is_sent_in_pieces_of_about_a_megabyte_with_nothing_lost() -> 
     assert b"".join(sent) == b"".join(chunks)
     assert all(len(s) >= SEND_BYTES for s in sent[:-1]) and len(sent) == 3
     assert list(_coalesced(iter([]))) == []
+
+
+def test_raw_value_is_written_apart_wherever_its_bits_differ_from_value() -> None:
+    """An uncalibrated channel's raw_value is its value, written once for both; -0.0 beside 0.0
+    is not the same (Arrow's equality would say it is)."""
+    import orjson
+
+    rows = [
+        (AIR.key, T0_US + i, v, raw, "good", "host", None, None, None, None, None)
+        for i, (v, raw) in enumerate([(1.5, 1.5), (0.0, -0.0), (None, None)])
+    ]
+    points = orjson.loads(b"[" + raw_points_json(SampleColumns.of_rows(rows, {1: "air"})) + b"]")
+    assert [(p["value"], p["raw_value"]) for p in points] == [(1.5, 1.5), (0.0, 0.0), (None, None)]
+    assert (
+        math.copysign(1, points[1]["raw_value"]) == -1 and math.copysign(1, points[1]["value"]) == 1
+    )
+    same = [
+        (AIR.key, T0_US + i, 2.25, 2.25, "good", "host", None, None, None, None, None)
+        for i in range(3)
+    ]
+    assert all(
+        p["raw_value"] == 2.25
+        for p in orjson.loads(
+            b"[" + raw_points_json(SampleColumns.of_rows(same, {1: "air"})) + b"]"
+        )
+    )

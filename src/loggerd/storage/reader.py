@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import CompoundSelect, Connection, Select, bindparam, func, select, union_all
 
 from loggerd.core.samples import Quality, TimeSource
 from loggerd.storage.catalog import Catalog
+from loggerd.storage.compact_read import COLUMNS, read_compact
 from loggerd.storage.database import Database, said
 from loggerd.storage.model import StoredSample, StoreError
 from loggerd.storage.rollups import COUNTED
@@ -57,8 +57,7 @@ class RawSamples:
 # without the channel); the logger's own time is the stored time plus the clock offset (NULL
 # where there is none).
 _COLUMN_SQL = (
-    "SELECT ts_us, value, raw_value, quality, time_source, sequence, "
-    "calibration_version, uncertainty, method, clock_offset_us FROM samples "
+    f"SELECT {', '.join(COLUMNS)} FROM samples "
     "WHERE channel_key = {mark} AND ts_us > {mark} AND ts_us < {mark} "
     "ORDER BY ts_us LIMIT {mark}"
 )
@@ -78,6 +77,7 @@ ROW_TYPE = pa.struct(
     ]
 )
 # The channel of each sample, as an index into the names of the channels read.
+ROW_SCHEMA = pa.schema(list(ROW_TYPE))
 _CHANNEL = pa.field("channel_id", pa.dictionary(pa.int32(), pa.string()), nullable=False)
 SAMPLE_SCHEMA = pa.schema([_CHANNEL, *ROW_TYPE])
 # Rows read at a time from each channel by sample_batches(): memory stays within
@@ -143,14 +143,16 @@ class SampleColumns:
     ) -> SampleColumns:
         """From channels' rows (ROW_TYPE's columns), each channel's in time order and the
         channels in key order, each given with its index in `names`: the first `limit` of
-        them by time then channel key (a stable sort on the times, in Arrow)."""
+        them by time then channel key (a stable sort on the times)."""
         table = pa.Table.from_batches(
             [_with_channel(rows, np.full(len(rows), i, np.int32), names) for i, rows in runs],
             SAMPLE_SCHEMA,
-        )
+        ).combine_chunks()  # one chunk a column: a take of chunked columns costs twice as much
         if len(runs) > 1:
-            table = table.take(pc.sort_indices(table["ts_us"]))  # stable: key order kept
-        if limit is not None:
+            # numpy's stable sort of the times: key order kept, 5x faster than Arrow's here.
+            order = np.argsort(table.column("ts_us").to_numpy(), kind="stable")
+            table = table.take(order[:limit])
+        elif limit is not None:
             table = table.slice(0, limit)
         if not table.num_rows:
             return _EMPTY
@@ -279,10 +281,15 @@ class HistoryReader:
         dbapi_error = db.engine.dialect.loaded_dbapi.Error
         sql = _COLUMN_SQL.format(mark="?" if db.is_sqlite else "%s")
         left = limit
+
         with db.reading(), db.engine.connect() as conn:
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
             def read(key: int, after_us: int) -> pa.RecordBatch:
+                if db.is_sqlite:
+                    batch = read_compact(cur, key, after_us, end_us, rows_per_read, ROW_SCHEMA)
+                    if batch is not None:
+                        return batch
                 cur.execute(sql, (key, after_us, end_us, rows_per_read))
                 return _rows_batch(cur.fetchall())
 
@@ -334,16 +341,20 @@ class HistoryReader:
     ) -> int:
         """Samples of some channels in [start_us, end_us), counted up to `at_most`: the cost
         is bounded by it, however many the range holds."""
-        keys = [self._catalog.channel(chamber_id, c).key for c in channel_ids]
-        inner = (
-            select(samples.c.ts_us)
-            .where(samples.c.channel_key.in_(keys))
-            .where(samples.c.ts_us >= start_us, samples.c.ts_us < end_us)
-            .limit(at_most)
-            .subquery()
+        keys = [int(self._catalog.channel(chamber_id, c).key) for c in channel_ids]
+        if not keys:
+            return 0
+        db = self._db
+        mark = "?" if db.is_sqlite else "%s"
+        # In the driver's words, not SQLAlchemy's: its select built and compiled for each call
+        # cost as much again as the count of an hour of 14 channels.
+        sql = (
+            "SELECT count(*) FROM (SELECT 1 FROM samples "
+            f"WHERE channel_key IN ({', '.join(map(str, keys))}) "
+            f"AND ts_us >= {mark} AND ts_us < {mark} LIMIT {mark}) AS bounded"
         )
-        rows = self._query(select(func.count()).select_from(inner))
-        return int(rows[0][0])
+        with db.failing_as(f"history query on {db.url} failed"), db.engine.connect() as conn:
+            return int(conn.exec_driver_sql(sql, (start_us, end_us, at_most)).scalar_one())
 
     def latest(self, chamber_id: str) -> dict[str, StoredSample | None]:
         """The newest stored sample of each of the chamber's channels (for API replicas that
