@@ -679,6 +679,11 @@ class MemoryFollower:
         """A clock check was started and its result is not yet taken."""
         return self._clock_task is not None
 
+    @property
+    def clock_check_reading(self) -> bool:
+        """A clock check is still reading the logger's clock (its result not in yet)."""
+        return self._clock_task is not None and not self._clock_task.done()
+
     async def clock_checked(self) -> None:
         """Wait until the clock check under way, if any, has ended (its result is taken at the
         next step)."""
