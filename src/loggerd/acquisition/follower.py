@@ -22,7 +22,6 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from loggerd.acquisition.clock import (
@@ -40,6 +39,7 @@ from loggerd.acquisition.ledger import (
     Sink,
 )
 from loggerd.acquisition.pace import follow_pace, log_progress
+from loggerd.acquisition.windows import Window, abandon, read_timed
 from loggerd.core.errors import DeviceException, DriverError, LoggerdError
 from loggerd.core.events import ClockCheck, Event, EventKind, Gap, LogItem, Severity
 from loggerd.core.health import BackfillHealth
@@ -75,34 +75,6 @@ WINDOW_DECAY = 0.9
 # and at least this often (and once per logging interval): a memory cleared, one wrapped, or a
 # logger that stopped recording is seen within that (see MemoryFollower._caught_up).
 LOOK_AT_LEAST_EVERY_S = 60.0
-
-
-@dataclass(frozen=True)
-class _Window:
-    """A window of records asked for on the line."""
-
-    first: int
-    count: int
-    asked: float  # monotonic
-    request: asyncio.Task[tuple[list[LoggedRecord], float]]  # the records, and when they came
-
-
-def _read_timed(
-    read_records: Callable[[int, int], list[LoggedRecord]],
-    monotonic: Callable[[], float],
-    first: int,
-    count: int,
-) -> tuple[list[LoggedRecord], float]:
-    """A window read on the line's thread, and when it ended there (the loop may take it
-    later: the window's time is the line's, not the loop's)."""
-    return read_records(first, count), monotonic()
-
-
-def _abandon(task: asyncio.Task[T]) -> None:
-    """A read no one will hand on: cancel the wait for it (a request under way on the line
-    still runs to its end) and let whatever it ends with go unreported."""
-    task.cancel()
-    task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 class MemoryFollower:
@@ -156,7 +128,7 @@ class MemoryFollower:
         self._no_progress = 0  # steps in a row that read nothing while records wait
         # A download's windows asked for on the line, in order; one late at a step's end is
         # taken at the next step, and the records read before it then (see _download).
-        self._reads: deque[_Window] = deque()
+        self._reads: deque[Window] = deque()
         self._held: tuple[int, list[LoggedRecord]] | None = None
         self._window_records: int | None = None  # records the driver reads at once
         self._last_window = 0  # records the last window brought
@@ -375,7 +347,7 @@ class MemoryFollower:
             raise
         if reads:  # one window late: the others behind it wait for it, on the line too
             while len(reads) > 1:
-                _abandon(reads.pop().request)
+                abandon(reads.pop().request)
         if batch:
             if reads:  # the share is over: handed on first thing at the next step
                 self._held = (batch_first, batch)
@@ -405,14 +377,14 @@ class MemoryFollower:
             request = asyncio.ensure_future(
                 self.worker.call(
                     Priority.BACKFILL,
-                    _read_timed,
+                    read_timed,
                     self.driver.read_records,
                     self.monotonic,
                     at,
                     count,
                 )
             )
-            reads.append(_Window(at, count, self.monotonic(), request))
+            reads.append(Window(at, count, self.monotonic(), request))
             if len(reads) == 1:
                 self.inflight = request  # type: ignore[assignment]
 
@@ -423,7 +395,7 @@ class MemoryFollower:
         end, unreported, and `inflight` lets the poller wait for it."""
         reads = self._reads
         while len(reads) > 1:
-            _abandon(reads.pop().request)
+            abandon(reads.pop().request)
         if reads:
             request = reads.pop().request
             self.inflight = request  # type: ignore[assignment]
