@@ -58,14 +58,17 @@ def _counted(kind: str, items: Sequence[Any] | SampleBatch) -> int:
 
 
 def _append_group(
-    spool: Spool, group: Sequence[tuple[str, Sequence[Any]]]
+    spool: Spool, group: Sequence[tuple[str, Sequence[Any] | SampleBatch]]
 ) -> tuple[list[int], list[Sequence[Any] | SampleBatch]]:
     """Append entries in one transaction; their ids, in order, and their items as the drain
     will want them: samples as the columns they were encoded from (kept until written, a
     batch's dozen lists are far less for the garbage collector to walk than its Sample
     objects, and nothing to take apart again)."""
     kept: list[Sequence[Any] | SampleBatch] = [
-        SampleBatch.from_samples(items) if kind == SAMPLES else items for kind, items in group
+        SampleBatch.from_samples(items)
+        if kind == SAMPLES and not isinstance(items, SampleBatch)
+        else items
+        for kind, items in group
     ]
     ids = spool.append_many(
         [
@@ -293,10 +296,9 @@ class DurableQueue:
         assert self.spool is not None
         entries = list(self._held)
         try:
-            await asyncio.to_thread(
-                self.spool.append_many,
-                [(e.kind, _counted(e.kind, e.items), encode(e.kind, e.items)) for e in entries],
-            )
+            # Encoded on the spool's thread, like any append (the columns are not kept: the
+            # drain reads these entries back from the spool).
+            await asyncio.to_thread(_append_group, self.spool, [(e.kind, e.items) for e in entries])
         except SpoolError as exc:
             self._spool_error = str(exc)
             return
