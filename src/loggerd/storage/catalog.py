@@ -8,8 +8,9 @@ sees chambers registered after it started.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, select, update
 
 from loggerd.core.channels import Channel
 from loggerd.storage.database import Database
@@ -43,18 +44,9 @@ class Catalog:
         for c in channel_rows:
             drivers.setdefault((c.chamber_id, c.device_id), None)
         db = self._db
-        # One statement of each kind for all rows (executemany): a statement per row, each
-        # built and compiled anew, took seconds of a start with a thousand loggers.
         chamber_rows = [{"id": cid, "name": name} for cid, name in chamber_names.items()]
         with db.failing_as(f"cannot open the store at {db.url}"), db.engine.begin() as conn:
-            if chamber_rows:
-                conn.execute(db.insert(chambers).on_conflict_do_nothing(), chamber_rows)
-                conn.execute(
-                    update(chambers)
-                    .where(chambers.c.id == bindparam("w_id"))
-                    .values(name=bindparam("v_name")),
-                    [{"w_id": r["id"], "v_name": r["name"]} for r in chamber_rows],
-                )
+            self._add_or_update(conn, chambers, ("id",), ("name",), chamber_rows)
             device_keys = self._register_devices(conn, drivers)
             rows = [
                 {
@@ -68,25 +60,35 @@ class Catalog:
                 }
                 for row in channel_rows
             ]
-            if rows:
-                conn.execute(db.insert(channels).on_conflict_do_nothing(), rows)
-                conn.execute(
-                    update(channels)
-                    .where(
-                        (channels.c.chamber_id == bindparam("w_chamber"))
-                        & (channels.c.channel_id == bindparam("w_channel"))
-                    )
-                    .values({c: bindparam(f"v_{c}") for c in _CHANNEL_FIELDS}),
-                    [
-                        {
-                            "w_chamber": r["chamber_id"],
-                            "w_channel": r["channel_id"],
-                            **{f"v_{c}": r[c] for c in _CHANNEL_FIELDS},
-                        }
-                        for r in rows
-                    ],
-                )
+            self._add_or_update(conn, channels, ("chamber_id", "channel_id"), _CHANNEL_FIELDS, rows)
         self.refresh()
+
+    def _add_or_update(
+        self,
+        conn: Connection,
+        table: Table,
+        keys: Sequence[str],
+        fields: Sequence[str],
+        rows: Sequence[dict[str, Any]],
+        update_rows: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        """Add the rows the table lacks, then set `fields` of `update_rows` (default: all the
+        rows), found by `keys`: one statement of each kind for all rows (executemany). A
+        statement a row, each built and compiled anew, took seconds of a start with a thousand
+        loggers."""
+        if rows:
+            conn.execute(self._db.insert(table).on_conflict_do_nothing(), rows)
+        update_rows = rows if update_rows is None else update_rows
+        if update_rows:
+            conn.execute(
+                update(table)
+                .where(and_(*(table.c[k] == bindparam(f"w_{k}") for k in keys)))
+                .values({f: bindparam(f"v_{f}") for f in fields}),
+                [
+                    {**{f"w_{k}": r[k] for k in keys}, **{f"v_{f}": r[f] for f in fields}}
+                    for r in update_rows
+                ],
+            )
 
     def _register_devices(
         self, conn: Connection, drivers: dict[tuple[str, str], str | None]
@@ -98,22 +100,8 @@ class Catalog:
             {"chamber_id": cid, "device_id": did, "driver": driver}
             for (cid, did), driver in sorted(drivers.items())
         ]
-        conn.execute(self._db.insert(devices).on_conflict_do_nothing(), rows)
-        known = [
-            {"w_chamber": r["chamber_id"], "w_device": r["device_id"], "v_driver": r["driver"]}
-            for r in rows
-            if r["driver"] is not None
-        ]
-        if known:
-            conn.execute(
-                update(devices)
-                .where(
-                    (devices.c.chamber_id == bindparam("w_chamber"))
-                    & (devices.c.device_id == bindparam("w_device"))
-                )
-                .values(driver=bindparam("v_driver")),
-                known,
-            )
+        known = [r for r in rows if r["driver"] is not None]
+        self._add_or_update(conn, devices, ("chamber_id", "device_id"), ("driver",), rows, known)
         keys = conn.execute(select(devices.c.chamber_id, devices.c.device_id, devices.c.key))
         return {(cid, did): key for cid, did, key in keys if (cid, did) in drivers}
 
